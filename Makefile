@@ -1,0 +1,129 @@
+# beyond-averages: `make` reruns the whole compendium; `make test` runs the tests. `make help` lists every target.
+# Every target is a real file except the verbs in .PHONY, so a second `make` with nothing changed does nothing.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+MAKEFLAGS += --no-builtin-rules --no-print-directory
+.DEFAULT_GOAL := all
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+AREA   ?= hypertension_case_finding
+AREAS  := $(basename $(notdir $(wildcard areas/*.yaml)))
+
+# The extract: synthetic unless study.yaml's extract_dir points elsewhere (then it is read, never written).
+EXTRACT   := $(shell sed -n 's/^extract_dir:[[:space:]]*\([^#[:space:]]*\).*/\1/p' study.yaml)
+SYNTHETIC := data_synthetic/extract
+MEASURES  := outputs/measures
+EXECUTED  := reports/executed
+PKG       := R_free_src/beyond_averages
+CORE_SRC  := $(PKG)/__init__.py $(PKG)/config.py $(PKG)/months.py $(PKG)/deprivation.py $(PKG)/files.py study.yaml
+SYNTH_SRC := $(CORE_SRC) $(wildcard $(PKG)/synth/*.py) $(wildcard data_synthetic/calibration/*.csv)
+MEAS_SRC  := $(CORE_SRC) $(PKG)/measures.py $(PKG)/cli.py
+PKG_SRC   := $(shell find $(PKG) -name '*.py' -o -name '*.css' -o -name '*.html') study.yaml
+PAPERMILL := $(PY) -m papermill --log-level WARNING --no-progress-bar --kernel python3
+
+# The book shows one area at a time; this file changes only when AREA does, so switching areas reruns the
+# area's chapters while a plain second `make` does nothing.
+CURRENT_AREA := outputs/current_area.txt
+$(shell mkdir -p outputs; [ "$$(cat $(CURRENT_AREA) 2>/dev/null)" = "$(AREA)" ] || echo "$(AREA)" > $(CURRENT_AREA))
+
+AREA_CHAPTERS  := cohort its
+BOOK_NOTEBOOKS := $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb)
+AREA_PARAMS     = -p area $(AREA) -p measures_path $(MEASURES)/$(AREA).parquet \
+                  -p programme_path $(EXTRACT)/programme_$(AREA).parquet
+BOOK_PROSE     := index.qmd $(wildcard reports/*.qmd) reports/references.bib $(REVIEW_DATA) _quarto.yml
+
+.PHONY: all help venv data measures notebooks render test bench clean lock check-areas
+
+all: render outputs/qualitative/framework_matrix.csv ## Rerun everything: environment, synthetic extract, measures, notebooks, book (reports/_book/index.html)
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@echo "  Variables: AREA=<area> (default hypertension_case_finding; one of: $(AREAS))"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (beyond-averages)" >/dev/null
+	@touch $@
+
+venv: $(STAMP) ## Create or update the virtual environment from the pinned requirements
+
+# --- data: the synthetic extract (skipped when study.yaml points at a real extract) -------------------------------
+ifeq ($(EXTRACT),$(SYNTHETIC))
+$(EXTRACT)/patients.parquet: $(SYNTH_SRC) | $(STAMP)
+	$(PY) -m beyond_averages population --out $(EXTRACT)
+
+$(EXTRACT)/events_%.parquet: areas/%.yaml $(EXTRACT)/patients.parquet $(SYNTH_SRC) | $(STAMP)
+	$(PY) -m beyond_averages area $* --out $(EXTRACT)
+endif
+
+data: $(EXTRACT)/events_$(AREA).parquet ## Generate the synthetic extract for AREA (data_synthetic/extract/)
+
+# --- measures -------------------------------------------------------------------------------------------------
+$(MEASURES)/%.parquet: $(EXTRACT)/events_%.parquet areas/%.yaml $(MEAS_SRC) | $(STAMP)
+	$(PY) -m beyond_averages measures $* --extract $(EXTRACT) --out $(MEASURES)
+
+measures: $(MEASURES)/$(AREA).parquet ## Monthly measures for AREA (outputs/measures/)
+
+# --- notebooks: one papermill run per executed chapter ------------------------------------------------------------
+# Chapters about one clinical area: rerun when the area, its measures, the notebook or the package change.
+$(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb): $(EXECUTED)/%.ipynb: notebooks/%.ipynb notebooks/params/%.yaml \
+		$(MEASURES)/$(AREA).parquet $(CURRENT_AREA) $(PKG_SRC)
+	@mkdir -p $(EXECUTED)
+	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/$*.yaml $(AREA_PARAMS)
+	@mv $@.tmp.ipynb $@
+
+# Chapters of the other strands: rerun when their input data, notebook or package change.
+REVIEW_DATA := $(wildcard data_synthetic/review/*.csv data_synthetic/review/*.bib)
+$(EXECUTED)/review.ipynb: notebooks/review.ipynb notebooks/params/review.yaml $(REVIEW_DATA) $(PKG_SRC) | $(STAMP)
+	@mkdir -p $(EXECUTED)
+	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/review.yaml
+	@mv $@.tmp.ipynb $@
+
+QUAL_DATA := $(wildcard data_synthetic/qualitative/*.csv data_synthetic/qualitative/transcripts/*.txt)
+$(EXECUTED)/qualitative.ipynb: notebooks/qualitative.ipynb notebooks/params/qualitative.yaml $(QUAL_DATA) $(PKG_SRC) \
+		| $(STAMP)
+	@mkdir -p $(EXECUTED)
+	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/qualitative.yaml
+	@mv $@.tmp.ipynb $@
+
+# The framework matrix and other appendix files of the qualitative strand, for the thesis appendix.
+outputs/qualitative/framework_matrix.csv: $(QUAL_DATA) $(wildcard $(PKG)/qual/*.py) | $(STAMP)
+	$(PY) -m beyond_averages.qual data_synthetic/qualitative outputs/qualitative
+
+BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb
+
+notebooks: $(BOOK_NOTEBOOKS) ## Execute the notebooks for AREA into reports/executed/
+
+# --- the book -------------------------------------------------------------------------------------------------
+reports/_book/index.html: $(BOOK_NOTEBOOKS) $(BOOK_PROSE) $(PKG_SRC)
+	$(PY) -m beyond_averages render
+
+render: reports/_book/index.html ## Render the book to reports/_book/ (Quarto if installed, else the fallback renderer)
+
+# --- checks ---------------------------------------------------------------------------------------------------
+test: $(STAMP) ## Run the tests (includes every notebook end to end at small scale and the fallback render)
+	$(PY) -m pytest
+
+bench: $(STAMP) ## Benchmarks and simulation studies: full-scale timings, estimator bias and coverage
+	$(PY) -m pytest -m slow -p no:cacheprovider -q -s
+	$(PY) bench/run_bench.py
+
+check-areas: $(STAMP) ## Validate every areas/*.yaml
+	$(PY) -m beyond_averages check-area
+
+lock: ## Re-pin requirements.txt from requirements.in (needs the network)
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet -r requirements.in
+	{ echo "# Pinned environment of the compendium (generated from requirements.in by \`make lock\`; Python 3.11)."; \
+	  .lock-venv/bin/pip freeze --all | grep -v '^pip=='; } > requirements.txt
+	rm -rf .lock-venv
+
+clean: ## Remove generated data, measures, executed notebooks and the book (keeps .venv)
+	rm -rf $(SYNTHETIC) outputs $(EXECUTED) reports/_book .quarto

@@ -1,0 +1,1033 @@
+"""The thesis book: read ``_quarto.yml``, and render it with Quarto or, where Quarto is absent, with pandoc.
+
+``load_book`` reads the book's structure (chapters, parts, references, appendices, bibliography) into a frozen
+:class:`Book`. ``read_page`` turns one chapter into a pandoc AST: prose ``.qmd`` loses its YAML front matter; an
+executed notebook becomes Pandoc markdown with code hidden, ``parameters``/``injected-parameters`` cells and stderr
+dropped, figures written as image files and tables and computed ``text/markdown`` sentences kept.
+``book_checks.check_book`` reads the same ASTs, so the checks and the renderer agree on what a label is.
+
+``render_fallback`` numbers chapters, sections, figures and tables as a Quarto book does (``Figure 2.1``, appendix
+``A``), resolves ``@fig-``/``@tbl-``/``@sec-`` references into links across pages, runs citeproc once per page with
+the citation links pointing at the page holding ``::: {#refs}``, and writes every page into one HTML shell with a
+sidebar and previous/next links. Output is byte-stable: no timestamps, no machine paths, and pages written into a
+temporary folder that then replaces ``reports/_book`` whole (Quarto also wipes its output folder).
+
+CLI: ``python -m beyond_averages.book render|check [--root DIR]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import os
+import posixpath
+import re
+import shutil
+import string
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from beyond_averages.files import InputError
+
+Role = Literal["chapter", "part", "references", "appendix"]
+
+# Quarto's cross-reference types: an id whose letters before the first '-' are one of these is a label.
+CROSSREF_TYPES = frozenset(
+    "fig tbl sec eq lst nte tip wrn imp cau thm lem cor prp cnj def exm exr sol rem alg".split()
+)
+LABEL_PATTERN = re.compile(r"^(fig|tbl|sec|eq|lst|nte|tip|wrn|imp|cau)-[a-z0-9]+(-[a-z0-9]+)*$")
+PREFIXES = {"fig": "Figure", "tbl": "Table", "sec": "Section", "eq": "Equation", "lst": "Listing",
+            "nte": "Note", "tip": "Tip", "wrn": "Warning", "imp": "Important", "cau": "Caution"}
+CHAPTER_SUFFIXES = (".qmd", ".md", ".ipynb")
+SHORTCODE = re.compile(r"\{\{<\s*(\w+)\s*([^>]*?)\s*>\}\}")
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def crossref_type(identifier: str) -> str | None:
+    """The cross-reference type of an id (``fig`` for ``fig-x``, also for ``Fig-x`` and ``fig_x``), else None."""
+    match = re.match(r"^([A-Za-z]+)[-_]", identifier)
+    if match and match.group(1).lower() in CROSSREF_TYPES:
+        return match.group(1).lower()
+    return None
+
+
+# --------------------------------------------------------------------------------------------- the book structure
+@dataclass(frozen=True)
+class Entry:
+    """One page of the book, in render order. ``path`` is posix and relative to the root."""
+
+    path: str
+    role: Role
+    part: str | None = None  # the navigation group (part title or "Appendices") the page sits under
+
+    @property
+    def html_path(self) -> str:
+        return posixpath.splitext(self.path)[0] + ".html"
+
+
+@dataclass(frozen=True)
+class Part:
+    title: str
+    file: str | None  # a part given as a .qmd file is a page of its own
+    chapters: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Book:
+    root: Path
+    title: str
+    author: tuple[str, ...]
+    date: str | None
+    chapters: tuple[str | Part, ...]
+    appendices: tuple[str, ...]
+    references: str | None
+    bibliography: tuple[str, ...]
+    csl: str | None
+    output_dir: str
+    lang: str
+    number_depth: int
+    execute: Mapping[str, Any] = field(compare=False, repr=False)
+    config: Mapping[str, Any] = field(compare=False, repr=False)
+
+    def entries(self) -> tuple[Entry, ...]:
+        """Pages in Quarto's render order: chapters (with part files), the references file, then appendices."""
+        out: list[Entry] = []
+        for item in self.chapters:
+            if isinstance(item, Part):
+                if item.file:
+                    out.append(Entry(item.file, "part", item.title))
+                out.extend(Entry(p, "chapter", item.title) for p in item.chapters)
+            else:
+                out.append(Entry(item, "references" if item == self.references else "chapter"))
+        if self.references and all(e.path != self.references for e in out):
+            out.append(Entry(self.references, "references"))
+        out.extend(Entry(p, "appendix", "Appendices") for p in self.appendices)
+        return tuple(out)
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise InputError(f"_quarto.yml: {where} must be a path or a list of paths, got {value!r}")
+
+
+def _authors(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else [value] if value else []
+    return tuple(str(a["name"] if isinstance(a, dict) and "name" in a else a) for a in items)
+
+
+def _chapter_items(items: Any, where: str) -> tuple[str | Part, ...]:
+    if items is None:
+        return ()
+    if not isinstance(items, list):
+        raise InputError(f"_quarto.yml: {where} must be a list, got {items!r}")
+    out: list[str | Part] = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, dict) and "part" in item:
+            nested = _chapter_items(item.get("chapters", []), f"{where} part {item['part']!r} chapters")
+            if any(isinstance(c, Part) for c in nested):
+                raise InputError(f"_quarto.yml: part {item['part']!r} nests another part; parts hold chapters only")
+            part = str(item["part"])
+            out.append(Part(part, part if part.endswith((".qmd", ".md")) else None, tuple(nested)))  # type: ignore[arg-type]
+        else:
+            raise InputError(f"_quarto.yml: {where} item {item!r} is neither a path nor {{part:, chapters:}}")
+    return tuple(out)
+
+
+def read_config(root: str | os.PathLike) -> dict[str, Any]:
+    """``_quarto.yml`` as a dict; InputError if it is missing, is not YAML or is not a mapping."""
+    path = Path(root) / "_quarto.yml"
+    if not path.exists():
+        raise InputError(f"{path}: not found (the book's chapter list lives in _quarto.yml at the repository root)")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise InputError(f"_quarto.yml: not valid YAML: {exc}") from None
+    if not isinstance(config, dict):
+        raise InputError("_quarto.yml: expected a mapping with project:, book: and format: keys")
+    return config
+
+
+def load_book(root: str | os.PathLike) -> Book:
+    """Parse ``<root>/_quarto.yml`` into a :class:`Book`; paths stay as written (project-relative, posix)."""
+    root = Path(root).resolve()
+    config = read_config(root)
+    book = config.get("book") or {}
+    if not isinstance(book, dict):
+        raise InputError("_quarto.yml: book: must be a mapping")
+    html_format = ((config.get("format") or {}).get("html") or {}) if isinstance(config.get("format"), dict) else {}
+    csl = config.get("csl")
+    references = book.get("references")
+    return Book(
+        root=root,
+        title=str(book.get("title", "")),
+        author=_authors(book.get("author")),
+        date=None if book.get("date") is None else str(book.get("date")),
+        chapters=_chapter_items(book.get("chapters"), "book.chapters"),
+        appendices=tuple(c for c in _chapter_items(book.get("appendices"), "book.appendices") if isinstance(c, str)),
+        references=str(references) if references else None,
+        bibliography=_strings(config.get("bibliography"), "bibliography"),
+        csl=str(csl) if csl else None,
+        output_dir=str((config.get("project") or {}).get("output-dir", "_book")).strip("/"),
+        lang=str(config.get("lang", "en")),
+        number_depth=int(config.get("number-depth", html_format.get("number-depth", 6))),
+        execute=dict(config.get("execute") or {}),
+        config=config,
+    )
+
+
+# ------------------------------------------------------------------------------------------------ pandoc and ASTs
+def pandoc(args: list[str], text: str, *, where: str, cwd: Path | None = None) -> str:
+    """Run the pandoc of the ``pypandoc-binary`` wheel; any ``[WARNING]`` is an error naming ``where``."""
+    import pypandoc
+
+    proc = subprocess.run([pypandoc.get_pandoc_path(), *args], input=text, capture_output=True, text=True,
+                          encoding="utf-8", cwd=cwd)
+    if proc.returncode != 0 or "[WARNING]" in proc.stderr:
+        raise InputError(f"{where}: pandoc reported: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def markdown_ast(text: str, where: str) -> dict:
+    # Heading ids are added by the renderer, so every id in the AST is one an author wrote (a label or an anchor).
+    return json.loads(pandoc(["-f", "markdown-auto_identifiers", "-t", "json"], text, where=where))
+
+
+def walk(node: Any, fn) -> Any:
+    """Bottom-up rewrite of a pandoc JSON AST: ``fn(element)`` returns None (keep), an element or a list (splice)."""
+    if isinstance(node, list):
+        out = []
+        for item in node:
+            item = walk(item, fn)
+            result = fn(item) if isinstance(item, dict) and "t" in item else None
+            if result is None:
+                out.append(item)
+            elif isinstance(result, list):
+                out.extend(result)
+            else:
+                out.append(result)
+        return out
+    if isinstance(node, dict):
+        return {k: walk(v, fn) for k, v in node.items()}
+    return node
+
+
+def elements(node: Any) -> Iterator[dict]:
+    """Every element of an AST in document order (pre-order)."""
+    if isinstance(node, list):
+        for item in node:
+            yield from elements(item)
+    elif isinstance(node, dict):
+        if "t" in node:
+            yield node
+        for value in node.values():
+            yield from elements(value)
+
+
+def stringify(node: Any) -> str:
+    parts: list[str] = []
+    for el in elements(node):
+        if el["t"] == "Str":
+            parts.append(el["c"])
+        elif el["t"] in ("Space", "SoftBreak", "LineBreak"):
+            parts.append(" ")
+        elif el["t"] in ("Code", "Math"):
+            parts.append(el["c"][1])
+    return "".join(parts)
+
+
+ATTR_OF = {"Header": lambda c: c[1], "Div": lambda c: c[0], "Span": lambda c: c[0], "Figure": lambda c: c[0],
+           "Table": lambda c: c[0], "CodeBlock": lambda c: c[0], "Image": lambda c: c[0], "Code": lambda c: c[0]}
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What the checks and the renderer need to know about one page, read off its AST."""
+
+    labels: tuple[str, ...]         # ids with a cross-reference type, in document order
+    crossrefs: tuple[str, ...]      # @fig-x and friends (as written, e.g. Fig-x)
+    citations: tuple[str, ...]      # every other @key
+    refs_divs: int                  # how many ::: {#refs}
+    h1s: tuple[tuple[str, bool], ...]  # (title text, unnumbered) of each level-1 heading
+
+
+def scan(ast: dict) -> Scan:
+    labels, crossrefs, citations, h1s, refs = [], [], [], [], 0
+    for el in elements(ast["blocks"]):
+        kind = el["t"]
+        if kind in ATTR_OF:
+            ident = ATTR_OF[kind](el["c"])[0]
+            if ident == "refs" and kind == "Div":
+                refs += 1
+            elif ident and crossref_type(ident):
+                labels.append(ident)
+        if kind == "Header" and el["c"][0] == 1:
+            h1s.append((stringify(el["c"][2]), "unnumbered" in el["c"][1][1]))
+        if kind == "Cite":
+            for cite in el["c"][0]:
+                (crossrefs if crossref_type(cite["citationId"]) else citations).append(cite["citationId"])
+    for cite in _nocite_ids(ast.get("meta", {})):
+        (crossrefs if crossref_type(cite) else citations).append(cite)
+    return Scan(tuple(labels), tuple(crossrefs), tuple(citations), refs, tuple(h1s))
+
+
+def _nocite_ids(meta: dict) -> list[str]:
+    return [c["citationId"] for el in elements(meta.get("nocite", {})) if el["t"] == "Cite" for c in el["c"][0]]
+
+
+# ------------------------------------------------------------------------------------------- notebooks as markdown
+def cell_source(cell: Mapping) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def cell_options(source: str) -> tuple[dict, list[str], str | None]:
+    """``#|`` options of a cell: (options, stray option lines after the header, YAML error or None)."""
+    lines = source.splitlines()
+    head = 0
+    while head < len(lines) and lines[head].lstrip().startswith("#|"):
+        head += 1
+    stray = [ln.strip() for ln in lines[head:] if ln.lstrip().startswith("#|")]
+    text = "\n".join(ln.lstrip()[2:].removeprefix(" ") for ln in lines[:head])
+    try:
+        options = yaml.safe_load(text) if text.strip() else {}
+    except yaml.YAMLError as exc:
+        return {}, stray, str(exc).replace("\n", " ")
+    if not isinstance(options, dict):
+        return {}, stray, f"'#|' lines are not a YAML mapping: {text!r}"
+    return options, stray, None
+
+
+def front_matter(text: str) -> tuple[dict, str, str | None]:
+    """Split YAML front matter off a document: (metadata, body, YAML error or None)."""
+    match = re.match(r"\A---[ \t]*\n(.*?\n)?(?:---|\.\.\.)[ \t]*(?:\n|\Z)", text, re.S)
+    if not match:
+        return {}, text, None
+    try:
+        meta = yaml.safe_load(match.group(1) or "") or {}
+    except yaml.YAMLError as exc:
+        return {}, text[match.end():], str(exc).replace("\n", " ")
+    return (meta if isinstance(meta, dict) else {}), text[match.end():], None
+
+
+def notebook_front_matter(nb: Mapping) -> tuple[dict, int | None, str | None]:
+    """Front matter of a notebook (first raw/markdown cell opening with ``---``): (meta, cell index, error)."""
+    for i, cell in enumerate(nb.get("cells", [])):
+        if cell.get("cell_type") in ("raw", "markdown") and cell_source(cell).startswith("---"):
+            meta, _, error = front_matter(cell_source(cell))
+            return meta, i, error
+        if cell.get("cell_type") != "raw":
+            break
+    return {}, None, None
+
+
+TAG_OPTIONS = {"remove-cell": ("include", False), "hide-cell": ("include", False), "hide-code": ("echo", False),
+               "hide-input": ("echo", False), "hide-output": ("output", False), "hide-warnings": ("warning", False),
+               "show-code": ("echo", True), "show-output": ("output", True), "show-warnings": ("warning", True)}
+SKIPPED_TAGS = {"parameters", "injected-parameters"}
+MIME_ORDER = ("text/markdown", "text/html", "image/svg+xml", "image/png", "image/jpeg", "image/gif",
+              "text/latex", "text/plain")
+IMAGE_SUFFIX = {"image/svg+xml": ".svg", "image/png": ".png", "image/jpeg": ".jpg", "image/gif": ".gif"}
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _fence(text: str, info: str) -> str:
+    ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return f"{ticks}{info}\n{text.rstrip(chr(10))}\n{ticks}"
+
+
+def _attr_value(text: str) -> str:
+    return '"' + str(text).replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'
+
+
+def output_markdown(output: Mapping, *, image: tuple[str, str] | None = None) -> str | None:
+    """One stored output as Pandoc markdown. ``image`` = (path, alt) for an image output already written out."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return _fence(ANSI.sub("", "".join(output.get("text", ""))), " {.cell-output .cell-output-stdout}")
+    if kind == "error":
+        return _fence(ANSI.sub("", "\n".join(output.get("traceback", []))), " {.cell-output .cell-output-error}")
+    data = output.get("data", {})
+    mime = next((m for m in MIME_ORDER if m in data), None)
+    if mime is None:
+        return None
+    value = data[mime]
+    value = "".join(value) if isinstance(value, list) else value
+    if mime in IMAGE_SUFFIX:
+        path, alt = image or ("", "")
+        return f"![]({path}){{alt={_attr_value(alt)}}}"
+    if mime == "text/html":
+        return _fence(value, "{=html}")
+    if mime == "text/plain":
+        return _fence(ANSI.sub("", value), " {.cell-output .cell-output-display}")
+    return value.strip("\n")  # text/markdown and text/latex are Pandoc markdown already
+
+
+def output_mime(output: Mapping) -> str | None:
+    if output.get("output_type") in ("stream", "error"):
+        return output["output_type"]
+    return next((m for m in MIME_ORDER if m in output.get("data", {})), None)
+
+
+def cell_markdown(cell: Mapping, index: int, *, defaults: Mapping[str, Any], asset_dir: str,
+                  page_dir: str) -> tuple[str, dict[str, bytes]]:
+    """A code cell's visible part as markdown, plus image files keyed by root-relative path.
+
+    ``defaults`` are the execute options in force (``echo``, ``warning``, ``output``, ``include``); tags then
+    ``#|`` options override them. Images go to ``asset_dir`` (page-relative) and are linked relative to the page.
+    """
+    options, _, _ = cell_options(cell_source(cell))
+    settings = {"echo": True, "warning": True, "output": True, "include": True, **defaults}
+    for tag in cell.get("metadata", {}).get("tags", []):
+        if tag in TAG_OPTIONS:
+            settings[TAG_OPTIONS[tag][0]] = TAG_OPTIONS[tag][1]
+    settings.update({k: options[k] for k in settings if k in options})
+    if not settings["include"]:
+        return "", {}
+    blocks: list[str] = []
+    if settings["echo"]:
+        code = "\n".join(ln for ln in cell_source(cell).splitlines() if not ln.lstrip().startswith("#|"))
+        blocks.append(_fence(code, " {.python .cell-code}"))
+    label = str(options.get("label", "")) or None
+    name = label or f"cell-{index}"
+    subcaps = options.get("fig-subcap") if isinstance(options.get("fig-subcap"), list) else []
+    assets: dict[str, bytes] = {}
+    outputs = [o for o in cell.get("outputs", []) if settings["output"]
+               and not (o.get("output_type") == "stream" and o.get("name") == "stderr" and not settings["warning"])]
+    n_image = 0
+    for output in outputs:
+        mime = output_mime(output)
+        image = None
+        if mime in IMAGE_SUFFIX:
+            n_image += 1
+            file = f"{asset_dir}/{name}-output-{n_image}{IMAGE_SUFFIX[mime]}"
+            raw = output["data"][mime]
+            raw = "".join(raw) if isinstance(raw, list) else raw
+            assets[posixpath.normpath(posixpath.join(page_dir, file))] = (
+                raw.encode("utf-8") if mime == "image/svg+xml" else base64.b64decode(raw))
+            image = (file, options.get("fig-alt", options.get("fig-cap", "")))
+        text = output_markdown(output, image=image)
+        if text is not None:
+            if image and n_image <= len(subcaps):
+                text = f"![{subcaps[n_image - 1]}]({file}){{alt={_attr_value(image[1])}}}"
+            blocks.append(text)
+    caption = options.get("fig-cap") if (label or "").startswith("fig-") or not label else options.get("tbl-cap")
+    if label or caption:
+        ident = f"#{label} " if label else ""
+        blocks = [f"::: {{{ident}.cell}}", *blocks, *([str(caption)] if caption else []), ":::"]
+    return "\n\n".join(blocks), assets
+
+
+def notebook_markdown(nb: Mapping, *, defaults: Mapping[str, Any], page_path: str,
+                      only: int | None = None) -> tuple[str, dict[str, bytes]]:
+    """A notebook as one Pandoc markdown document (or just cell ``only``), with its image files."""
+    page_dir = posixpath.dirname(page_path)
+    asset_dir = posixpath.splitext(posixpath.basename(page_path))[0] + "_files/figure-html"
+    meta, fm_index, _ = notebook_front_matter(nb)
+    defaults = {**defaults, **{k: v for k, v in (meta.get("execute") or {}).items()
+                               if k in ("echo", "warning", "output", "include")}}
+    blocks, assets = [], {}
+    for i, cell in enumerate(nb.get("cells", [])):
+        if (only is not None and i != only) or i == fm_index:
+            continue
+        kind = cell.get("cell_type")
+        if kind == "markdown":
+            blocks.append(_attachments(cell, i, asset_dir, page_dir, assets))
+        elif kind == "raw":
+            fmt = cell.get("metadata", {}).get("format", cell.get("metadata", {}).get("raw_mimetype", ""))
+            if fmt in ("text/html", "html"):
+                blocks.append(_fence(cell_source(cell), "{=html}"))
+            elif fmt in ("text/markdown", "markdown"):
+                blocks.append(cell_source(cell))
+        elif kind == "code" and not SKIPPED_TAGS & set(cell.get("metadata", {}).get("tags", [])):
+            text, cell_assets = cell_markdown(cell, i, defaults=defaults, asset_dir=asset_dir, page_dir=page_dir)
+            blocks.append(text)
+            assets.update(cell_assets)
+    return "\n\n".join(b for b in blocks if b) + "\n", assets
+
+
+def _attachments(cell: Mapping, index: int, asset_dir: str, page_dir: str, assets: dict[str, bytes]) -> str:
+    text = cell_source(cell)
+    for name, bundle in (cell.get("attachments") or {}).items():
+        mime = next((m for m in IMAGE_SUFFIX if m in bundle), None)
+        if mime:
+            file = f"{asset_dir}/attachment-{index}-{re.sub(r'[^A-Za-z0-9._-]', '-', name)}"
+            raw = bundle[mime]
+            assets[posixpath.join(page_dir, file)] = (
+                raw.encode("utf-8") if mime == "image/svg+xml" else base64.b64decode(raw))
+            text = text.replace(f"attachment:{name}", file)
+    return text
+
+
+def read_notebook(path: Path) -> dict:
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path.name}: not a readable notebook: {exc}") from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        raise InputError(f"{path.name}: not a notebook (no 'cells' list)")
+    return nb
+
+
+def find_cell(nb: Mapping, ident: str) -> int | None:
+    """Cell index for an embed id: the cell ``id``, then ``#| label``, then a tag (Quarto's order)."""
+    cells = nb.get("cells", [])
+    for test in (lambda c: c.get("id") == ident,
+                 lambda c: str(cell_options(cell_source(c))[0].get("label", "")) == ident,
+                 lambda c: ident in c.get("metadata", {}).get("tags", [])):
+        for i, cell in enumerate(cells):
+            if cell.get("cell_type") == "code" and test(cell):
+                return i
+    return None
+
+
+# -------------------------------------------------------------------------------------------- reading one page
+@dataclass
+class Page:
+    entry: Entry
+    source: Path                   # the file actually read (an executed notebook, or its stand-in)
+    ast: dict
+    assets: dict[str, bytes]       # root-relative output path -> bytes
+    meta: dict                     # front matter
+    embeds: list[tuple[str, str]]  # (path as written, id) of every {{< embed >}}
+
+
+def expand_shortcodes(text: str, *, root: Path, page_path: str, defaults: Mapping[str, Any],
+                      assets: dict[str, bytes], embeds: list[tuple[str, str]]) -> str:
+    """Replace ``{{< embed nb.ipynb#id >}}`` by that cell's outputs; ``pagebreak`` by nothing; others are errors."""
+
+    def replace(match: re.Match) -> str:
+        name, args = match.group(1), match.group(2).split()
+        if name == "pagebreak":
+            return ""
+        if name != "embed" or not args:
+            raise InputError(f"{page_path}: shortcode {match.group(0)!r} is not supported by the fallback renderer")
+        target, _, ident = args[0].partition("#")
+        embeds.append((target, ident))
+        nb_path = embed_path(root, page_path, target)
+        if not nb_path.exists() or nb_path.suffix != ".ipynb":
+            raise InputError(f"{page_path}: embed {args[0]!r}: notebook {target} not found")
+        nb = read_notebook(nb_path)
+        cells = [find_cell(nb, ident)] if ident else [
+            i for i, c in enumerate(nb["cells"]) if c.get("cell_type") == "code"]
+        if None in cells:
+            raise InputError(f"{page_path}: embed {args[0]!r}: the cell {ident} does not exist in notebook {target}")
+        parts = []
+        for i in cells:
+            text, cell_assets = notebook_markdown(nb, defaults={**defaults, "echo": False}, page_path=page_path, only=i)
+            parts.append(text)
+            assets.update(cell_assets)
+        return "\n\n" + "\n\n".join(parts) + "\n\n"
+
+    return SHORTCODE.sub(replace, text)
+
+
+def embed_path(root: Path, page_path: str, target: str) -> Path:
+    """Embed paths are relative to the embedding file; a leading '/' makes them project-relative (Quarto)."""
+    if target.startswith("/"):
+        return root / target.lstrip("/")
+    return root / posixpath.dirname(page_path) / target
+
+
+def read_page(root: Path, entry: Entry, *, execute: Mapping[str, Any], source: Path | None = None) -> Page:
+    """Read one chapter into a :class:`Page`; ``source`` overrides the file read (a notebook's stand-in)."""
+    path = source or root / entry.path
+    if not path.exists():
+        raise InputError(f"Book chapter '{entry.path}' not found")
+    defaults = {k: v for k, v in execute.items() if k in ("echo", "warning", "output", "include")}
+    assets: dict[str, bytes] = {}
+    embeds: list[tuple[str, str]] = []
+    if path.suffix == ".ipynb":
+        nb = read_notebook(path)
+        meta = notebook_front_matter(nb)[0]
+        text, assets = notebook_markdown(nb, defaults=defaults, page_path=entry.path)
+    else:
+        meta, text, error = front_matter(path.read_text(encoding="utf-8"))
+        if error:
+            raise InputError(f"{entry.path}: front matter is not valid YAML: {error}")
+    text = expand_shortcodes(text, root=root, page_path=entry.path, defaults=defaults, assets=assets, embeds=embeds)
+    return Page(entry, path, markdown_ast(text, entry.path), assets, meta, embeds)
+
+
+def bibliography_keys(root: Path, bibliographies: Iterable[str]) -> set[str]:
+    """Entry keys of BibTeX/BibLaTeX files (``@type{key,``) and CSL-JSON files (``"id"``)."""
+    keys: set[str] = set()
+    for bib in bibliographies:
+        path = root / bib
+        if not path.exists():
+            raise InputError(f"{bib}: bibliography not found (listed in _quarto.yml)")
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".json":
+            keys.update(str(item.get("id")) for item in json.loads(text))
+        else:
+            keys.update(m.group(2) for m in re.finditer(r"@(\w+)\s*[{(]\s*([^,\s]+)\s*,", text)
+                        if m.group(1).lower() not in ("comment", "string", "preamble"))
+    return keys
+
+
+# ------------------------------------------------------------------------------------------- the fallback renderer
+def _str(text: str) -> dict:
+    return {"t": "Str", "c": text}
+
+
+SPACE = {"t": "Space"}
+
+
+def _words(text: str) -> list[dict]:
+    out: list[dict] = []
+    for i, word in enumerate(text.split(" ")):
+        out += ([SPACE] if i else []) + [_str(word)]
+    return out
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a label points and how a reference to it reads."""
+
+    kind: str
+    number: str | None   # "2.1", "A", None for unnumbered sections
+    text: str            # heading text, used when a section has no number
+    page: str            # html path relative to the output root
+    word: str            # "Figure", "Table", "Chapter", "Appendix", "Section"
+
+
+def chapter_numbers(pages: list[Page]) -> list[str | None]:
+    """Chapter numbers as Quarto books print them: 1, 2, ... for chapters, A, B, ... for appendices.
+
+    A page is unnumbered when its H1 is ``{.unnumbered}``, when it has no H1 (a home page then shows the book title)
+    and when it is a part page.
+    """
+    numbers: list[str | None] = []
+    chapter = appendix = 0
+    for page in pages:
+        h1s = scan(page.ast).h1s
+        if page.entry.role == "part" or not h1s or h1s[0][1]:
+            numbers.append(None)
+        elif page.entry.role == "appendix":
+            appendix += 1
+            numbers.append(string.ascii_uppercase[(appendix - 1) % 26])
+        else:
+            chapter += 1
+            numbers.append(str(chapter))
+    return numbers
+
+
+def _slug(text: str, taken: set[str]) -> str:
+    base = re.sub(r"[^\w\s-]", "", text.lower()).strip()
+    base = re.sub(r"\s+", "-", base) or "section"
+    slug, n = base, 1
+    while slug in taken:
+        slug, n = f"{base}-{n}", n + 1
+    taken.add(slug)
+    return slug
+
+
+def _caption_split(blocks: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(body, caption inlines): a float div's caption is its last paragraph, unless that is a lone image."""
+    last = blocks[-1] if len(blocks) > 1 else None
+    if last and last["t"] in ("Para", "Plain") and not (len(last["c"]) == 1 and last["c"][0]["t"] == "Image"):
+        return blocks[:-1], last["c"]
+    return blocks, []
+
+
+def number_page(page: Page, number: str | None, depth: int) -> dict[str, Target]:
+    """Number this page's headings, figures, tables and callouts in place; return its labels' targets."""
+    targets: dict[str, Target] = {}
+    counters: dict[str, int] = {}
+    sections = [0] * 8
+    taken = {ident for el in elements(page.ast["blocks"]) if el["t"] in ATTR_OF
+             for ident in [ATTR_OF[el["t"]](el["c"])[0]] if ident}
+    seen_h1 = False
+
+    def float_number(kind: str) -> str:
+        counters[kind] = counters.get(kind, 0) + 1
+        return f"{number}.{counters[kind]}" if number else str(counters[kind])
+
+    def caption(kind: str, ident: str, inlines: list[dict]) -> list[dict]:
+        num = float_number(kind)
+        targets[ident] = Target(kind, num, "", page.entry.html_path, PREFIXES[kind])
+        head = [_str(PREFIXES[kind]), SPACE, _str(num + (":" if inlines else ""))]
+        return [{"t": "Span", "c": [["", ["float-number"], []], head]}] + ([SPACE] + inlines if inlines else [])
+
+    def fn(el: dict):
+        nonlocal seen_h1
+        kind = el["t"]
+        if kind == "Header":
+            level, (ident, classes, kv), inlines = el["c"]
+            text = stringify(inlines)
+            num = None
+            if level == 1 and not seen_h1:
+                seen_h1 = True
+                num = number if "unnumbered" not in classes else None
+            elif number and level > 1 and level <= depth and "unnumbered" not in classes:
+                sections[level] += 1
+                sections[level + 1:] = [0] * (len(sections) - level - 1)
+                num = ".".join([number, *(str(n) for n in sections[2:level + 1])])
+            ident = ident or _slug(text, taken)
+            if crossref_type(ident) == "sec":
+                word = ("Appendix" if page.entry.role == "appendix" else "Chapter") if level == 1 else "Section"
+                targets[ident] = Target("sec", num, text, page.entry.html_path, word)
+            if num:
+                inlines = [{"t": "Span", "c": [["", ["header-section-number"], []], [_str(num)]]}, SPACE, *inlines]
+            return {"t": "Header", "c": [level, [ident, classes, kv], inlines]}
+        if kind == "Figure" and crossref_type(el["c"][0][0]) == "fig":
+            attr, (short, blocks), body = el["c"]
+            inlines = blocks[0]["c"] if blocks else []
+            return {"t": "Figure", "c": [attr, [short, [{"t": "Plain", "c": caption("fig", attr[0], inlines)}]], body]}
+        if kind == "Table" and crossref_type(el["c"][0][0]) == "tbl":
+            attr, (short, blocks), *rest = el["c"]
+            inlines = blocks[0]["c"] if blocks else []
+            return {"t": "Table", "c": [attr, [short, [{"t": "Plain", "c": caption("tbl", attr[0], inlines)}]], *rest]}
+        if kind == "Div":
+            (ident, classes, kv), blocks = el["c"]
+            ref = crossref_type(ident)
+            if ref == "fig":
+                body, inlines = _caption_split(blocks)
+                cap = [{"t": "Plain", "c": caption("fig", ident, inlines)}]
+                return {"t": "Figure", "c": [[ident, [*classes, "quarto-float"], kv], [None, cap], body]}
+            if ref == "tbl":
+                body, inlines = _caption_split(blocks)
+                head = {"t": "Div", "c": [["", ["table-caption"], []], [{"t": "Plain",
+                                                                        "c": caption("tbl", ident, inlines)}]]}
+                return {"t": "Div", "c": [[ident, [*classes, "quarto-float", "table-float"], kv], [head, *body]]}
+        if kind == "Image":
+            attr, inlines, target = el["c"]
+            kv = [[k, v] for k, v in attr[2] if k != "fig-alt"]
+            alt = dict(attr[2]).get("fig-alt")
+            if alt and "alt" not in dict(kv):
+                kv.append(["alt", alt])
+            return {"t": "Image", "c": [[attr[0], attr[1], kv], inlines, target]}
+        return None
+
+    # Callouts first: a heading that titles a callout is not a section and must not take a number.
+    page.ast["blocks"] = walk(walk(page.ast["blocks"], _callout), fn)
+    return targets
+
+
+def _callout(el: dict) -> dict | None:
+    """``::: {.callout-note}`` as a titled box: the title is ``title="…"`` or the first heading inside."""
+    if el["t"] != "Div":
+        return None
+    (ident, classes, kv), blocks = el["c"]
+    kind = next((c.removeprefix("callout-") for c in classes if c.startswith("callout-")), None)
+    if kind is None:
+        return None
+    title = [_str(dict(kv).get("title", ""))] if dict(kv).get("title") else []
+    if not title and blocks and blocks[0]["t"] == "Header":
+        title, blocks = blocks[0]["c"][2], blocks[1:]
+    title = title or [_str(kind.capitalize())]
+    header = {"t": "Div", "c": [["", ["callout-header"], []], [{"t": "Plain", "c": title}]]}
+    body = {"t": "Div", "c": [["", ["callout-body"], []], blocks]}
+    return {"t": "Div", "c": [[ident, ["callout", *classes], [[k, v] for k, v in kv if k != "title"]],
+                              [header, body]]}
+
+
+def _href(from_page: str, to_page: str, anchor: str = "") -> str:
+    if from_page == to_page:
+        return f"#{anchor}" if anchor else posixpath.basename(to_page)
+    rel = posixpath.relpath(to_page, posixpath.dirname(from_page) or ".")
+    return f"{rel}#{anchor}" if anchor else rel
+
+
+def resolve_crossrefs(page: Page, targets: Mapping[str, Target]) -> list[str]:
+    """Replace ``@fig-x``-style citations by links ("Figure 2.1"); return the labels that match nothing."""
+    unresolved: list[str] = []
+
+    def link(cite: dict) -> list[dict]:
+        ident = cite["citationId"]
+        label = ident[0].lower() + ident[1:]
+        target = targets.get(label)
+        if target is None:
+            unresolved.append(ident)
+            return [_str("@" + ident)]
+        number = target.number or target.text
+        if cite["citationMode"]["t"] == "SuppressAuthor":
+            text = _words(number)
+        elif cite["citationPrefix"]:
+            text = [*cite["citationPrefix"], SPACE, *_words(number)]
+        else:
+            text = _words(f"{target.word} {number}" if target.number else number)
+        return [{"t": "Link", "c": [["", ["quarto-xref"], []], text,
+                                    [_href(page.entry.html_path, target.page, label), ""]]},
+                *cite["citationSuffix"]]
+
+    def fn(el: dict):
+        if el["t"] != "Cite":
+            return None
+        refs = [c for c in el["c"][0] if crossref_type(c["citationId"])]
+        if not refs:
+            return None
+        out: list[dict] = []
+        for i, cite in enumerate(refs):
+            out += ([_str(","), SPACE] if i else []) + link(cite)
+        others = [c for c in el["c"][0] if not crossref_type(c["citationId"])]
+        if others:
+            out = [{"t": "Cite", "c": [others, [_str("@" + others[0]["citationId"])]]}, _str(";"), SPACE, *out]
+        return out
+
+    page.ast["blocks"] = walk(page.ast["blocks"], fn)
+    return unresolved
+
+
+def _meta_cites(keys: Iterable[str]) -> dict:
+    cites = [{"citationId": k, "citationPrefix": [], "citationSuffix": [], "citationMode": {"t": "NormalCitation"},
+              "citationNoteNum": 0, "citationHash": 0} for k in keys]
+    return {"t": "MetaInlines", "c": [{"t": "Cite", "c": [cites, [_str("@*")]]}]} if cites else {}
+
+
+def apply_citeproc(page: Page, book: Book, refs_page: str | None, cited: list[str]) -> None:
+    """Run citeproc on one page; link citations to the references page and drop the page's own bibliography."""
+    is_refs = page.entry.html_path == refs_page
+    if not book.bibliography or not (scan(page.ast).citations or is_refs):
+        return
+    meta = page.ast.setdefault("meta", {})
+    meta["link-citations"] = {"t": "MetaBool", "c": True}
+    meta["lang"] = {"t": "MetaString", "c": book.lang}
+    if is_refs and cited:
+        meta["nocite"] = _meta_cites(cited)
+    args = ["-f", "json", "-t", "json", "--citeproc"]
+    for bib in book.bibliography:
+        args += ["--bibliography", str(book.root / bib)]
+    if book.csl:
+        args += ["--csl", str(book.root / book.csl)]
+    page.ast = json.loads(pandoc(args, json.dumps(page.ast), where=page.entry.path))
+    if refs_page and not is_refs:
+        page.ast["blocks"] = [b for b in page.ast["blocks"] if not (b["t"] == "Div" and b["c"][0][0] == "refs")]
+
+        def relink(el: dict):
+            if el["t"] == "Link" and el["c"][2][0].startswith("#ref-"):
+                url = _href(page.entry.html_path, refs_page, el["c"][2][0][1:])
+                attr = [el["c"][0][0], el["c"][0][1], [*el["c"][0][2], ["role", "doc-biblioref"]]]
+                return {"t": "Link", "c": [attr, el["c"][1], [url, el["c"][2][1]]]}
+            return None
+
+        page.ast["blocks"] = walk(page.ast["blocks"], relink)
+
+
+def local_files(page: Page, root: Path, chapters: Mapping[str, str]) -> dict[str, Path]:
+    """Rewrite links to chapter sources as links to their pages; return prose images to copy (out path -> file)."""
+    copies: dict[str, Path] = {}
+    page_dir = posixpath.dirname(page.entry.path)
+
+    def fn(el: dict):
+        if el["t"] not in ("Image", "Link"):
+            return None
+        url = el["c"][2][0]
+        if re.match(r"^([a-z][a-z0-9+.-]*:|#|/)", url, re.I):
+            return None
+        path, _, anchor = url.partition("#")
+        out_path = posixpath.normpath(posixpath.join(page_dir, path))
+        if el["t"] == "Link":
+            if out_path in chapters:
+                new = _href(page.entry.html_path, chapters[out_path], anchor)
+                return {"t": "Link", "c": [el["c"][0], el["c"][1], [new, el["c"][2][1]]]}
+            return None
+        if out_path in page.assets:
+            return None
+        source = (root / out_path).resolve()
+        if out_path.startswith("..") or not source.is_file():
+            raise InputError(f"{page.entry.path}: image '{url}' not found (paths are relative to the chapter file)")
+        copies[out_path] = source
+        return None
+
+    page.ast["blocks"] = walk(page.ast["blocks"], fn)
+    return copies
+
+
+def _shell() -> string.Template:
+    return string.Template((TEMPLATES / "book.html").read_text(encoding="utf-8"))
+
+
+def _navigation(pages: list[Page], numbers: list[str | None], titles: list[str], current: int) -> str:
+    """The sidebar: every page with its number; a part (or "Appendices") is a heading over a nested list."""
+    here = pages[current].entry.html_path
+    lines, group = ['<ul class="chapters">'], None
+
+    def item(i: int, css: str) -> str:
+        number = f'<span class="chapter-number">{numbers[i]}</span> ' if numbers[i] else ""
+        active = ' aria-current="page"' if i == current else ""
+        return (f'<a class="{css}" href="{_href(here, pages[i].entry.html_path)}"{active}>'
+                f'{number}{html.escape(titles[i])}</a>')
+
+    for i, page in enumerate(pages):
+        entry = page.entry
+        if entry.part != group:
+            if group is not None:
+                lines.append("</ul></li>")
+            group = entry.part
+            if group is not None:
+                head = item(i, "part-title") if entry.role == "part" else f'<span class="part-title">{html.escape(group)}</span>'
+                lines.append(f'<li class="part">{head}<ul>')
+                if entry.role == "part":
+                    continue
+        lines.append(f'<li class="chapter{" active" if i == current else ""}">{item(i, "chapter-link")}</li>')
+    if group is not None:
+        lines.append("</ul></li>")
+    lines.append("</ul>")
+    return "\n".join(lines)
+
+
+def _pager(pages: list[Page], numbers: list[str | None], titles: list[str], current: int) -> str:
+    here, out = pages[current].entry.html_path, []
+    for j, rel, arrow in ((current - 1, "prev", "&larr; "), (current + 1, "next", "")):
+        if 0 <= j < len(pages):
+            label = f"{numbers[j]} {titles[j]}" if numbers[j] else titles[j]
+            text = f"{arrow}{html.escape(label)}" + (" &rarr;" if rel == "next" else "")
+            out.append(f'<a class="{rel}" rel="{rel}" href="{_href(here, pages[j].entry.html_path)}">{text}</a>')
+    return "\n".join(out)
+
+
+def _title_block(book: Book) -> str:
+    lines = ['<header class="title-block">', f'<p class="book-title">{html.escape(book.title)}</p>']
+    if book.author:
+        lines.append(f'<p class="author">{html.escape(", ".join(book.author))}</p>')
+    if book.date:
+        lines.append(f'<p class="date">{html.escape(book.date)}</p>')
+    return "\n".join([*lines, "</header>"])
+
+
+def render_fallback(root: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
+    """Render every listed chapter to linked HTML pages in ``out_dir`` (default: the book's ``output-dir``).
+
+    Raises InputError for a missing chapter (``Book chapter '<path>' not found``), a missing home page, an
+    unresolved cross-reference, a citation missing from the bibliography (pandoc's warning) or a missing image.
+    """
+    root = Path(root).resolve()
+    book = load_book(root)
+    out_dir = Path(out_dir) if out_dir else root / book.output_dir
+    entries = book.entries()
+    if not any(posixpath.dirname(e.path) == "" and posixpath.basename(e.path).startswith("index.") for e in entries):
+        raise InputError("_quarto.yml: Book contents must include a home page (e.g. index.qmd at the root)")
+    pages = [read_page(root, e, execute=book.execute) for e in entries]
+    numbers = chapter_numbers(pages)
+    titles = [next(iter(scan(p.ast).h1s), (None,))[0] or p.meta.get("title")
+              or (book.title if posixpath.basename(p.entry.path).startswith("index.") else None)
+              or posixpath.splitext(posixpath.basename(p.entry.path))[0] for p in pages]
+    targets: dict[str, Target] = {}
+    for page, number in zip(pages, numbers):
+        targets.update(number_page(page, number, book.number_depth))
+    unresolved = [f"{p.entry.path}: @{label}" for p in pages for label in resolve_crossrefs(p, targets)]
+    if unresolved:
+        raise InputError("unresolved cross-reference(s), no such label in the book: " + "; ".join(unresolved))
+    refs_page = next((p.entry.html_path for p in pages if scan(p.ast).refs_divs), None)
+    cited = sorted({key for p in pages for key in scan(p.ast).citations})
+    chapter_pages = {p.entry.path: p.entry.html_path for p in pages}
+    bodies, copies = [], {}
+    for page in pages:
+        apply_citeproc(page, book, refs_page, cited)
+        copies.update(local_files(page, root, chapter_pages))
+        bodies.append(pandoc(["-f", "json", "-t", "html5", "--wrap=none", "--syntax-highlighting=none", "--mathml"],
+                             json.dumps(page.ast), where=page.entry.path))
+    shell = _shell()
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    try:
+        for i, page in enumerate(pages):
+            here = page.entry.html_path
+            label = f"{numbers[i]} {titles[i]}" if numbers[i] else titles[i]
+            text = shell.substitute(
+                lang=html.escape(book.lang), page_title=html.escape(f"{label} – {book.title}" if book.title else label),
+                css=_href(here, "book.css"), home=_href(here, "index.html"), book_title=html.escape(book.title),
+                nav=_navigation(pages, numbers, titles, i), pager=_pager(pages, numbers, titles, i),
+                title_block=_title_block(book) if here == "index.html" else "", body=bodies[i])
+            for bad in ("?@", "{{<"):
+                if bad in text:
+                    raise InputError(f"{page.entry.path}: rendered page still contains {bad!r}")
+            _write(tmp / here, text.encode("utf-8"))
+            for rel, data in page.assets.items():
+                _write(tmp / rel, data)
+        for rel, source in copies.items():
+            _write(tmp / rel, source.read_bytes())
+        _write(tmp / "book.css", (TEMPLATES / "book.css").read_bytes())
+        tmp.chmod(0o755)
+        _replace_dir(tmp, out_dir)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out_dir
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap a finished folder into place: the old output exists until the new one is complete."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}-old-", dir=target.parent))
+        os.rename(target, old / target.name)
+        os.rename(new, target)
+        shutil.rmtree(old)
+    else:
+        os.rename(new, target)
+
+
+# ------------------------------------------------------------------------------------------------ render and CLI
+def render(root: str | os.PathLike | None = None) -> Path:
+    """Render the book with Quarto when it is on PATH, else with :func:`render_fallback`; return the output dir.
+
+    Quarto only warns on unresolved cross-references and missing citations, so its log and HTML are checked and any
+    ``WARNING``, ``?@`` or ``quarto-unresolved-ref`` is an error.
+    """
+    from beyond_averages import paths
+
+    root = Path(root or paths.ROOT).resolve()
+    quarto = shutil.which("quarto")
+    if not quarto:
+        return render_fallback(root)
+    book = load_book(root)
+    proc = subprocess.run([quarto, "render"], cwd=root, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0 or "WARNING" in log:
+        raise RuntimeError(f"quarto render failed or warned (exit {proc.returncode}):\n{log}")
+    out_dir = root / book.output_dir
+    for page in sorted(out_dir.rglob("*.html")):
+        text = page.read_text(encoding="utf-8")
+        if "?@" in text or "quarto-unresolved-ref" in text:
+            raise RuntimeError(f"{page.relative_to(root)}: unresolved cross-reference in the rendered HTML")
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    from beyond_averages import paths
+    from beyond_averages.book_checks import check_book
+
+    parser = argparse.ArgumentParser(prog="python -m beyond_averages.book", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["render", "check"])
+    parser.add_argument("--root", type=Path, default=paths.ROOT, help="repository root holding _quarto.yml")
+    parser.add_argument("--if-executed", action="store_true",
+                        help="check: skip notebook-output checks for executed notebooks not yet made")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "render":
+            out = render(args.root)
+            print(f"book written to {out}")
+            return 0
+        problems = check_book(args.root, require_executed=not args.if_executed)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s) in the book" if problems else "book structure OK")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Command line of the compendium: the steps that the Makefile runs, one command per step.
+
+    python -m beyond_averages population --out data_synthetic/extract
+    python -m beyond_averages area hypertension_case_finding --out data_synthetic/extract
+    python -m beyond_averages measures hypertension_case_finding --out outputs/measures
+    python -m beyond_averages render
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import config, paths
+from .files import InputError, write_parquet
+
+
+def _synthetic_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True, help="extract folder to write")
+    p.add_argument("--scale", type=float, help="patients relative to study.yaml's target (default from study.yaml)")
+    p.add_argument("--n-practices", type=int, help="number of practices (default from study.yaml)")
+    p.add_argument("--seed", type=int, help="random seed (default from study.yaml)")
+    p.add_argument("--scenario", choices=config.SCENARIOS, help="planted effect scenario (default from study.yaml)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="beyond_averages", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--study", type=Path, default=None, help="study configuration (default: study.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("population", help="write synthetic practices and patients")
+    _synthetic_args(p)
+    p = sub.add_parser("area", help="write one area's synthetic events, programme and ground truth")
+    p.add_argument("area")
+    _synthetic_args(p)
+    p = sub.add_parser("measures", help="compute an area's monthly measures from the extract")
+    p.add_argument("area")
+    p.add_argument("--extract", type=Path, help="extract folder (default: extract_dir of study.yaml)")
+    p.add_argument("--out", type=Path, default=paths.MEASURES_DIR)
+    sub.add_parser("areas", help="list the configured clinical areas")
+    sub.add_parser("check-area", help="validate every area file").add_argument("areas", nargs="*")
+    p = sub.add_parser("render", help="render the book (Quarto if on PATH, else the fallback renderer)")
+    p.add_argument("--root", type=Path, default=paths.ROOT)
+    p.add_argument("--fallback", action="store_true", help="use the fallback renderer even if Quarto is installed")
+    args = parser.parse_args(argv)
+
+    try:
+        study = config.load_study(args.study)
+        if args.command == "population":
+            from .synth import generate_population
+            t = time.perf_counter()
+            practices = generate_population(args.out, study, progress=not args.quiet, scale=args.scale,
+                                            n_practices=args.n_practices, seed=args.seed, scenario=args.scenario)
+            print(f"population: {len(practices)} practices written to {args.out} in {time.perf_counter() - t:.1f} s")
+        elif args.command == "area":
+            from .synth import generate_area
+            t = time.perf_counter()
+            info = generate_area(args.area, args.out, study, progress=not args.quiet, scale=args.scale,
+                                 n_practices=args.n_practices, seed=args.seed, scenario=args.scenario)
+            print(f"area {info['area']}: {info['events']:,} events, {info['adopting_practices']} adopting practices "
+                  f"in {time.perf_counter() - t:.1f} s")
+        elif args.command == "measures":
+            from .measures import compute_measures, compute_measures_by_age, load_patients
+            area = config.load_area(args.area)
+            extract = args.extract or study.resolved_extract_dir()
+            t = time.perf_counter()
+            patients = load_patients(extract)
+            measures = compute_measures(area, extract, study, patients)
+            by_age = compute_measures_by_age(area, extract, study, patients)
+            write_parquet(by_age, args.out / f"{area.name}_by_age.parquet")
+            write_parquet(measures, args.out / f"{area.name}.parquet")  # last: Make's target
+            print(f"measures {area.name}: {len(measures):,} rows in {time.perf_counter() - t:.1f} s")
+        elif args.command == "areas":
+            print("\n".join(config.list_areas()))
+        elif args.command == "check-area":
+            for name in args.areas or config.list_areas():
+                config.load_area(name)
+                print(f"{name}: ok")
+        elif args.command == "render":
+            from . import book
+            if args.fallback:
+                book.render_fallback(args.root)
+            else:
+                book.render(args.root)
+    except (InputError, config.ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,301 @@
+"""Study and clinical-area configuration, validated once into frozen objects.
+
+A clinical area is data, not code: one YAML file in ``areas/`` (eligibility, codelists, look-back window, indicator,
+programme timing, synthetic levels and planted effects). ``load_area("cervical_screening")`` reads and validates it;
+a typo or a missing key raises :class:`ConfigError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import paths
+from .disclosure import DisclosureRules
+
+Scenario = Literal["null", "uniform", "narrowing", "widening"]
+SCENARIOS: tuple[str, ...] = ("null", "uniform", "narrowing", "widening")
+Sex = Literal["any", "female", "male"]
+
+
+class ConfigError(ValueError):
+    """A configuration file is invalid; the message names the file and the key."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _quintile_map(value: dict, what: str) -> dict[int, float]:
+    keys = sorted(int(k) for k in value)
+    if keys != [1, 2, 3, 4, 5]:
+        raise ValueError(f"{what} needs one value for each IMD quintile 1-5, got keys {keys}")
+    return {int(k): float(v) for k, v in value.items()}
+
+
+class Eligibility(_Frozen):
+    """Who is in the denominator at the end of a month.
+
+    Ages are completed age at the month's end: ``age_min_months <= age <= age_max_months``. Give ages in years or in
+    months (years are converted: ``age_max_years: 49`` means up to the day before the 50th birthday).
+    """
+
+    sex: Sex = "any"
+    age_min_years: int | None = None
+    age_max_years: int | None = None
+    age_min_months: int | None = None
+    age_max_months: int | None = None
+    on_register: str | None = None  # codelist: eligible from the month of the first code onwards
+
+    @model_validator(mode="after")
+    def _one_unit(self):
+        if self.age_min_years is not None and self.age_min_months is not None:
+            raise ValueError("give age_min_years or age_min_months, not both")
+        if self.age_max_years is not None and self.age_max_months is not None:
+            raise ValueError("give age_max_years or age_max_months, not both")
+        lo, hi = self.min_age_months, self.max_age_months
+        if hi is not None and hi < lo:
+            raise ValueError(f"maximum age ({hi} months) is below minimum age ({lo} months)")
+        return self
+
+    @property
+    def min_age_months(self) -> int:
+        if self.age_min_months is not None:
+            return self.age_min_months
+        return 12 * (self.age_min_years or 0)
+
+    @property
+    def max_age_months(self) -> int | None:
+        """Inclusive maximum completed age in months (None = no upper limit)."""
+        if self.age_max_months is not None:
+            return self.age_max_months
+        if self.age_max_years is not None:
+            return 12 * self.age_max_years + 11
+        return None
+
+
+class Indicator(_Frozen):
+    codelist: str
+    lookback_months: int | None = Field(default=None, ge=1)  # None = ever recorded
+    value_max: float | None = None  # count only events whose value is at or below this
+
+
+class Programme(_Frozen):
+    name: str
+    waves: tuple[dt.date, ...]
+    share_adopting: float = Field(gt=0, lt=1)
+
+    @field_validator("waves")
+    @classmethod
+    def _first_of_month(cls, waves):
+        if not waves:
+            raise ValueError("at least one wave start is needed")
+        for w in waves:
+            if w.day != 1:
+                raise ValueError(f"wave start {w} must be the first day of a month")
+        if list(waves) != sorted(waves):
+            raise ValueError("waves must be in date order")
+        return waves
+
+
+class Codelist(_Frozen):
+    description: str
+    codes: dict[str, str]
+
+    @field_validator("codes")
+    @classmethod
+    def _non_empty(cls, codes):
+        if not codes:
+            raise ValueError("a codelist needs at least one code")
+        return codes
+
+
+class ValueModel(_Frozen):
+    mean_by_quintile: dict[int, float]
+    sd: float = Field(gt=0)
+    decimals: int = 0
+
+    @field_validator("mean_by_quintile", mode="before")
+    @classmethod
+    def _q(cls, v):
+        return _quintile_map(v, "mean_by_quintile")
+
+
+class RegisterModel(_Frozen):
+    prevalence_by_quintile: dict[int, float]
+    age_min_years: int = 18
+
+    @field_validator("prevalence_by_quintile", mode="before")
+    @classmethod
+    def _q(cls, v):
+        return _quintile_map(v, "prevalence_by_quintile")
+
+
+class SyntheticArea(_Frozen):
+    baseline_by_quintile: dict[int, float]
+    age_logit_per_decade: float = 0.0
+    age_reference_years: float = 60.0   # age at which coverage equals baseline_by_quintile
+    practice_logit_sd: float = Field(default=0.25, ge=0)
+    due_age_months: tuple[int, int] | None = None
+    values: ValueModel | None = None
+    registers: dict[str, RegisterModel] = {}
+    covid_hazard_multiplier: dict[dt.date, float]
+    effects_pp: dict[str, dict[int, float]]
+    effect_ramp_months: int = Field(default=12, ge=0)
+    sources: dict[str, str] = {}
+
+    @field_validator("baseline_by_quintile", mode="before")
+    @classmethod
+    def _baseline(cls, v):
+        out = _quintile_map(v, "baseline_by_quintile")
+        if any(not 0 < p < 1 for p in out.values()):
+            raise ValueError("baseline_by_quintile values are proportions strictly between 0 and 1")
+        return out
+
+    @field_validator("effects_pp", mode="before")
+    @classmethod
+    def _effects(cls, v):
+        missing = [s for s in SCENARIOS if s not in v]
+        if missing:
+            raise ValueError(f"effects_pp needs every scenario {list(SCENARIOS)}; missing {missing}")
+        unknown = [s for s in v if s not in SCENARIOS]
+        if unknown:
+            raise ValueError(f"effects_pp has unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
+        return {s: _quintile_map(q, f"effects_pp.{s}") for s, q in v.items()}
+
+
+class Area(_Frozen):
+    name: str
+    title: str
+    indicator_label: str
+    short_label: str
+    core20plus5: bool = False
+    eligibility: Eligibility
+    indicator: Indicator
+    programme: Programme
+    codelists: dict[str, Codelist]
+    synthetic: SyntheticArea
+
+    @model_validator(mode="after")
+    def _codelists_exist(self):
+        needed = {"indicator.codelist": self.indicator.codelist}
+        if self.eligibility.on_register:
+            needed["eligibility.on_register"] = self.eligibility.on_register
+        for reg in self.synthetic.registers:
+            needed[f"synthetic.registers.{reg}"] = reg
+        for key, name in needed.items():
+            if name not in self.codelists:
+                raise ValueError(f"{key} names codelist {name!r}, which is not under codelists ({sorted(self.codelists)})")
+        if self.eligibility.on_register and self.eligibility.on_register not in self.synthetic.registers:
+            raise ValueError(
+                f"eligibility.on_register {self.eligibility.on_register!r} needs synthetic.registers.{self.eligibility.on_register} "
+                "(its prevalence) so the synthetic extract can contain it"
+            )
+        return self
+
+    def codes(self, codelist: str) -> tuple[str, ...]:
+        return tuple(self.codelists[codelist].codes)
+
+
+class Synthetic(_Frozen):
+    seed: int
+    n_practices: int = Field(gt=0)
+    scale: float = Field(gt=0)
+    target_patients: int = Field(gt=0)
+    scenario: Scenario
+    annual_deregistration: float = Field(ge=0, lt=1)
+    catchment_lsoas: int = Field(gt=0)
+
+
+class DisclosureSettings(_Frozen):
+    redact_at_or_below: int = Field(ge=0)
+    round_to: int = Field(ge=1)
+
+
+class Study(_Frozen):
+    extract_dir: Path
+    study_start: dt.date
+    study_end: dt.date
+    covid_start: dt.date
+    default_area: str
+    disclosure: DisclosureSettings
+    synthetic: Synthetic
+
+    @model_validator(mode="after")
+    def _dates(self):
+        for key in ("study_start", "study_end", "covid_start"):
+            if getattr(self, key).day != 1:
+                raise ValueError(f"{key} must be the first day of a month")
+        if self.study_end <= self.study_start:
+            raise ValueError("study_end must be after study_start")
+        return self
+
+    @property
+    def n_months(self) -> int:
+        return (self.study_end.year - self.study_start.year) * 12 + self.study_end.month - self.study_start.month + 1
+
+    @property
+    def disclosure_rules(self) -> DisclosureRules:
+        return DisclosureRules(self.disclosure.redact_at_or_below, self.disclosure.round_to)
+
+    def resolved_extract_dir(self, root: Path | None = None) -> Path:
+        root = root or paths.ROOT
+        return self.extract_dir if self.extract_dir.is_absolute() else root / self.extract_dir
+
+
+def _format_validation_error(path: Path, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (a typo?)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        lines.append(f"{path}: key '{key}': {msg}")
+    return "\n".join(lines)
+
+
+def _load_yaml(path: Path) -> dict:
+    if not path.exists():
+        raise ConfigError(f"{path}: configuration file not found")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+def load_study(path: str | Path | None = None) -> Study:
+    path = Path(path) if path else paths.ROOT / "study.yaml"
+    data = _load_yaml(path)
+    try:
+        return Study.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(path, err)) from None
+
+
+def load_area(area: str | Path) -> Area:
+    """Load an area by name (``areas/<name>.yaml``) or by path."""
+    path = Path(area) if str(area).endswith((".yaml", ".yml")) else paths.area_file(str(area))
+    if not path.exists():
+        known = sorted(p.stem for p in paths.AREAS_DIR.glob("*.yaml"))
+        raise ConfigError(f"{path}: no such area file; known areas: {', '.join(known)}")
+    data = _load_yaml(path)
+    try:
+        area_obj = Area.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(path, err)) from None
+    if area_obj.name != path.stem:
+        raise ConfigError(f"{path}: key 'name' is {area_obj.name!r} but must match the file name {path.stem!r}")
+    return area_obj
+
+
+def list_areas() -> list[str]:
+    return sorted(p.stem for p in paths.AREAS_DIR.glob("*.yaml"))

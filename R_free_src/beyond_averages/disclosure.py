@@ -1,0 +1,90 @@
+"""Statistical disclosure control (SDC): the only way a count built from patient records reaches a page.
+
+The default rule is the one trusted research environments such as OpenSAFELY apply to released aggregates:
+counts of 7 or fewer are redacted, and every other count is rounded to the nearest 5. The thresholds are set in one
+place, ``study.yaml`` (``disclosure:``), read into :class:`DisclosureRules`. Rates and percentages are computed
+*from the released counts*, never from the raw ones, so a reader cannot undo the rounding.
+
+Suppression is also applied to complements: if a numerator is released but ``denominator - numerator`` is small,
+the numerator is redacted too (otherwise the small group is the difference of two released numbers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class DisclosureRules:
+    redact_at_or_below: int = 7   # counts <= this are redacted
+    round_to: int = 5             # remaining counts rounded to the nearest multiple
+
+    def __post_init__(self):
+        if self.redact_at_or_below < 0 or self.round_to < 1:
+            raise ValueError("disclosure: redact_at_or_below must be >= 0 and round_to >= 1")
+
+
+DEFAULT_RULES = DisclosureRules()
+
+
+def round_count(values, rules: DisclosureRules = DEFAULT_RULES) -> np.ndarray:
+    """Redact (NaN) counts <= threshold; round the rest to the nearest ``round_to`` (halves go up)."""
+    arr = np.asarray(values, dtype="float64")
+    out = np.floor(arr / rules.round_to + 0.5) * rules.round_to
+    out[(arr <= rules.redact_at_or_below) | np.isnan(arr)] = np.nan
+    return out
+
+
+def release_counts(
+    frame: pd.DataFrame,
+    pairs: Sequence[tuple[str, str]] = (("numerator", "denominator"),),
+    counts: Iterable[str] = (),
+    rules: DisclosureRules = DEFAULT_RULES,
+    rate_column: str | None = "rate",
+    per: float = 100.0,
+) -> pd.DataFrame:
+    """Return a copy safe to publish.
+
+    ``pairs`` are (numerator, denominator) columns: both are redacted and rounded; the numerator is also redacted
+    when the denominator is redacted or when ``denominator - numerator`` is at or below the threshold.
+    ``counts`` are other count columns, redacted and rounded alone. If ``rate_column`` is given, it is recomputed
+    from the first pair's *released* counts (``per`` = 100 gives a percentage).
+    """
+    out = frame.copy()
+    for num, den in pairs:
+        raw_num = out[num].to_numpy(dtype="float64")
+        raw_den = out[den].to_numpy(dtype="float64")
+        rel_den = round_count(raw_den, rules)
+        rel_num = round_count(raw_num, rules)
+        complement_small = (raw_den - raw_num) <= rules.redact_at_or_below
+        rel_num[np.isnan(rel_den) | complement_small] = np.nan
+        out[num] = rel_num
+        out[den] = rel_den
+    for col in counts:
+        out[col] = round_count(out[col].to_numpy(dtype="float64"), rules)
+    if rate_column and pairs:
+        num, den = pairs[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[rate_column] = per * out[num] / out[den]
+    return out
+
+
+def is_released(values, rules: DisclosureRules = DEFAULT_RULES) -> bool:
+    """True if every value is redacted (NaN) or a multiple of ``round_to`` above the threshold."""
+    arr = np.asarray(values, dtype="float64")
+    shown = arr[~np.isnan(arr)]
+    return bool(np.all(shown > rules.redact_at_or_below) and np.all(np.mod(shown, rules.round_to) == 0))
+
+
+def check_released(frame: pd.DataFrame, count_columns: Iterable[str], rules: DisclosureRules = DEFAULT_RULES) -> None:
+    """Raise ``ValueError`` naming the column if any count in it has not passed disclosure control."""
+    for col in count_columns:
+        if not is_released(frame[col], rules):
+            raise ValueError(
+                f"disclosure control: column {col!r} holds counts that are not redacted and rounded "
+                f"(<= {rules.redact_at_or_below} redacted, multiples of {rules.round_to})"
+            )

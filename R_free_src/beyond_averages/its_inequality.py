@@ -1,0 +1,394 @@
+"""Interrupted time series by deprivation: series from the measures table, per-quintile fits, the Q1-vs-Q5
+interaction model, segmented regression of the inequality itself (gap and SII per month) and controlled ITS.
+
+Orientation of the inequality series: they come from :func:`beyond_averages.equity.equity_by_group`, the one
+definition in the compendium: ``gap = p_Q5 - p_Q1`` and the SII (PHE method) are positive when the indicator is
+higher among the LESS deprived. The interaction model reports focal minus reference, i.e. Q1 (most deprived) minus
+Q5 (least deprived): a positive difference in level change means Q1 gained more.
+
+Disclosure: the monthly series are sums over many practices and pass
+:func:`beyond_averages.disclosure.release_counts` BEFORE any model is fitted, so every rate, model input and figure
+derives from released (redacted, rounded-to-5) counts; a redacted month stops the analysis with an error rather
+than being silently dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED, QUINTILES
+from beyond_averages.disclosure import DEFAULT_RULES, DisclosureRules, release_counts
+from beyond_averages.files import InputError, read_parquet, require_columns
+from beyond_averages.its import (
+    EffectSummary, ITSSettings, SegmentedRegression, coefficient_table, design_matrix, effect_rows, fit_mask,
+    fit_model, horizon_months, linear_contrast, natural_scale, residual_diagnostics, validate_series,
+)
+
+MEASURE_COLUMNS = ("month", "practice_id", "imd_quintile", "numerator", "denominator")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Series from the measures table
+# ---------------------------------------------------------------------------------------------------------------
+def adoption_waves(programme: pd.DataFrame, start_col: str = "programme_start") -> list[pd.Timestamp]:
+    """Distinct adoption months, earliest first (wave 1 = the first)."""
+    require_columns(programme, ["practice_id", start_col], "programme")
+    return sorted(pd.to_datetime(programme[start_col].dropna()).unique())
+
+
+def wave_practices(programme: pd.DataFrame, wave: int = 1, start_col: str = "programme_start"):
+    """Practice ids adopting in ``wave`` (1-based) and that wave's first month."""
+    waves = adoption_waves(programme, start_col)
+    if not 1 <= int(wave) <= len(waves):
+        raise InputError(f"programme: wave {wave!r} does not exist; column {start_col!r} holds {len(waves)} "
+                         f"adoption month(s): {', '.join(str(pd.Timestamp(w).date()) for w in waves)}")
+    start = pd.Timestamp(waves[int(wave) - 1])
+    ids = programme.loc[pd.to_datetime(programme[start_col]) == start, "practice_id"].astype(str)
+    return sorted(ids), start
+
+
+def build_monthly_series(measures: pd.DataFrame, practices=None, *, by: str = "imd_quintile",
+                         release: bool = True, rules: DisclosureRules = DEFAULT_RULES,
+                         source: str = "measures") -> pd.DataFrame:
+    """Sum numerator and denominator over the chosen practices per month and ``by`` group (default quintile).
+
+    Returns ``month, <by>, numerator, denominator, rate`` (rate in %). With ``release`` (the default) the sums pass
+    :func:`release_counts` first, so the rate is computed from released counts.
+    """
+    require_columns(measures, list(MEASURE_COLUMNS), source)
+    frame = measures
+    if practices is not None:
+        chosen = set(map(str, practices))
+        frame = frame[frame["practice_id"].astype(str).isin(chosen)]
+        if frame.empty:
+            raise InputError(f"{source}: none of the {len(chosen)} chosen practices is in column 'practice_id'")
+    keys = ["month"] + ([by] if by else [])
+    out = frame.groupby(keys, sort=True)[["numerator", "denominator"]].sum().reset_index()
+    out["month"] = pd.to_datetime(out["month"])
+    if release:
+        out = release_counts(out, rules=rules)
+    else:
+        out["rate"] = 100 * out["numerator"] / out["denominator"].where(out["denominator"] > 0)
+    return out.sort_values([by, "month"] if by else ["month"], ignore_index=True)
+
+
+def inequality_series(series: pd.DataFrame, measures=("gap", "sii")) -> pd.DataFrame:
+    """Per month the gap (Q5 - Q1, percentage points) and SII (percentage points) from the quintile series,
+    wide: ``month, gap, sii`` (via :func:`beyond_averages.equity.equity_by_group`)."""
+    from beyond_averages.equity import equity_by_group
+
+    long = equity_by_group(series, by=("month",), measures=tuple(measures), multiplier=100.0,
+                           source="quintile series")
+    wide = long.pivot(index="month", columns="measure", values="estimate").reset_index()
+    wide.columns.name = None
+    return wide[["month", *measures]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Two series in one model: Q1 vs Q5, or programme vs comparison
+# ---------------------------------------------------------------------------------------------------------------
+class ComparativeSegmentedRegression:
+    """One segmented regression of two stacked series with full interaction of the ITS terms.
+
+    ``g(E[y]) = base terms + focal * (const + time + level + slope)`` with seasonality and the COVID-19 term shared.
+    ``focal_level`` / ``focal_slope`` are the DIFFERENCES focal minus reference in level change and slope change
+    (link scale; ``ratio`` columns give ratios of rate/odds ratios for count families). Boundary semantics as in
+    :class:`~beyond_averages.its.SegmentedRegression`: the interruption month is the first post month.
+    Newey-West standard errors use the lags within each series (statsmodels ``hac-groupsum``). AR errors are not
+    available for stacked series; ``autocorrelation='ar'`` raises and ``'auto'`` chooses between none and
+    Newey-West with the Ljung-Box test of each series' residuals.
+    """
+
+    label = "ComparativeSegmentedRegression"
+
+    def __init__(self, data: pd.DataFrame, interruption, *, group_col: str, focal, reference,
+                 time_col: str = "month", numerator: str = "numerator", denominator: str = "denominator",
+                 outcome: str | None = None, settings: ITSSettings | None = None, **options):
+        self.settings = replace(settings, **options) if settings is not None else ITSSettings(**options)
+        s = self.settings
+        if s.autocorrelation == "ar":
+            raise InputError(f"{self.label}: autocorrelation='ar' is not available for two stacked series; "
+                             "use 'newey_west' (or fit the gap series with SegmentedRegression and 'ar')")
+        require_columns(data, [group_col, time_col], self.label)
+        present = set(data[group_col].unique())
+        for g in (focal, reference):
+            if g not in present:
+                raise InputError(f"{self.label}: column {group_col!r} has no rows for group {g!r}")
+        df = data[data[group_col].isin([focal, reference])].copy()
+        df[time_col] = pd.to_datetime(df[time_col])
+        # Focal rows first; the order of months within each series is the caller's (validated below).
+        df = (df.assign(_focal_first=(df[group_col] != focal).astype(int))
+                .sort_values("_focal_first", kind="stable", ignore_index=True).drop(columns="_focal_first"))
+        value_cols = [outcome] if outcome else [numerator, denominator]
+        self.interruption_ = validate_series(df, time_col, value_cols, interruption, s,
+                                             denominator=None if outcome else denominator, source=self.label,
+                                             group_col=group_col)
+        spans = df.groupby(group_col)[time_col].agg(["min", "max"])
+        if spans["min"].nunique() != 1 or spans["max"].nunique() != 1:
+            raise InputError(f"{self.label}: the two series in {group_col!r} must cover the same months")
+        self.group_col, self.focal, self.reference, self.time_col = group_col, focal, reference, time_col
+        is_focal = (df[group_col] == focal).to_numpy().astype(float)
+        base = design_matrix(df[time_col], self.interruption_, s, origin=spans["min"].iloc[0])
+        self._post_terms = [c for c in ("const", "time", "level", "slope") if c in base.columns]
+        self._X = self._interact(base, is_focal)
+        if outcome:
+            self._y, self._den = df[outcome].to_numpy(float), None
+            df["observed"] = self._y
+        else:
+            num, den = df[numerator].to_numpy(float), df[denominator].to_numpy(float)
+            df["observed"] = s.per * num / den
+            self._y, self._den = (df["observed"].to_numpy() if s.family == "gaussian" else num), den
+        self.data_ = df
+        self._groups = is_focal.astype(int)
+        self._keep = fit_mask(df[time_col], self.interruption_, s)
+        choice, reason = s.autocorrelation, f"requested autocorrelation={s.autocorrelation!r}"
+        if choice == "auto":
+            pre = fit_model(self._X, self._y, self._den, s, "none", keep=self._keep)
+            ps = []
+            for g in (1, 0):
+                r = pre.residuals[self._groups[self._keep] == g]
+                ps.append(residual_diagnostics(r, pre, s.family).set_index("statistic").loc["ljung_box", "p_value"])
+            choice = "newey_west" if min(ps) < 0.05 else "none"
+            reason = f"auto: smallest Ljung-Box p = {min(ps):.3f} -> {choice}"
+        self.fit_ = fit_model(self._X, self._y, self._den, s, choice, hac_groups=self._groups, keep=self._keep)
+        self.autocorrelation_used_, self.autocorrelation_reason_ = choice, reason
+
+    def _interact(self, base: pd.DataFrame, is_focal: np.ndarray) -> pd.DataFrame:
+        X = base.copy()
+        for c in self._post_terms:
+            X[f"focal_{c}"] = base[c].to_numpy() * is_focal
+        return X
+
+    def summary(self) -> pd.DataFrame:
+        return coefficient_table(self.fit_, self.settings)
+
+    def contrast_summary(self) -> pd.DataFrame:
+        """Difference (focal - reference) in level change and in slope change, with CI and test."""
+        tab = self.summary().set_index("term")
+        rows = [t for t in ("focal_level", "focal_slope") if t in tab.index]
+        out = tab.loc[rows].reset_index()
+        out["term"] = out["term"].map({"focal_level": "level_change_difference",
+                                       "focal_slope": "slope_change_difference"})
+        out.insert(1, "contrast", f"{self.focal} - {self.reference}")
+        return out
+
+    def _rows(self, months, focal: bool, post: bool) -> np.ndarray:
+        origin = self.data_[self.time_col].min()
+        base = design_matrix(months, self.interruption_, self.settings, origin=origin, post=post)
+        return self._interact(base, np.full(len(months), float(focal))).to_numpy()
+
+    def effect_summary(self, horizons=(0, 6, 12, 24)) -> EffectSummary:
+        """Per horizon: each group's effect and the difference focal - reference (absolute, natural scale) or the
+        ratio of their ratios, with delta-method (or simulation) intervals."""
+        s = self.settings
+        last = self.data_[self.time_col].max()
+        hs, hm = horizon_months(self.interruption_, horizons, last, s, self.label)
+        scale = natural_scale(s)
+        f1, f0, r1, r0 = (self._rows(hm, f, p) for f, p in ((True, True), (True, False), (False, True), (False, False)))
+        parts = [effect_rows(linear_contrast(self.fit_, [(1, f1), (-1, f0)], s, scale), hs, hm, s,
+                             {"group": str(self.focal)}),
+                 effect_rows(linear_contrast(self.fit_, [(1, r1), (-1, r0)], s, scale), hs, hm, s,
+                             {"group": str(self.reference)}),
+                 effect_rows(linear_contrast(self.fit_, [(1, f1), (-1, f0), (-1, r1), (1, r0)], s, scale), hs, hm,
+                             s, {"group": f"{self.focal} - {self.reference}"})]
+        table = pd.concat(parts, ignore_index=True)
+        d = table[(table["group"].str.contains(" - ")) & (table["measure"] == "absolute")].iloc[-1]
+        text = (f"At {int(d['horizon'])} months the effect in {self.focal} differed from that in {self.reference} by "
+                f"{d['estimate']:+.2f} ({100 * (1 - s.alpha):.0f}% CI {d['ci_lower']:+.2f} to {d['ci_upper']:+.2f}; "
+                f"p = {d['p_value']:.3f}).")
+        return EffectSummary(table, text)
+
+    def counterfactual(self) -> pd.DataFrame:
+        """Observed, fitted and counterfactual values per group and month (point estimates and bands)."""
+        from beyond_averages.its import inverse_link
+
+        s = self.settings
+        q = self.fit_.quantile(s.alpha)
+        V, b = self.fit_.cov.to_numpy(), self.fit_.params.to_numpy()
+        frames = []
+        for g, is_f in ((self.focal, True), (self.reference, False)):
+            part = self.data_[self.data_[self.group_col] == g]
+            out = pd.DataFrame({"group": str(g), "month": part[self.time_col].to_numpy(),
+                                "observed": part["observed"].to_numpy()})
+            for name, post in (("fitted", True), ("counterfactual", False)):
+                X = self._rows(part[self.time_col], is_f, post)
+                eta, se = X @ b, np.sqrt(np.einsum("ij,jk,ik->i", X, V, X))
+                for suffix, e in (("", eta), ("_lower", eta - q * se), ("_upper", eta + q * se)):
+                    out[name + suffix] = natural_scale(s) * inverse_link(e, s.link)
+            frames.append(out)
+        return pd.concat(frames, ignore_index=True)
+
+
+class QuintileContrastITS(ComparativeSegmentedRegression):
+    """Q1 (most deprived) vs Q5 (least deprived): differences in level and slope change, Q1 minus Q5."""
+
+    label = "QuintileContrastITS"
+
+    def __init__(self, data: pd.DataFrame, interruption, *, quintile_col: str = "imd_quintile", **kwargs):
+        super().__init__(data, interruption, group_col=quintile_col, focal=MOST_DEPRIVED,
+                         reference=LEAST_DEPRIVED, **kwargs)
+
+
+class ControlledITS(ComparativeSegmentedRegression):
+    """Programme practices vs a comparison series (practices without the programme), programme minus comparison."""
+
+    label = "ControlledITS"
+
+    def __init__(self, data: pd.DataFrame, interruption, *, arm_col: str = "arm", treated="programme",
+                 comparison="comparison", **kwargs):
+        super().__init__(data, interruption, group_col=arm_col, focal=treated, reference=comparison, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per quintile
+# ---------------------------------------------------------------------------------------------------------------
+def fit_by_quintile(series: pd.DataFrame, interruption, *, quintile_col: str = "imd_quintile",
+                    **options) -> dict[int, SegmentedRegression]:
+    """One :class:`SegmentedRegression` per quintile present in ``series`` (same options for all)."""
+    require_columns(series, [quintile_col], "quintile series")
+    return {int(q): SegmentedRegression(part.sort_values("month"), interruption, **options)
+            for q, part in series.groupby(quintile_col, sort=True)}
+
+
+def effects_by_quintile(fits: dict[int, SegmentedRegression], horizons) -> pd.DataFrame:
+    """Effects at each horizon for every quintile, one tidy frame with ``imd_quintile`` first."""
+    frames = [fit.effect_summary(horizons).table.assign(imd_quintile=q) for q, fit in fits.items()]
+    out = pd.concat(frames, ignore_index=True)
+    return out[["imd_quintile", *[c for c in out.columns if c != "imd_quintile"]]]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The whole chapter's analysis from two files
+# ---------------------------------------------------------------------------------------------------------------
+@dataclass
+class ITSAnalysis:
+    """Everything the ITS chapter shows, fitted once."""
+
+    area: str
+    wave: int
+    interruption: pd.Timestamp
+    n_practices: int
+    n_comparison: int
+    horizons: tuple[int, ...]
+    settings: ITSSettings
+    series: pd.DataFrame           # released counts by quintile, programme practices of the wave
+    comparison_series: pd.DataFrame  # released counts, all quintiles pooled, by arm
+    inequality: pd.DataFrame       # gap and SII per month
+    quintile_fits: dict
+    contrast: QuintileContrastITS
+    gap_fit: SegmentedRegression
+    sii_fit: SegmentedRegression | None
+    controlled: ControlledITS
+
+    def quintile_effects(self) -> pd.DataFrame:
+        return effects_by_quintile(self.quintile_fits, self.horizons)
+
+
+def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int = 1, interruption=None,
+                     family: str = "gaussian", seasonality: str = "fourier", harmonics: int = 2,
+                     autocorrelation: str = "auto", horizons=(6, 12, 24), covid_handling: str = "exclude",
+                     transition_months: int = 0) -> ITSAnalysis:
+    """Read the measures and programme tables and fit every ITS model of the chapter.
+
+    Relative paths are taken from the repository root. The programme practices are those adopting in ``wave``
+    (1 = first); ``interruption`` defaults to that wave's
+    start. The comparison arm is the never-adopting practices. The gap and SII series are modelled with the
+    gaussian family whatever ``family`` says (they are differences, not counts).
+    """
+    from beyond_averages import paths
+
+    root = lambda p: Path(p) if Path(p).is_absolute() else paths.ROOT / p  # noqa: E731 (relative to the repo root)
+    measures = read_parquet(root(measures_path), columns=list(MEASURE_COLUMNS))
+    programme = read_parquet(root(programme_path), columns=["practice_id", "programme_start"])
+    ids, start = wave_practices(programme, wave)
+    t0 = pd.Timestamp(interruption) if interruption else start
+    settings = ITSSettings(family=family, seasonality=seasonality, harmonics=harmonics,
+                           autocorrelation=autocorrelation, covid=covid_handling,
+                           transition_months=transition_months)
+    series = build_monthly_series(measures, ids)
+    never = sorted(set(measures["practice_id"].astype(str)) - set(programme["practice_id"].astype(str)))
+    arms = pd.concat([build_monthly_series(measures, ids, by="").assign(arm="programme"),
+                      build_monthly_series(measures, never, by="").assign(arm="comparison")], ignore_index=True)
+    ineq = inequality_series(series)
+    gauss = replace(settings, family="gaussian", per=1.0)
+    quintile_fits = fit_by_quintile(series, t0, settings=settings)
+    contrast = QuintileContrastITS(series, t0, settings=settings)
+    gap_fit = SegmentedRegression(ineq, t0, outcome="gap", settings=gauss)
+    sii_fit = SegmentedRegression(ineq, t0, outcome="sii", settings=gauss) if ineq["sii"].notna().all() else None
+    controlled = ControlledITS(arms, t0, settings=settings)
+    return ITSAnalysis(area, int(wave), t0, len(ids), len(never), tuple(int(h) for h in horizons), settings,
+                       series, arms, ineq, quintile_fits, contrast, gap_fit, sii_fit, controlled)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sentences for the chapter
+# ---------------------------------------------------------------------------------------------------------------
+def gap_sentence(analysis: ITSAnalysis) -> str:
+    """Did the Q5 - Q1 gap narrow? Judged by the fitted gap vs its counterfactual at the last horizon."""
+    h = max(analysis.horizons)
+    eff = analysis.gap_fit.effect_summary([h]).table
+    row = eff[eff["measure"] == "absolute"].iloc[0]
+    cf_gap = row["counterfactual"]
+    change = row["estimate"]
+    toward_zero = np.sign(change) == -np.sign(cf_gap)
+    excludes = row["ci_lower"] > 0 or row["ci_upper"] < 0
+    verdict = ("narrowed" if toward_zero else "widened") if excludes else "did not change detectably"
+    return (f"{h} months after the programme started, the gap between the least and most deprived quintiles "
+            f"(Q5 minus Q1) was {change:+.2f} percentage points away from its counterfactual of {cf_gap:.2f} "
+            f"(95% CI {row['ci_lower']:+.2f} to {row['ci_upper']:+.2f}): the inequality {verdict}.")
+
+
+def contrast_sentence(analysis: ITSAnalysis) -> str:
+    tab = analysis.contrast.contrast_summary().set_index("term")
+    parts = []
+    for term, what in (("level_change_difference", "level change"), ("slope_change_difference", "slope change")):
+        if term in tab.index:
+            r = tab.loc[term]
+            parts.append(f"the {what} in Q1 minus that in Q5 was {r['estimate']:+.3f} (95% CI {r['ci_lower']:+.3f} "
+                         f"to {r['ci_upper']:+.3f}; p = {r['p_value']:.3f})")
+    unit = "percentage points" if analysis.settings.family == "gaussian" else "on the link scale"
+    return (f"In the interaction model ({analysis.contrast.autocorrelation_reason_}), " + "; ".join(parts)
+            + f" ({unit}; positive values favour the most deprived).")
+
+
+def methods_sentence(analysis: ITSAnalysis) -> str:
+    s = analysis.settings
+    season = {"fourier": f"{s.harmonics} Fourier harmonic pair(s)", "month": "calendar-month terms",
+              "none": "no seasonal terms"}[s.seasonality]
+    covid = {"exclude": f"months {s.covid_start[:7]} to {s.covid_end[:7]} left out of the fit",
+             "indicator": f"an indicator for {s.covid_start[:7]} to {s.covid_end[:7]}",
+             "none": "no COVID-19 adjustment"}[s.covid]
+    return (f"Programme practices of adoption wave {analysis.wave} (n = {analysis.n_practices}; interruption "
+            f"{analysis.interruption:%B %Y}, the first post month) were compared with {analysis.n_comparison} "
+            f"never-adopting practices, using a {s.family} segmented regression with {season}, {covid}, and "
+            f"autocorrelation option '{s.autocorrelation}'.")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Calibration of the Q1-vs-Q5 test under the null
+# ---------------------------------------------------------------------------------------------------------------
+def null_rejection_rate(n_sims: int = 200, seed: int = 20240401, *, alpha: float = 0.05, rho: float = 0.3,
+                        **options) -> pd.DataFrame:
+    """Share of simulated NULL-scenario series in which the Q1-vs-Q5 difference test rejects at ``alpha``.
+
+    Each replicate is :func:`beyond_averages.its_simulate.simulate_quintile_series` ("null", AR(1) noise ``rho``,
+    seed ``seed + i``) fitted with :class:`QuintileContrastITS` (``options``: ITSSettings fields; default gaussian,
+    Fourier seasonality, Newey-West). Returns one row per term: ``term, rejection_rate, mc_std_error, n_sims``.
+    """
+    from beyond_averages.its_simulate import simulate_quintile_series
+
+    opts = {"family": "gaussian", "seasonality": "fourier", "autocorrelation": "newey_west", "alpha": alpha, **options}
+    hits = {"level_change_difference": 0, "slope_change_difference": 0}
+    for i in range(int(n_sims)):
+        data = simulate_quintile_series("null", seed=seed + i, rho=rho)
+        tab = QuintileContrastITS(data, "2021-04-01", **opts).contrast_summary().set_index("term")
+        for term in hits:
+            hits[term] += int(tab.loc[term, "p_value"] < alpha)
+    rates = {k: v / n_sims for k, v in hits.items()}
+    return pd.DataFrame({"term": list(rates), "rejection_rate": list(rates.values()),
+                         "mc_std_error": [np.sqrt(r * (1 - r) / n_sims) for r in rates.values()],
+                         "n_sims": int(n_sims), "nominal": alpha})

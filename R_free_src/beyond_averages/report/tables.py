@@ -1,0 +1,61 @@
+"""Shared table helpers: display labels, estimate (CI) strings and HTML output without the pandas index."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+# Tidy column name -> display label. Data keep tidy names; only pages show these.
+LABELS: dict[str, str] = {
+    "estimate": "Estimate",
+    "std_error": "Std. error",
+    "ci_lower": "95% CI lower",
+    "ci_upper": "95% CI upper",
+    "p_value": "p",
+    "imd_quintile": "IMD quintile",
+    "numerator": "Numerator",
+    "denominator": "Denominator",
+    "rate": "Rate (%)",
+    "term": "Term",
+    "n_obs": "Observations",
+}
+
+
+def display_columns(frame: pd.DataFrame, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
+    mapping = dict(LABELS)
+    if labels:
+        mapping.update(labels)
+    return frame.rename(columns={c: mapping.get(c, c) for c in frame.columns})
+
+
+def format_number(value, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def format_count(value) -> str:
+    """A released count: redacted values show as '[REDACTED]'."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or pd.isna(value):
+        return "[REDACTED]"
+    return f"{int(round(value)):,}"
+
+
+def format_estimate_ci(estimate, lower, upper, digits: int = 2) -> str:
+    """'1.23 (0.45 to 2.01)': 'to' rather than a dash, so negative bounds stay readable."""
+    if estimate is None or pd.isna(estimate):
+        return "–"
+    return f"{estimate:.{digits}f} ({lower:.{digits}f} to {upper:.{digits}f})"
+
+
+def format_p(p) -> str:
+    if p is None or pd.isna(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def html_table(frame: pd.DataFrame, labels: Mapping[str, str] | None = None):
+    """A pandas Styler without the index, for a notebook cell whose output becomes a book table."""
+    return display_columns(frame, labels).style.hide(axis="index")

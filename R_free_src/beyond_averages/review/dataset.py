@@ -1,0 +1,58 @@
+"""Load the three inputs of the review together and check that they agree with each other."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .. import paths
+from ..files import InputError
+from .extraction import check_links, read_extraction
+from .importers import read_log
+from .references import Reference, read_references
+from .screening_log import ScreeningLog
+
+
+@dataclass(frozen=True)
+class ReviewData:
+    """A screening log, an extraction table and the references of the included studies, all validated."""
+
+    log: ScreeningLog
+    extraction: pd.DataFrame
+    references: tuple[Reference, ...]
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True when every reference is a labelled synthetic record (title starting "[SYNTHETIC]")."""
+        return all(r.title.startswith("[SYNTHETIC]") for r in self.references)
+
+    def provenance_note(self) -> str:
+        """A Markdown callout saying whether the chapter shows the synthetic example or real review data."""
+        if self.is_synthetic:
+            return ("::: {.callout-warning}\n## Synthetic example data\nEvery study, author and count in this chapter "
+                    "is fictional: it comes from the labelled synthetic example in `data_synthetic/review/`, so the "
+                    "chapter renders before the real review data exist. Point the chapter's parameters at the real "
+                    "screening log, extraction table and references to replace it.\n:::")
+        return (f"::: {{.callout-note}}\nThis chapter summarises {len(self.extraction)} included studies from the "
+                "review's screening log, extraction table and reference library.\n:::")
+
+
+def load_review(screening_log: str | os.PathLike, extraction: str | os.PathLike,
+                references: str | os.PathLike) -> ReviewData:
+    """Read and cross-check the inputs: every extraction key has a reference and vice versa, and the log's
+    included-studies count (the total, when a previous version is counted) equals the number of extraction rows.
+    Relative paths are taken from the repository root, so the same parameters work from any working directory."""
+    screening_log, extraction, references = (paths.ROOT / p for p in (screening_log, extraction, references))
+    log = read_log(screening_log)
+    table = read_extraction(extraction)
+    refs = read_references(references)
+    check_links(table, refs, str(Path(extraction)), str(Path(references)))
+    if log.total_studies != len(table):
+        raise InputError(
+            f"{screening_log}: box 'Total studies included in review' is {log.total_studies} "
+            f"({log.where.get('new_studies', 'new_studies')}), but {extraction} has {len(table)} study rows; "
+            "the extraction needs one row per included study")
+    return ReviewData(log, table, refs)

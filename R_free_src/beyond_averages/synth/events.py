@@ -1,0 +1,216 @@
+"""Clinical events of one area for one practice's patients, with the programme's true effect.
+
+Each eligible patient-month carries a recording probability (hazard) chosen so that, at steady state, the share of
+patients covered by the indicator's look-back window equals the target coverage:
+``coverage = 1 - (1 - h) ** W`` with ``W`` the look-back (or due window) in months. The target is set on the logit
+scale by IMD quintile, age and practice, then the programme adds its planted effect (percentage points, by quintile,
+ramped in over ``effect_ramp_months``) while a patient is registered at an adopting practice; COVID-19 multiplies
+the hazard month by month.
+
+Ground truth by common random numbers: the same uniform draws decide the events with and without the programme, so
+``numerator - numerator_counterfactual`` per practice x quintile x month is the programme's exact effect on the
+indicator, which the estimators must recover.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+
+from ..config import Area, Study
+from ..deprivation import imd_quintile_from_decile
+from ..months import month_index, month_index_of
+
+EVENT_COLUMNS = ("patient_id", "code", "event_date", "value")
+TRUTH_COLUMNS = ("practice_id", "imd_quintile", "month", "denominator", "numerator", "numerator_counterfactual")
+NO_ONSET = np.iinfo(np.int64).max // 4
+
+
+def covid_multiplier(area: Area, month_indices: np.ndarray) -> np.ndarray:
+    """Hazard multiplier per month, linear between the configured anchors, 1 outside them."""
+    anchors = sorted(area.synthetic.covid_hazard_multiplier.items())
+    xs = np.array([month_index_of(d) for d, _ in anchors], dtype=float)
+    ys = np.array([v for _, v in anchors], dtype=float)
+    return np.interp(month_indices.astype(float), xs, ys, left=1.0, right=ys[-1])
+
+
+def window_months(area: Area) -> int:
+    """W: months over which the hazard accumulates into coverage."""
+    due = area.synthetic.due_age_months
+    if area.indicator.lookback_months is not None:
+        w = area.indicator.lookback_months
+        if due is not None:
+            w = min(w, due[1] - due[0])
+        return w
+    if due is None:
+        raise ValueError(f"area {area.name}: an 'ever recorded' indicator needs synthetic.due_age_months")
+    return due[1] - due[0]
+
+
+def burn_in_months(area: Area) -> int:
+    """Months before the window for which events are drawn, so the first month's look-back is complete."""
+    if area.indicator.lookback_months is not None:
+        return area.indicator.lookback_months
+    return area.synthetic.due_age_months[1]
+
+
+def _dates(month_idx: np.ndarray, rng: np.random.Generator) -> pd.Series:
+    day = rng.integers(1, 29, size=len(month_idx))
+    return pd.to_datetime(pd.DataFrame({"year": month_idx // 12, "month": month_idx % 12 + 1, "day": day}))
+
+
+def _register_onsets(area: Area, codelist: str, quintile: np.ndarray, birth_m: np.ndarray, s0: int, s_end: int,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Month of the first diagnosis code of each patient (``NO_ONSET`` = not diagnosed by the window's end).
+
+    ``prevalence_by_quintile`` is the share on the register at the window's start among those old enough; onsets
+    of prevalent cases are spread over the years before, and new cases arise during the window at 4% of the
+    prevalence a year (illustrative), so the register grows as registers do.
+    """
+    spec = area.synthetic.registers[codelist]
+    prev_q = np.array([np.mean(list(spec.prevalence_by_quintile.values()))]
+                      + [spec.prevalence_by_quintile[k] for k in range(1, 6)])
+    prev = prev_q[quintile]
+    n = len(quintile)
+    earliest = birth_m + 12 * spec.age_min_years
+    u = rng.random(n)
+    prevalent = (earliest < s0) & (u < prev)
+    incidence = prev * 0.04 * (s_end + 1 - s0) / 12
+    incident = ~prevalent & (rng.random(n) < incidence) & (earliest <= s_end)
+    lo_prev = np.maximum(earliest, s0 - 240)
+    onset_prev = lo_prev + np.floor(rng.random(n) * np.maximum(s0 - lo_prev, 1)).astype(np.int64)
+    lo_inc = np.maximum(earliest, s0)
+    onset_inc = lo_inc + np.floor(rng.random(n) * np.maximum(s_end + 1 - lo_inc, 1)).astype(np.int64)
+    return np.where(prevalent, onset_prev, np.where(incident, onset_inc, NO_ONSET))
+
+
+def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re: float,
+                  programme_start: pd.Timestamp | None, scenario: str, rng: np.random.Generator
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Events of ``area`` for one practice's ``patients``, and that practice's ground truth by quintile x month."""
+    s0 = month_index_of(study.study_start)
+    s_end = month_index_of(study.study_end)
+    n_months = study.n_months
+    burn = burn_in_months(area)
+    m0 = s0 - burn
+    grid = np.arange(m0, s_end + 1)
+    n = len(patients)
+
+    birth_m = month_index(patients["birth_date"])
+    reg_start = month_index(patients["registration_start"])
+    reg_end = month_index(patients["registration_end"])      # NEVER when still registered
+    death_m = month_index(patients["death_date"])
+    decile = patients["imd_decile"].to_numpy(dtype="float64", na_value=np.nan)
+    quintile = np.nan_to_num(imd_quintile_from_decile(decile), nan=0).astype(int)
+    female = patients["sex"].to_numpy() == "female"
+
+    events = []
+    onset = {}
+    for codelist in area.synthetic.registers:
+        onset[codelist] = _register_onsets(area, codelist, quintile, birth_m, s0, s_end, rng)
+        has = onset[codelist] <= s_end
+        if has.any():
+            codes = np.array(area.codes(codelist), dtype=object)
+            events.append(pd.DataFrame({
+                "patient_id": patients["patient_id"].to_numpy()[has],
+                "code": codes[rng.integers(0, len(codes), size=int(has.sum()))],
+                "event_date": _dates(onset[codelist][has], rng),
+                "value": np.nan,
+            }))
+
+    elig = area.eligibility
+    sex_ok = np.ones(n, bool) if elig.sex == "any" else (female if elig.sex == "female" else ~female)
+    due = area.synthetic.due_age_months
+    due_lo = birth_m + (due[0] if due else elig.min_age_months)
+    due_hi = birth_m + (due[1] if due else (elig.max_age_months + 1 if elig.max_age_months is not None else 10**6))
+    if elig.on_register:
+        due_lo = np.maximum(due_lo, onset[elig.on_register])
+    # Events are drawn from the due age (or register onset) until death or leaving the practice; records from
+    # before registration are kept, as transferred records are in real extracts.
+    ev_lo = np.maximum(due_lo, m0)
+    ev_hi = np.minimum.reduce([due_hi, death_m, reg_end, np.full(n, s_end + 1)])
+    cand = np.flatnonzero(sex_ok & (ev_lo < ev_hi))
+
+    truth_index = pd.MultiIndex.from_product([range(1, 6), range(n_months)], names=["imd_quintile", "t"])
+    truth = np.zeros((3, 5, n_months), dtype=np.int64)
+    if len(cand):
+        months = grid[None, :]
+        active = (months >= ev_lo[cand, None]) & (months < ev_hi[cand, None])
+        age_years = (months - birth_m[cand, None]) / 12.0
+        q = quintile[cand]
+        base = np.array([area.synthetic.baseline_by_quintile.get(int(k), np.nan) for k in range(6)])
+        base[0] = np.mean(list(area.synthetic.baseline_by_quintile.values()))  # IMD unknown: the average
+        eff = np.array([0.0] + [area.synthetic.effects_pp[scenario][k] for k in range(1, 6)]) / 100
+        eff[0] = np.mean(eff[1:])
+        lin = logit(base[q])[:, None] + practice_re + area.synthetic.age_logit_per_decade * (
+            age_years - area.synthetic.age_reference_years) / 10
+        p_cf = expit(lin)
+        if programme_start is not None:
+            g = month_index_of(programme_start)
+            ramp_len = max(area.synthetic.effect_ramp_months, 1)
+            ramp = np.clip((grid - g + 1) / ramp_len, 0, 1)
+            registered = (months >= reg_start[cand, None]) & (months < reg_end[cand, None])
+            p_act = p_cf + eff[q][:, None] * ramp[None, :] * registered
+        else:
+            p_act = p_cf
+        w = window_months(area)
+        mult = covid_multiplier(area, grid)[None, :]
+
+        def hazard(p):
+            return np.clip(1 - (1 - np.clip(p, 1e-4, 0.9999)) ** (1 / w), 0, 1) * mult
+
+        u = rng.random(active.shape, dtype=np.float64)
+        ev_act = active & (u < hazard(p_act))
+        ev_cf = active & (u < hazard(p_cf))
+
+        rows, cols = np.nonzero(ev_act)
+        if len(rows):
+            codes = np.array(area.codes(area.indicator.codelist), dtype=object)
+            value = np.nan
+            if area.synthetic.values is not None:
+                vm = area.synthetic.values
+                means = np.array([vm.mean_by_quintile.get(int(k), np.mean(list(vm.mean_by_quintile.values())))
+                                  for k in range(6)])
+                value = np.round(rng.normal(means[q[rows]], vm.sd), vm.decimals)
+            events.append(pd.DataFrame({
+                "patient_id": patients["patient_id"].to_numpy()[cand[rows]],
+                "code": codes[rng.integers(0, len(codes), size=len(rows))],
+                "event_date": _dates(grid[cols], rng),
+                "value": value,
+            }))
+
+        # Ground truth, computed by brute force month by month (independently of the measures module).
+        study_cols = slice(burn, burn + n_months)
+        lookback = area.indicator.lookback_months
+        covered = []
+        for ev in (ev_act, ev_cf):
+            cs = np.cumsum(ev, axis=1)
+            if lookback is None:
+                cov = cs[:, study_cols] > 0
+            else:
+                lagged = np.zeros_like(cs)
+                lagged[:, lookback:] = cs[:, :-lookback]
+                cov = (cs - lagged)[:, study_cols] > 0
+            covered.append(cov)
+        sm = np.arange(s0, s_end + 1)[None, :]
+        age_m = sm - birth_m[cand, None]
+        eligible = ((sm >= reg_start[cand, None]) & (sm < reg_end[cand, None]) & (sm < death_m[cand, None])
+                    & (age_m >= elig.min_age_months))
+        if elig.max_age_months is not None:
+            eligible &= age_m <= elig.max_age_months
+        if elig.on_register:
+            eligible &= sm >= onset[elig.on_register][cand, None]
+        known = q > 0
+        for k, arr in enumerate((eligible, eligible & covered[0], eligible & covered[1])):
+            np.add.at(truth[k], q[known] - 1, arr[known].astype(np.int64))
+
+    truth_frame = pd.DataFrame({
+        "imd_quintile": truth_index.get_level_values(0).to_numpy(),
+        "month_index": truth_index.get_level_values(1).to_numpy() + s0,
+        "denominator": truth[0].ravel(),
+        "numerator": truth[1].ravel(),
+        "numerator_counterfactual": truth[2].ravel(),
+    })
+    ev = pd.concat(events, ignore_index=True) if events else pd.DataFrame(columns=list(EVENT_COLUMNS))
+    return ev, truth_frame

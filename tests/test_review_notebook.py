@@ -1,0 +1,70 @@
+"""The review chapter notebook: committed clean, Quarto conventions, and an end-to-end papermill run."""
+
+from __future__ import annotations
+
+import re
+
+import nbformat
+import papermill as pm
+import pytest
+import yaml
+
+from beyond_averages import paths
+
+NOTEBOOK = paths.NOTEBOOKS / "review.ipynb"
+PARAMS = paths.NOTEBOOKS / "params" / "review.yaml"
+LABEL = re.compile(r"^(fig|tbl|sec)-[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def options(cell) -> dict:
+    lines = [ln[3:] for ln in cell.source.splitlines() if ln.startswith("#| ")]
+    return yaml.safe_load("\n".join(lines)) or {}
+
+
+def test_committed_notebook_is_clean_and_follows_conventions():
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert nb.metadata["kernelspec"] == {"name": "python3", "display_name": "Python 3", "language": "python"}
+    assert "parameters" in nb.cells[0].metadata.get("tags", [])
+    assert sum("parameters" in c.metadata.get("tags", []) for c in nb.cells) == 1
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None
+            assert "def " not in cell.source
+    h1 = [ln for c in nb.cells if c.cell_type == "markdown" for ln in c.source.splitlines() if ln.startswith("# ")]
+    assert h1 == ["# Equity-focused quality improvement in primary care: a review {#sec-review}"]
+    labels = [options(c)["label"] for c in nb.cells if c.cell_type == "code" and c.source.startswith("#| label")]
+    assert all(LABEL.match(x) and x.split("-")[1] == "review" for x in labels) and len(set(labels)) == len(labels)
+    for cell in nb.cells:
+        opts = options(cell) if cell.cell_type == "code" else {}
+        if str(opts.get("label", "")).startswith("fig-"):
+            assert opts.get("fig-cap") and opts.get("fig-alt")
+        if str(opts.get("label", "")).startswith("tbl-"):
+            assert opts.get("tbl-cap")
+    prose = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for ref in re.findall(r"@((?:fig|tbl|sec)-[a-z0-9-]*[a-z0-9])", prose):
+        assert ref in labels, ref
+    params = yaml.safe_load(PARAMS.read_text())
+    assert set(params) == {"screening_log", "extraction", "references", "harvest_height", "rob_weighted"}
+
+
+def test_notebook_runs_end_to_end_with_papermill(tmp_path):
+    out = tmp_path / "review.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=yaml.safe_load(PARAMS.read_text()),
+                        cwd=str(tmp_path), progress_bar=False, kernel_name="python3")
+    nb = nbformat.read(out, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        label = str(options(cell).get("label", ""))
+        images = [o for o in cell.outputs if "image/png" in o.get("data", {})]
+        if label.startswith("fig-"):
+            assert len(images) == 1, label
+        elif label.startswith("tbl-"):
+            assert any("text/html" in o.get("data", {}) for o in cell.outputs), label
+        else:
+            assert not images
+        assert not [o for o in cell.outputs if o.output_type == "error"]
+    markdown = [o["data"]["text/markdown"] for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                if "text/markdown" in o.get("data", {})]
+    assert any("Of the 18 included studies" in m and "[@synthetic_" in m for m in markdown)
+    assert any("Synthetic example data" in m for m in markdown)

@@ -1,0 +1,115 @@
+"""References: every real RIS/BibTeX export, Zotero-compatible keys, BibTeX output, and parse errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from beyond_averages import paths
+from beyond_averages.files import InputError
+from beyond_averages.review.references import (latex_to_text, parse_bibtex, parse_ris, read_references, to_bibtex,
+                                               write_bibtex, zotero_key)
+
+REAL = paths.SHARED / "real_inputs" / "references"
+
+
+def test_bib_and_ris_exports_of_one_library_give_the_same_records():
+    bib = read_references(REAL / "PublicHistoryTheses_zotero.bib")
+    ris = read_references(REAL / "PublicHistoryTheses_zotero.ris")
+    assert len(bib) == len(ris) == 49
+    # RIS carries no keys: ours are built the way Zotero built the .bib keys, and all 49 agree.
+    assert [r.key for r in ris] == [b.key for b in bib]
+    assert [(r.title, r.authors, r.year, r.entry_type) for r in ris] == [
+        (b.title, b.authors, b.year, b.entry_type) for b in bib]
+    assert sum(b.entry_type == "mastersthesis" for b in bib) == 2
+    first = bib[0]
+    assert first.key == "hartman_war_2017" and first.fields["type"] == "MRes Thesis"
+    assert first.title.startswith('"In war... not everyone is a soldier"')
+
+
+def test_three_managers_export_the_same_ten_records():
+    keysets, doisets = [], []
+    for name in ("zotero", "mendeley", "endnote"):
+        refs = read_references(REAL / f"cff_baseline_{name}.ris")
+        assert len(refs) == 10 and all(r.entry_type == "article" for r in refs)
+        keysets.append({r.key for r in refs})
+        doisets.append({r.fields["doi"].lower() for r in refs})
+    assert keysets[0] == keysets[1] == keysets[2]
+    assert doisets[0] == doisets[1] == doisets[2]
+    endnote = {r.key: r for r in read_references(REAL / "cff_baseline_endnote.ris")}
+    assert endnote["boisvert_description_2024"].authors == ("Boisvert, C.", "Curtice, B.", "Wedel, M.", "Wilhite, R.")
+
+
+def test_endnote_export_with_bom_and_continuation_lines():
+    refs = read_references(REAL / "reflib_blue-light_endnote.ris")
+    assert len(refs) == 102                                   # the BOM does not hide the first record
+    assert sum(1 for r in refs if r.fields.get("doi")) == 72
+    assert len({r.key for r in refs}) == 102
+    first = refs[0]
+    assert first.authors[0] == "Shahtalebi, M. A." and first.fields["doi"] == "10.4103/abr.abr_99_17"
+    assert first.year == 2018
+
+
+def test_ris_continuation_lines_join_or_split():
+    text = "TY  - JOUR\nTI  - A long\ntitle here\nKW  - one\ntwo\nAU  - Doe, J\nPY  - 2020\nER  - \n"
+    (ref,) = parse_ris(text)
+    assert ref.title == "A long title here" and ref.key == "doe_long_2020"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("AU  - Doe, J\n", r"line 1: tag 'AU' outside a record"),
+    ("TY  - JOUR\nTI  - x\n", r"line 1: the record opened here is never closed with 'ER  - '"),
+    ("TY  - JOUR\nTY  - JOUR\nER  - \n", r"line 2: a new record \(TY\) starts before the record opened at line 1"),
+    ("hello\n", r"line 1: text outside a record"),
+    ("", r"no RIS records found"),
+])
+def test_ris_errors_name_the_line(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_ris(text, "lib.ris")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("@article{a_2020,\n title = {x},\n}\n@article{a_2020,\n title = {y},\n}\n",
+     r"line 4: citation key 'a_2020' is used twice \(also line 1\)"),
+    ("@article{,\n title = {x}}\n", r"line 1: entry '@article' has no citation key"),
+    ("@article{k,\n title = {x\n", r"line 1: a '\{' in this entry is never closed"),
+    ("@article{fig-one,\n title = {x}}\n", r"citation key 'fig-one' is not usable in Quarto"),
+    ("no entries", r"no BibTeX entries found"),
+])
+def test_bibtex_errors_name_the_line(text, message):
+    with pytest.raises(InputError, match=message):
+        parse_bibtex(text, "lib.bib")
+
+
+def test_bibtex_strings_quotes_and_accents():
+    text = ('@string{jcp = "J Clin Prim"}\n'
+            '@article{k1, author = {M{\\"u}ller, A. and O\'Neill, B}, title = "{PDSA} and {\\&} more",'
+            ' journal = jcp, year = 2019}\n')
+    (ref,) = parse_bibtex(text)
+    assert ref.authors == ("Müller, A.", "O'Neill, B")
+    assert ref.title == "PDSA and & more" and ref.fields["journal"] == "J Clin Prim" and ref.year == 2019
+    assert latex_to_text("{\\'e}t{\\'e} caf\\'e") == "été café"
+
+
+def test_bibtex_output_round_trips_and_is_stable(tmp_path):
+    refs = read_references(REAL / "cff_baseline_zotero.ris")
+    path = write_bibtex(refs, tmp_path / "out.bib")
+    again = read_references(path)
+    assert [(r.key, r.title, r.authors, r.year) for r in again] == sorted(
+        [(r.key, r.title, r.authors, r.year) for r in refs])
+    assert to_bibtex(again) == path.read_text(encoding="utf-8")
+    assert "@article{boisvert_description_2024,\n  author = {Boisvert, C. and Curtice, B." in path.read_text()
+
+
+def test_zotero_key_rules():
+    assert zotero_key("Free", "Free-to-air: a history", 2014) == "free_free--air_2014"
+    assert zotero_key("van Heekeren", "The dissemination", 2012) == "van_heekeren_dissemination_2012"
+    assert zotero_key("", "", None) == "noauthor_notitle_nodate"
+
+
+def test_unknown_extension_and_encoding(tmp_path):
+    with pytest.raises(InputError, match="unknown reference format '.xml'"):
+        read_references(tmp_path.joinpath("x.xml")) if tmp_path.joinpath("x.xml").write_text("x") else None
+    bad = tmp_path / "x.ris"
+    bad.write_bytes(b"TY  - JOUR\nTI  - caf\xe9\nER  - \n")
+    with pytest.raises(InputError, match="not UTF-8 text"):
+        read_references(bad)
