@@ -31,7 +31,7 @@ PAPERMILL := $(PY) -m papermill --log-level WARNING --no-progress-bar --kernel p
 CURRENT_AREA := outputs/current_area.txt
 $(shell mkdir -p outputs; [ "$$(cat $(CURRENT_AREA) 2>/dev/null)" = "$(AREA)" ] || echo "$(AREA)" > $(CURRENT_AREA))
 
-AREA_CHAPTERS  := cohort its
+AREA_CHAPTERS  := cohort its did
 BOOK_NOTEBOOKS := $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb)
 AREA_PARAMS     = -p area $(AREA) -p measures_path $(MEASURES)/$(AREA).parquet \
                   -p programme_path $(EXTRACT)/programme_$(AREA).parquet

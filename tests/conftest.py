@@ -25,3 +25,13 @@ def small_extract(tmp_path_factory, study) -> Path:
     for area in config.list_areas():
         generate_area(area, out, study, progress=False, **SMALL)
     return out
+
+
+@pytest.fixture(scope="session")
+def chapter_extract(tmp_path_factory, study) -> Path:
+    """The default area at a scale where each adoption wave's quintile series survive disclosure control."""
+    out = tmp_path_factory.mktemp("chapter_extract")
+    settings = dict(scale=0.08, n_practices=24, seed=321, scenario="narrowing")
+    generate_population(out, study, progress=False, **settings)
+    generate_area(study.default_area, out, study, progress=False, **settings)
+    return out

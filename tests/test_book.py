@@ -27,6 +27,9 @@ PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360f80f0000010100005f9bd7"
     "390000000049454e44ae426082")).decode()
 
+# A pandas Styler's HTML carries a random uuid that changes at every execution of the notebook.
+STYLER_HTML = ('<style type="text/css">\n#T_9f1a7_row0_col1 {color: red;}\n</style>\n'
+               '<table id="T_9f1a7"><tr><td id="T_9f1a7_row0_col0">gap</td><td>1.5</td></tr></table>')
 QUARTO_YML = """\
 project:
   type: book
@@ -111,7 +114,7 @@ def executed_cells():
                   [v4.new_output("stream", name="stderr", text="UserWarning: noisy warning\n"), image_output()]),
         code_cell('#| label: tbl-gap\n#| tbl-cap: "Gap by quintile."\nreport.gap_table(results)',
                   [v4.new_output("execute_result", execution_count=4, data={
-                      "text/html": "<table><tr><td>gap</td><td>1.5</td></tr></table>", "text/plain": "gap 1.5"})]),
+                      "text/html": STYLER_HTML, "text/plain": "gap 1.5"})]),
         code_cell("report.gap_sentence(results)", [v4.new_output("display_data", data={
             "text/markdown": "The gap narrowed by **1.5** points [@doe2019].", "text/plain": "<Markdown>"})]),
     ]
@@ -216,7 +219,8 @@ def test_notebook_page_shows_outputs_not_code(book):
         == base64.b64decode(PNG)
     assert re.search(r'<figcaption><span class="float-number">Figure 2.1:</span> Monthly indicator', cohort)
     caption = cohort.index("Table 2.1:</span> Gap by quintile.")
-    assert caption < cohort.index("<table><tr><td>gap</td>")  # table captions above the table
+    assert caption < cohort.index('<table id="T_tbl-gap-1"><tr><td id="T_tbl-gap-1_row0_col0">gap</td>')
+    assert "#T_tbl-gap-1_row0_col1 {color: red;}" in cohort and "9f1a7" not in cohort  # stable Styler ids
     assert "The gap narrowed by <strong>1.5</strong> points" in cohort
     for absent in ("report.", "area =", "parameters", "noisy warning", "#|", "&lt;Figure"):
         assert absent not in cohort

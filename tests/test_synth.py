@@ -113,3 +113,11 @@ def test_covid_dip_in_recording(small_extract):
     april_2020 = counts[pd.Period("2020-04", "M")]
     april_2019 = counts[pd.Period("2019-04", "M")]
     assert april_2020 < 0.3 * april_2019
+
+
+def test_committed_data_dictionary_is_current():
+    from beyond_averages import paths
+    from beyond_averages.synth.dictionary import data_dictionary
+
+    committed = (paths.DATA_SYNTHETIC / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
+    assert committed == data_dictionary(), "run `python -m beyond_averages.synth.dictionary`"

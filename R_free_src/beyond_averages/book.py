@@ -422,6 +422,8 @@ def cell_markdown(cell: Mapping, index: int, *, defaults: Mapping[str, Any], ass
                 raw.encode("utf-8") if mime == "image/svg+xml" else base64.b64decode(raw))
             image = (file, options.get("fig-alt", options.get("fig-cap", "")))
         text = output_markdown(output, image=image)
+        if text is not None and mime == "text/html":
+            text = stable_styler_ids(text, name)
         if text is not None:
             if image and n_image <= len(subcaps):
                 text = f"![{subcaps[n_image - 1]}]({file}){{alt={_attr_value(image[1])}}}"
@@ -431,6 +433,17 @@ def cell_markdown(cell: Mapping, index: int, *, defaults: Mapping[str, Any], ass
         ident = f"#{label} " if label else ""
         blocks = [f"::: {{{ident}.cell}}", *blocks, *([str(caption)] if caption else []), ":::"]
     return "\n\n".join(blocks), assets
+
+
+def stable_styler_ids(text: str, name: str) -> str:
+    """Replace a pandas Styler's random table uuid (``T_1a2b3``) by one named after the cell.
+
+    A Styler draws a fresh uuid at every execution, so without this a re-executed notebook changes the page even
+    when no number did.
+    """
+    for n, uuid in enumerate(dict.fromkeys(re.findall(r'<table id="T_([0-9a-f]+)"', text)), 1):
+        text = re.sub(rf"\bT_{uuid}(?![0-9a-f])", f"T_{name}-{n}", text)
+    return text
 
 
 def notebook_markdown(nb: Mapping, *, defaults: Mapping[str, Any], page_path: str,

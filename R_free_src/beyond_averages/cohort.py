@@ -15,7 +15,7 @@ import pandas as pd
 from . import equity
 from .config import Area, Study
 from .deprivation import QUINTILE_LABELS
-from .disclosure import DisclosureRules, release_counts
+from .disclosure import DisclosureRules, release_counts, round_count
 from .files import read_parquet
 from .measures import Patients, eligibility_intervals, load_patients, register_onset
 from .months import month_index_of, month_start
@@ -67,7 +67,10 @@ def cohort_table(area: Area, study: Study, extract_dir: Path, month: pd.Timestam
                             "base": int(np.count_nonzero(registered & in_col))})
     long = pd.DataFrame(records)
     released = release_counts(long, pairs=[("count", "base")], rules=rules, rate_column="percent")
-    released.loc[released["characteristic"] == "Registered patients", "percent"] = np.nan
+    # The first row is the base itself: released alone (its complement is zero by definition, not a small group).
+    is_base = long["characteristic"] == "Registered patients"
+    released.loc[is_base, "count"] = round_count(long.loc[is_base, "count"], rules)
+    released.loc[is_base, "percent"] = np.nan
     return released
 
 

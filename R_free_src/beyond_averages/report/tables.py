@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 import numpy as np
@@ -57,5 +58,10 @@ def format_p(p) -> str:
 
 
 def html_table(frame: pd.DataFrame, labels: Mapping[str, str] | None = None):
-    """A pandas Styler without the index, for a notebook cell whose output becomes a book table."""
-    return display_columns(frame, labels).style.hide(axis="index")
+    """A pandas Styler without the index, for a notebook cell whose output becomes a book table.
+
+    The Styler's table id is derived from the content (pandas draws a random one), so reruns give the same HTML.
+    """
+    shown = display_columns(frame, labels)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(shown.astype(str), index=False).values.tobytes())
+    return shown.style.hide(axis="index").set_uuid(digest.hexdigest()[:8])

@@ -1,0 +1,286 @@
+"""Validated panels for difference-in-differences: generic checks, and the analysis panel built from the measures
+schema plus each practice's programme start.
+
+Boundary semantics (every DiD estimator here): a unit with cohort (first-treatment period) g is *treated from
+period g onwards*, so the adoption month itself is post-treatment (``did``'s convention with no anticipation).
+A cohort of NaN, NaT or 0 means never treated. A cohort at or before the first period of the panel, or after its
+last period, is an input error: the first leaves no pre-period, the second is not an adoption inside the panel.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from beyond_averages.deprivation import QUINTILES
+from beyond_averages.files import InputError, read_parquet, require_columns
+
+Comparison = Literal["never_treated", "not_yet_treated"]
+OutcomeScale = Literal["percentage_points", "proportion"]
+NEVER = np.inf  # cohort index of never-treated units
+
+MEASURES_COLUMNS = ("month", "practice_id", "imd_quintile", "numerator", "denominator")
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A validated long panel with integer period codes.
+
+    ``frame`` holds the input rows plus ``_period`` (0..T-1, position of the time value), ``_cohort`` (period code
+    of first treatment, ``inf`` for never treated), ``_treated`` (1 from the cohort period on) and ``_unit`` (the
+    unit, or unit x ``by``, code). ``periods`` are the sorted time values.
+    """
+
+    frame: pd.DataFrame
+    periods: np.ndarray
+    outcome: str
+    unit: str
+    time: str
+    cohort: str
+    by: str | None
+    source: str
+
+    @property
+    def cohorts(self) -> np.ndarray:
+        c = self.frame.groupby("_unit")["_cohort"].first().to_numpy()
+        return np.unique(c[np.isfinite(c)])
+
+
+def _rows(frame: pd.DataFrame, mask, limit: int = 3) -> str:
+    idx = np.flatnonzero(np.asarray(mask))[:limit]
+    return "; ".join(f"row {int(i)}: " + ", ".join(f"{k}={v}" for k, v in frame.iloc[i].items()) for i in idx)
+
+
+def _cohort_codes(values: pd.Series, periods: np.ndarray, source: str, column: str, unit_of: pd.Series) -> np.ndarray:
+    """Map cohort values to period codes; NaN/NaT/0 -> never (inf)."""
+    vals = values
+    if pd.api.types.is_datetime64_any_dtype(vals):
+        never = vals.isna().to_numpy()
+        v = vals.to_numpy()
+    else:
+        num = pd.to_numeric(vals, errors="coerce")
+        never = (num.isna() | (num == 0)).to_numpy()
+        v = num.to_numpy()
+    p = np.asarray(periods)
+    out = np.full(len(vals), NEVER)
+    if (~never).any():
+        tv = v[~never]
+        pos = np.searchsorted(p, tv)
+        pos_c = np.clip(pos, 0, len(p) - 1)
+        found = p[pos_c] == tv
+        before = tv < p[0]
+        after = tv > p[-1]
+        bad = ~found
+        if bad.any():
+            where = np.flatnonzero(~never)[np.flatnonzero(bad)[0]]
+            problem = (
+                "is before the first period of the panel" if before[bad][0]
+                else "is after the last period of the panel" if after[bad][0]
+                else "is not one of the panel's periods"
+            )
+            raise InputError(
+                f"{source}: column {column!r}, unit {unit_of.iloc[where]!r}: adoption {tv[bad][0]!r} {problem} "
+                f"({p[0]!r} to {p[-1]!r}); an adoption must fall on a period inside the panel"
+            )
+        codes = pos.astype(float)
+        first = codes == 0
+        if first.any():
+            where = np.flatnonzero(~never)[np.flatnonzero(first)[0]]
+            raise InputError(
+                f"{source}: column {column!r}, unit {unit_of.iloc[where]!r}: treated from the first period "
+                f"{p[0]!r}, so it has no pre-treatment period; drop it or extend the panel backwards"
+            )
+        out[~never] = codes
+    return out
+
+
+def validate_panel(
+    data: pd.DataFrame, *, outcome: str, unit: str, time: str, cohort: str, by: str | None = None,
+    comparison: Comparison = "never_treated", extra: tuple[str, ...] = (), source: str = "panel",
+) -> Panel:
+    """Check a long panel and return it with integer codes.
+
+    Raises :class:`InputError` naming the source, column and rows for: missing columns; duplicated
+    (unit, time[, by]) rows; a unit with two different cohorts (treated twice / two start dates); an adoption outside
+    the panel or at its first period; an unbalanced panel (a unit missing some periods); no comparison units.
+    Rows with a missing outcome are kept (estimators drop them and say how many).
+    """
+    cols = [outcome, unit, time, cohort] + ([by] if by else []) + [c for c in extra if c]
+    require_columns(data, cols, source)
+    frame = data[list(dict.fromkeys(cols))].reset_index(drop=True).copy()
+    keys = [unit, time] + ([by] if by else [])
+    if frame[keys].isna().any().any():
+        raise InputError(f"{source}: missing values in {keys}: {_rows(frame, frame[keys].isna().any(axis=1))}")
+    dup = frame.duplicated(keys, keep=False).to_numpy()
+    if dup.any():
+        raise InputError(
+            f"{source}: {int(dup.sum())} duplicated rows for the same ({', '.join(keys)}); each must appear once: "
+            f"{_rows(frame, dup)}"
+        )
+    ukeys = [unit] + ([by] if by else [])
+    n_cohorts = frame.groupby(unit, sort=False)[cohort].nunique(dropna=False)
+    twice = n_cohorts[n_cohorts > 1]
+    if len(twice):
+        u = twice.index[0]
+        vals = frame.loc[frame[unit] == u, cohort].drop_duplicates().tolist()
+        raise InputError(
+            f"{source}: column {cohort!r}: unit {u!r} has {len(vals)} different adoption dates {vals}; a unit can "
+            "adopt once (first adoption only; this design has no exits or re-adoptions)"
+        )
+    periods = np.sort(frame[time].unique())
+    frame["_period"] = np.searchsorted(periods, frame[time].to_numpy())
+    frame["_cohort"] = _cohort_codes(frame[cohort], periods, source, cohort, frame[unit])
+    frame["_unit"] = frame.groupby(ukeys, sort=True).ngroup()
+    counts = frame.groupby("_unit").size()
+    short = counts[counts < len(periods)]
+    if len(short):
+        u = frame.loc[frame["_unit"] == short.index[0], ukeys].iloc[0].tolist()
+        raise InputError(
+            f"{source}: unbalanced panel: {len(short)} unit(s) lack some of the {len(periods)} periods, e.g. "
+            f"{dict(zip(ukeys, u))} has {int(short.iloc[0])}; add the missing rows (zero counts are rows too)"
+        )
+    cohort_by_unit = frame.groupby("_unit")["_cohort"].first()
+    never = ~np.isfinite(cohort_by_unit.to_numpy())
+    if comparison == "never_treated" and not never.any():
+        raise InputError(
+            f"{source}: column {cohort!r}: no never-treated units, so there is no comparison group; use "
+            "comparison='not_yet_treated' or add never-treated units"
+        )
+    treated = cohort_by_unit[~never]
+    if treated.empty:
+        raise InputError(f"{source}: column {cohort!r}: no unit is ever treated; nothing to estimate")
+    if not never.any() and treated.nunique() < 2:
+        raise InputError(
+            f"{source}: column {cohort!r}: every unit adopts in the same period and none never adopts, so there is "
+            "no comparison group"
+        )
+    frame["_treated"] = (frame["_period"] >= frame["_cohort"]).astype("float64")
+    return Panel(frame, periods, outcome, unit, time, cohort, by, source)
+
+
+# --------------------------------------------------------------------------------------------- measures schema
+def attach_programme_start(measures: pd.DataFrame, programme: pd.DataFrame, source: str = "programme") -> pd.DataFrame:
+    """Add ``programme_start`` (NaT = never adopted) to a measures table, rejecting a practice listed twice with
+    different start dates. (The lead's ``measures.attach_programme`` does the same join; this one validates.)"""
+    require_columns(programme, ["practice_id", "programme_start"], source)
+    prog = programme[["practice_id", "programme_start"]].copy()
+    prog["programme_start"] = pd.to_datetime(prog["programme_start"])
+    n = prog.groupby("practice_id")["programme_start"].nunique(dropna=False)
+    if (n > 1).any():
+        pid = n[n > 1].index[0]
+        dates = sorted(str(d.date()) for d in prog.loc[prog["practice_id"] == pid, "programme_start"].unique())
+        raise InputError(
+            f"{source}: practice_id {pid!r} has {len(dates)} different programme_start dates {dates}; a practice "
+            "adopts once: keep its first adoption"
+        )
+    prog = prog.drop_duplicates("practice_id")
+    out = measures.drop(columns=["programme_start"], errors="ignore").merge(prog, on="practice_id", how="left")
+    return out
+
+
+def build_did_panel(
+    measures: pd.DataFrame, programme: pd.DataFrame | None = None, *,
+    outcome_scale: OutcomeScale = "percentage_points", source: str = "measures",
+) -> pd.DataFrame:
+    """The cell-level analysis panel (month x practice x IMD quintile) from the measures schema.
+
+    Adds ``programme_start`` from ``programme`` when given (else the column must be present), and ``outcome`` =
+    numerator / denominator (x 100 for ``percentage_points``), missing where the denominator is 0. Validates the
+    panel (see :func:`validate_panel`) and the counts (whole, 0 <= numerator <= denominator).
+    """
+    require_columns(measures, MEASURES_COLUMNS, source)
+    frame = measures.copy()
+    if programme is not None:
+        frame = attach_programme_start(frame, programme)
+    require_columns(frame, ["programme_start"], source)
+    frame["month"] = pd.to_datetime(frame["month"])
+    frame["programme_start"] = pd.to_datetime(frame["programme_start"])
+    bad_q = ~frame["imd_quintile"].isin(QUINTILES)
+    if bad_q.any():
+        raise InputError(f"{source}: column 'imd_quintile' must be 1..5: {_rows(frame, bad_q)}")
+    num = pd.to_numeric(frame["numerator"], errors="coerce")
+    den = pd.to_numeric(frame["denominator"], errors="coerce")
+    bad = num.isna() | den.isna() | (num < 0) | (den < 0) | (num > den)
+    if bad.any():
+        raise InputError(
+            f"{source}: columns 'numerator'/'denominator' must be counts with 0 <= numerator <= denominator: "
+            f"{_rows(frame, bad)}"
+        )
+    scale = 100.0 if outcome_scale == "percentage_points" else 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["outcome"] = np.where(den > 0, scale * num / den.where(den > 0, 1), np.nan)
+    validate_panel(
+        frame, outcome="outcome", unit="practice_id", time="month", cohort="programme_start", by="imd_quintile",
+        comparison="not_yet_treated", source=source,
+    )
+    return frame.sort_values(["practice_id", "imd_quintile", "month"]).reset_index(drop=True)
+
+
+def load_did_panel(
+    measures_path: str | os.PathLike, programme_path: str | os.PathLike, *,
+    outcome_scale: OutcomeScale = "percentage_points",
+) -> pd.DataFrame:
+    """Read the measures and programme Parquet files and build the analysis panel."""
+    measures = read_parquet(measures_path)
+    programme = read_parquet(programme_path, columns=["practice_id", "programme_start"])
+    try:
+        return build_did_panel(measures, programme, outcome_scale=outcome_scale, source=str(measures_path))
+    except InputError as err:
+        if "programme_start dates" in str(err):
+            raise InputError(str(err).replace("programme:", f"{programme_path}:", 1)) from None
+        raise
+
+
+def practice_month_panel(panel: pd.DataFrame, outcome_scale: OutcomeScale = "percentage_points") -> pd.DataFrame:
+    """All quintiles pooled: one row per practice-month with the practice's overall indicator."""
+    g = panel.groupby(["practice_id", "month"], as_index=False).agg(
+        numerator=("numerator", "sum"), denominator=("denominator", "sum"),
+        programme_start=("programme_start", "first"),
+    )
+    scale = 100.0 if outcome_scale == "percentage_points" else 1.0
+    den = g["denominator"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g["outcome"] = np.where(den > 0, scale * g["numerator"] / np.where(den > 0, den, 1), np.nan)
+    return g
+
+
+def within_practice_inequality(panel: pd.DataFrame, outcome_scale: OutcomeScale = "percentage_points") -> pd.DataFrame:
+    """Each practice-month's inequality across its own patients' IMD quintiles.
+
+    Orientation follows :mod:`beyond_averages.equity` (least minus most deprived, so positive = higher among the
+    less deprived): ``gap`` = indicator in Q5 - Q1 (missing unless both have patients) and ``sii`` = slope index of
+    inequality, the population-weighted least-squares slope of the quintile indicators on the quintiles' cumulative
+    population midpoints (``equity.relative_rank``), missing unless at least two quintiles have patients. Also
+    ``denominator`` (all quintiles) and ``programme_start``.
+    """
+    from beyond_averages.equity import relative_rank
+
+    wide_n = panel.pivot_table(index=["practice_id", "month"], columns="imd_quintile", values="numerator",
+                               aggfunc="sum").reindex(columns=list(QUINTILES), fill_value=0).fillna(0)
+    wide_d = panel.pivot_table(index=["practice_id", "month"], columns="imd_quintile", values="denominator",
+                               aggfunc="sum").reindex(columns=list(QUINTILES), fill_value=0).fillna(0)
+    scale = 100.0 if outcome_scale == "percentage_points" else 1.0
+    n = wide_n.to_numpy(float)
+    d = wide_d.to_numpy(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        y = np.where(d > 0, scale * n / np.where(d > 0, d, 1), 0.0)
+        tot = d.sum(1, keepdims=True)
+        a = np.where(tot > 0, d / np.where(tot > 0, tot, 1), 0.0)
+        b = np.where(tot > 0, relative_rank(np.where(tot > 0, d, 1.0), axis=1), 0.0)
+        bbar = (a * b).sum(1, keepdims=True)
+        ybar = (a * y).sum(1, keepdims=True)
+        sxx = (a * (b - bbar) ** 2).sum(1)
+        sxy = (a * (b - bbar) * (y - ybar)).sum(1)
+        sii = np.where(((d > 0).sum(1) >= 2) & (sxx > 0), sxy / np.where(sxx > 0, sxx, 1), np.nan)
+    gap = np.where((d[:, 0] > 0) & (d[:, -1] > 0), y[:, -1] - y[:, 0], np.nan)
+    out = wide_d.index.to_frame(index=False)
+    out["gap"] = gap
+    out["sii"] = sii
+    out["denominator"] = d.sum(1)
+    start = panel.groupby("practice_id")["programme_start"].first()
+    out["programme_start"] = out["practice_id"].map(start)
+    return out
