@@ -236,6 +236,45 @@ def test_citations_link_to_the_references_page_listing_every_cited_key(book):
     assert "Synthetic Inequalities" in refs  # the default CSL (Chicago author-date) title-cases
 
 
+# A Styler cell holding markdown for Quarto (as report.tables writes citations): plain, and base64 with a nested span.
+QMD_TABLE = ('<table id="T_1"><tr><td><span data-qmd="[@smith2020]">smith2020</span></td>'
+             '<td><span data-qmd-base64="' + base64.b64encode("**bold** [@roe2018]".encode()).decode() + '">'
+             '<span class="fallback">roe2018</span></span></td><td>&lt;span data-qmd="x"&gt;</td></tr></table>')
+
+
+def test_data_qmd_spans_in_tables_render_as_formatted_citations(tmp_path):
+    root = make_book(tmp_path)
+    (root / "_quarto.yml").write_text(QUARTO_YML.replace('  author:', '  subtitle: "A synthetic subtitle"\n  author:'))
+    (root / "reports/references.bib").write_text(
+        BIB + "@book{roe2018, author = {Roe, Richard}, title = {Tables}, publisher = {Example Press}, year = {2018}}\n")
+    cells = executed_cells()
+    cells[4].outputs[0].data["text/html"] = QMD_TABLE
+    write_notebook(root / "reports/executed/cohort.ipynb", cells)
+    assert check_book(root, check_output=False) == []
+    render_fallback(root)
+    cohort = page(root, "reports/executed/cohort.html")
+    assert "data-qmd=" not in cohort.replace('&lt;span data-qmd="x"&gt;', "")  # escaped text is left alone
+    assert '<td>&lt;span data-qmd="x"&gt;</td>' in cohort
+    assert ">smith2020<" not in cohort and "fallback" not in cohort
+    assert ('<td><span><span class="citation" data-cites="smith2020">(<a href="../references.html#ref-smith2020" '
+            'role="doc-biblioref">Smith 2020</a>)</span></span></td>') in cohort
+    assert "<strong>bold</strong>" in cohort and "Roe 2018" in cohort
+    assert 'id="ref-roe2018"' in page(root, "reports/references.html")  # cited only inside a table cell
+    assert '<p class="subtitle">A synthetic subtitle</p>' in page(root, "index.html")
+    # A key cited only in a table is checked against the bibliography like any other.
+    (root / "reports/references.bib").write_text(BIB)
+    assert any("roe2018" in p for p in check_book(root, check_output=False))
+
+
+def test_unclosed_data_qmd_element_is_named(tmp_path):
+    from beyond_averages.book import qmd_pieces
+
+    assert qmd_pieces('<b><span data-qmd="*x*"><span>old</span></span></b>', "t") == [
+        ("html", "<b><span>"), ("md", "*x*"), ("html", "</span>"), ("html", "</b>")]
+    with pytest.raises(InputError, match=r"cohort.ipynb: <span data-qmd…> element is never closed"):
+        qmd_pieces('<span data-qmd="x">open', "cohort.ipynb")
+
+
 def test_pages_are_clean_offline_and_byte_stable(book, tmp_path):
     first = snapshot(book / "reports/_book")
     assert {"book.css", "index.html", "reports/intro.html", "reports/executed/cohort.html"} <= set(first)

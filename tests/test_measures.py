@@ -170,3 +170,15 @@ def test_measures_equal_generator_ground_truth(small_extract, study):
         assert (joined["numerator"] == joined["numerator_truth"]).all(), name
         assert (joined["denominator"] == joined["denominator_truth"]).all(), name
         assert m["denominator"].sum() > 0
+
+
+def test_measures_are_byte_stable(small_extract, study, tmp_path):
+    """Same extract, same measures file, bit for bit (the Make pipeline relies on it)."""
+    import hashlib
+
+    area = config.load_area("diabetes_care")
+    digests = []
+    for run in ("a", "b"):
+        write_parquet(measures.compute_measures(area, small_extract, study), tmp_path / f"{run}.parquet")
+        digests.append(hashlib.sha256((tmp_path / f"{run}.parquet").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]

@@ -50,13 +50,15 @@ def rendered_book(chapter_extract, study, tmp_path_factory) -> Path:
     write_parquet(measures.compute_measures(area, chapter_extract, study, patients), mdir / f"{area.name}.parquet")
     write_parquet(measures.compute_measures_by_age(area, chapter_extract, study, patients),
                   mdir / f"{area.name}_by_age.parquet")
-    area_params = dict(area=area.name, extract_dir=str(chapter_extract), measures_dir=str(mdir),
+    area_params = dict(area=area.name,
                        measures_path=str(mdir / f"{area.name}.parquet"),
                        programme_path=str(chapter_extract / f"programme_{area.name}.parquet"))
     executed = root / "reports" / "executed"
     executed.mkdir(parents=True)
     for name in _chapter_notebooks():
-        params = dict(area_params) if name in AREA_CHAPTERS or name.startswith("did") else {}
+        params = dict(area_params) if name in AREA_CHAPTERS else {}
+        if name == "cohort":
+            params["extract_dir"] = str(chapter_extract)
         pm.execute_notebook(str(paths.NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"),
                             parameters=params, kernel_name="python3", progress_bar=False,
                             cwd=str(paths.ROOT))

@@ -156,21 +156,30 @@ class ChapterInputs:
         return self.study.disclosure_rules
 
 
-def load_chapter_inputs(area: str, study_config: str | None = None, extract_dir: str | None = None,
-                        measures_dir: str | None = None) -> ChapterInputs:
-    """Load everything a chapter on ``area`` needs; ``None`` paths fall back to ``study.yaml`` and ``outputs/``."""
+def load_chapter_inputs(area: str, measures_path: str | None = None, programme_path: str | None = None,
+                        extract_dir: str | None = None, study_config: str | None = None) -> ChapterInputs:
+    """Load everything a chapter on ``area`` needs.
+
+    ``None`` falls back to the defaults: ``outputs/measures/<area>.parquet`` (its age-band table sits beside it as
+    ``<area>_by_age.parquet``), ``programme_<area>.parquet`` and the patients in the extract of ``study.yaml``.
+    Relative paths are taken from the repository root.
+    """
     from . import paths
     from .config import load_area, load_study
 
+    def rooted(p):
+        return Path(p) if Path(p).is_absolute() else paths.ROOT / p
+
     study = load_study(study_config)
     area_cfg = load_area(area)
-    extract = Path(extract_dir) if extract_dir else study.resolved_extract_dir()
-    mdir = Path(measures_dir) if measures_dir else paths.MEASURES_DIR
+    extract = rooted(extract_dir) if extract_dir else study.resolved_extract_dir()
+    measures_file = rooted(measures_path) if measures_path else paths.MEASURES_DIR / f"{area_cfg.name}.parquet"
+    programme_file = rooted(programme_path) if programme_path else extract / f"programme_{area_cfg.name}.parquet"
     return ChapterInputs(
         area=area_cfg, study=study, extract_dir=extract,
-        measures=read_parquet(mdir / f"{area_cfg.name}.parquet"),
-        by_age=read_parquet(mdir / f"{area_cfg.name}_by_age.parquet"),
-        programme=read_parquet(extract / f"programme_{area_cfg.name}.parquet"),
+        measures=read_parquet(measures_file),
+        by_age=read_parquet(measures_file.with_name(f"{measures_file.stem}_by_age.parquet")),
+        programme=read_parquet(programme_file),
     )
 
 
