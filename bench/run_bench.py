@@ -252,15 +252,34 @@ def recovery(scenarios=SCENARIOS, seeds=RECOVERY_SEEDS[:1], settings=MEDIUM, wor
                 part = pd.concat([did, its], ignore_index=True).assign(seed=seed)
                 frames.append(part)
                 log(f"  recovery: scenario {scenario:9s} seed {seed}: {time.perf_counter() - t:.0f} s")
-    return pd.concat(frames, ignore_index=True)
+    return net_of_null(pd.concat(frames, ignore_index=True))
+
+
+def net_of_null(rec: pd.DataFrame) -> pd.DataFrame:
+    """Add ``net_bias`` = (estimate - the null scenario's estimate, same seed) - truth.
+
+    The generator draws the same random numbers in every scenario and the null scenario's numerator is the others'
+    counterfactual, so subtracting the null estimate removes the error every scenario shares (sampling, practice
+    effects, the COVID-19 dip). What is left is the estimator's systematic error for that effect shape: exactly 0
+    for a linear estimator of the right estimand (the group-time ATT), not for TWFE or a misspecified ITS.
+    """
+    if "estimate" not in rec or "null" not in set(rec["scenario"]):
+        return rec.assign(net_bias=np.nan)
+    keys = ["seed", "method", "imd_quintile"]
+    base = rec.loc[rec["scenario"] == "null", keys + ["estimate"]].rename(columns={"estimate": "null_estimate"})
+    out = rec.merge(base, on=keys, how="left")
+    out["net_bias"] = out["estimate"] - out["null_estimate"] - out["truth"]
+    return out.drop(columns="null_estimate")
 
 
 def recovery_summary(rec: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario x method x quintile over seeds: mean truth, mean estimate, mean bias, coverage, sign."""
+    """Per scenario x method x quintile over seeds: mean truth, estimate, bias and net-of-null bias, mean SE,
+    largest |error| / SE, CI coverage of the truth, and (contrast rows) the share with the right sign."""
     ok = rec[rec["estimate"].notna()] if "estimate" in rec else rec.iloc[:0]
     return (ok.groupby(["scenario", "method", "imd_quintile"], sort=False)
               .agg(n=("seed", "size"), truth=("truth", "mean"), estimate=("estimate", "mean"),
-                   bias=("bias", "mean"), mean_se=("std_error", "mean"), max_abs_z=("z_error", lambda z: z.abs().max()),
+                   bias=("bias", "mean"), net_bias=("net_bias", "mean"), mean_se=("std_error", "mean"),
+                   max_abs_z=("z_error", lambda z: z.abs().max()),
                    coverage=("covers_truth", "mean"), sign_ok=("contrast_sign_ok", "mean"))
               .reset_index())
 
@@ -281,6 +300,7 @@ def _child(step: str, out_dir: str, area: str, overrides: str) -> None:
     rss_import = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     info: dict = {}
     t = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     if step == "population":
         practices = generate_population(Path(out_dir), study, progress=False, **kw)
         info["practices"] = len(practices)
@@ -298,8 +318,11 @@ def _child(step: str, out_dir: str, area: str, overrides: str) -> None:
     else:
         raise ValueError(f"unknown step {step!r}")
     seconds = time.perf_counter() - t
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: kilobytes
-    print(json.dumps({"step": step, "area": area, "seconds": seconds, "import_seconds": t_import,
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    peak_kb = r1.ru_maxrss  # Linux: kilobytes
+    # CPU seconds (user + system) are what the step costs on an idle machine, whatever else shares the cores.
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    print(json.dumps({"step": step, "area": area, "seconds": seconds, "cpu_seconds": cpu, "import_seconds": t_import,
                       "peak_rss_mb": peak_kb / 1024, "rss_after_import_mb": rss_import / 1024, **info}))
 
 
@@ -352,7 +375,7 @@ def write_results(results: dict, path: Path = RESULTS) -> None:
     from beyond_averages.files import write_text
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(json.dumps(results, indent=2, default=str), path)
+    write_text(path, json.dumps(results, indent=2, default=str))
 
 
 def main(argv=None) -> int:
@@ -372,13 +395,17 @@ def main(argv=None) -> int:
         print(f"Timings ({'quick' if a.quick else 'full scale: study.yaml defaults'}), one process per step:")
         tab = timings(over)
         meas = tab[tab["step"] == "measures"]
-        _show("Wall time (s) and peak RSS (MB) per step", tab[["step", "area", "seconds", "process_seconds",
-                                                                "peak_rss_mb", "rss_after_import_mb"]])
+        cols = ["step", "area", "seconds", "cpu_seconds", "process_seconds", "peak_rss_mb", "rss_after_import_mb",
+                "load_average_1min"]
+        _show("Wall time (s), CPU time (s) and peak RSS (MB) per step", tab[cols])
+        _show("Measures steps split (s)", meas[["area", "load_patients_s", "compute_measures_s", "seconds",
+                                                 "patients", "measure_rows"]])
         print(f"\nMeasures per area: max {meas['seconds'].max():.1f} s (target {TARGETS['measures_seconds_per_area']}"
               f" s), max peak {meas['peak_rss_mb'].max():.0f} MB (target {TARGETS['measures_peak_rss_mb']:.0f} MB)")
         print("Extract file sizes (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in tab.attrs["file_sizes_mb"].items()))
         results["timings"] = {"settings": over or "study.yaml", "steps": _json_ready(tab),
                               "file_sizes_mb": tab.attrs["file_sizes_mb"]}
+        write_results(results, a.out)  # after each part: a failure later keeps what took longest
     if not a.skip_recovery:
         settings = dict(scale=0.05, n_practices=40) if a.quick else MEDIUM
         seeds = RECOVERY_SEEDS[:max(1, min(a.replicates, len(RECOVERY_SEEDS)))]
@@ -393,6 +420,7 @@ def main(argv=None) -> int:
             _show("Recovery failures", errors[["scenario", "seed", "method", "error"]])
         results["recovery"] = {"settings": settings, "seeds": list(seeds), "rows": _json_ready(rec),
                                "summary": _json_ready(summ)}
+        write_results(results, a.out)
     if not a.skip_monte_carlo:
         from beyond_averages.did import monte_carlo
         from beyond_averages.its_inequality import null_rejection_rate

@@ -255,7 +255,7 @@ def test_data_qmd_spans_in_tables_render_as_formatted_citations(tmp_path):
     cohort = page(root, "reports/executed/cohort.html")
     assert "data-qmd=" not in cohort.replace('&lt;span data-qmd="x"&gt;', "")  # escaped text is left alone
     assert '<td>&lt;span data-qmd="x"&gt;</td>' in cohort
-    assert ">smith2020<" not in cohort and "fallback" not in cohort
+    assert ">smith2020<" not in cohort and "class=\"fallback\"" not in cohort
     assert ('<td><span><span class="citation" data-cites="smith2020">(<a href="../references.html#ref-smith2020" '
             'role="doc-biblioref">Smith 2020</a>)</span></span></td>') in cohort
     assert "<strong>bold</strong>" in cohort and "Roe 2018" in cohort
@@ -264,6 +264,19 @@ def test_data_qmd_spans_in_tables_render_as_formatted_citations(tmp_path):
     # A key cited only in a table is checked against the bibliography like any other.
     (root / "reports/references.bib").write_text(BIB)
     assert any("roe2018" in p for p in check_book(root, check_output=False))
+
+
+def test_column_option_widens_a_figure_or_table(tmp_path):
+    root = make_book(tmp_path)
+    cells = executed_cells()
+    cells[3].source = cells[3].source.replace("#| fig-alt", "#| column: page\n#| fig-alt")
+    cells[4].source = "#| column: page-right\n" + cells[4].source
+    write_notebook(root / "reports/executed/cohort.ipynb", cells)
+    render_fallback(root)
+    cohort = page(root, "reports/executed/cohort.html")
+    assert '<figure id="fig-trend" class="cell column-page quarto-float">' in cohort
+    assert '<div id="tbl-gap" class="cell column-page-right quarto-float table-float">' in cohort
+    assert 'figure[class*="column-page"]' in page(root, "book.css")
 
 
 def test_unclosed_data_qmd_element_is_named(tmp_path):

@@ -197,6 +197,24 @@ def test_exemplar_quotes_rule(data):
         S.exemplar_quotes(data, per_theme=0)
 
 
+def test_a_segment_is_the_exemplar_of_one_theme_only(data):
+    # s1 ("Café ...") is coded a1 (theme A) and b1 (theme B); theme B's candidates are s1 and s5 in canonical order.
+    # Where theme A quotes s1, theme B must quote s5, even when B's own shuffle puts s1 first (the old rule took it).
+    cafe, board = "Café — the gap is wide 😀 here.", "The board funds coverage."
+    bites = 0
+    for seed in range(30):
+        q = S.exemplar_quotes(data, per_theme=1, seed=seed, min_chars=0).set_index("theme")["quote"]
+        if q["A"] == cafe:
+            assert q["B"] == board, seed
+            bites += np.random.default_rng([seed, 1]).permutation(2)[0] == 0   # B alone would have drawn s1
+        assert q["A"] != q["B"]
+    assert bites > 0
+    # With no other candidate left the segment is repeated rather than the theme left short: B has only s1 and s5.
+    q = S.exemplar_quotes(data, per_theme=4, min_chars=0)
+    assert set(q.query("theme == 'B'")["quote"]) == {cafe, board}
+    assert len(q.query("theme == 'A'")) == 4
+
+
 def test_theme_by_deprivation_and_sentences(data):
     t = S.theme_by_deprivation(data).set_index(["theme", "band"])
     assert t.loc[("A", "most_deprived"), ["n_band", "n_participants", "share"]].tolist() == [2, 2, 1.0]
@@ -216,6 +234,13 @@ def test_theme_by_deprivation_and_sentences(data):
         "(2 participants, 2 segments).")
     display = S.theme_summary_display(S.theme_summary(data))
     assert display["code"].tolist()[:2] == ["All codes", "a1"] and display["theme"].tolist()[:2] == ["A", ""]
+    # Role columns merged into one: (gp, practice nurse, commissioner) = A (2, 1, 0), a1 (2, 0, 0), b2 (0, 0, 0).
+    assert list(display.columns) == ["theme", "code", "definition", "n_participants", "n_segments",
+                                     "participants_by_role"]
+    assert display["participants_by_role"].tolist() == ["GP 2, practice nurse 1", "GP 2", "GP 1, practice nurse 1",
+                                                        "GP 1, commissioner 1", "GP 1, commissioner 1", "none"]
+    wide = S.theme_summary_display(S.theme_summary(data), merge_roles=False)
+    assert wide["participants_gp"].tolist() == [2, 2, 1, 1, 1, 0] and "participants_by_role" not in wide
 
 
 def test_qdpx_round_trip_gives_the_same_summaries(data, tmp_path):
@@ -235,9 +260,17 @@ def test_figures_return_fig_and_ax(data):
     import matplotlib.pyplot as plt
 
     fig, ax = plot_co_occurrence(S.co_occurrence(data))
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["a1", "a2", "b1", "b2"]
-    texts = sorted(t.get_text() for t in ax.texts)
-    assert texts == ["0", "0", "0", "0", "1", "1"]  # lower triangle without the diagonal: 6 cells
+    # Lower triangle without the diagonal: rows a2..b2, columns a1..b1, so no row or column is empty.
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a2", "b1", "b2"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a1", "a2", "b1"]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    # a2-a1: s4; b1-a1: s1; b1-a2, b2-*: none. Six cells, every row and column has at least one.
+    assert cells == {(0, 0): "1", (1, 0): "1", (1, 1): "0", (2, 0): "0", (2, 1): "0", (2, 2): "0"}
+    plt.close(fig)
+    fig, ax = plot_co_occurrence(S.co_occurrence(data), show_diagonal=True)
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert len(cells) == 10 and [cells[(i, i)] for i in range(4)] == ["3", "2", "2", "0"]  # segments per code
+    assert ax.child_axes[0].get_ylabel() == "Segments coded with both (diagonal: with the code)"
     plt.close(fig)
     fig, ax = plot_saturation(S.saturation_curve(data))
     assert list(ax.lines[0].get_ydata()) == [2, 3, 3]

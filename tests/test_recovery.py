@@ -98,13 +98,17 @@ def test_null_contrast_ci_covers_zero(fast):
 def test_its_contrast_at_24_months_tracks_truth_net_of_shared_noise(fast, scenario, sign):
     # ITS on the wave-1 practices' pooled quintile series (released counts). Its raw errors are large and shared
     # across scenarios (the counterfactual is an extrapolated pre-trend through the COVID-19 recovery: see
-    # bench/README.md), so, as for DiD, the planted effect is judged net of the null scenario's estimate. Not
-    # exact here: counts are rounded to 5 before modelling and level + linear slope approximates a 12-month
-    # ramp, so within 1 pp (observed errors 0.2-0.6 pp at 24 months).
-    its = fast[scenario].loc["its_h24"]
-    net = its.loc["1-5", "estimate"] - fast["null"].loc[("its_h24", "1-5"), "estimate"]
+    # bench/README.md), so, as for DiD, the planted effect is judged net of the null scenario's estimate.
+    its, null = fast[scenario].loc["its_h24"], fast["null"].loc["its_h24"]
+    # Per-quintile segmented regressions (OLS): Q1 fit minus Q5 fit. Not exact (counts are rounded to 5 before
+    # modelling; level + linear slope approximates a 12-month ramp), so within 1 pp (observed 0.1-0.6 pp).
+    net = (its.loc["1", "estimate"] - null.loc["1", "estimate"]) - (its.loc["5", "estimate"] - null.loc["5", "estimate"])
     assert np.sign(net) == sign
     assert abs(net - its.loc["1-5", "truth"]) < 1.0
+    # The interaction (contrast) model: sign only. Its default became REML GLS with AR errors, whose AR estimate
+    # differs between scenarios, so its net-of-null error is not small (1.8 pp for widening here; reported by
+    # make bench) and only the direction is a stable property.
+    assert np.sign(its.loc["1-5", "estimate"] - null.loc["1-5", "estimate"]) == sign
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -121,4 +125,22 @@ def test_medium_scale_group_time_att_recovery(medium, scenario):
     gta = medium[scenario].loc["group_time_att"]
     bad = gta[gta["z_error"].abs() >= Z_TOL]
     assert bad.empty, f"{scenario}: estimates more than {Z_TOL} SE from the truth:\n{bad}"
-    assert gta.loc["1-5", "contrast_sign_ok"] == 1.0, gta.loc["1-5"]
+    c = gta.loc["1-5"]
+    if rb.EXPECTED_SIGN[scenario]:
+        # Point estimate on the planted side. Even at this scale the contrast's SE (~0.47 pp) is about half its
+        # true size (~1 pp), so a CI excluding 0 is not guaranteed (with the study seed: narrowing yes, widening no).
+        assert np.sign(c["estimate"]) == rb.EXPECTED_SIGN[scenario], c
+    else:
+        assert c["ci_lower"] <= 0 <= c["ci_upper"], c
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["uniform", "narrowing", "widening"])
+def test_medium_scale_net_of_null_recovery(medium, scenario):
+    gta = medium[scenario].loc["group_time_att"]
+    net = gta["estimate"] - medium["null"].loc["group_time_att", "estimate"]
+    np.testing.assert_allclose(net.to_numpy(), gta.loc[net.index, "truth"].to_numpy(), atol=1e-8)
+    q = ["1", "2", "3", "4", "5"]  # per-quintile OLS fits (the contrast model's GLS is judged in make bench)
+    its = medium[scenario].loc["its_h24"].loc[q]
+    its_net = its["estimate"] - medium["null"].loc["its_h24"].loc[q, "estimate"]
+    assert (its_net - its["truth"]).abs().max() < 1.0  # observed <= 0.4 pp

@@ -6,8 +6,8 @@ import pytest
 
 from beyond_averages import paths
 from beyond_averages.files import InputError
-from beyond_averages.review.references import (latex_to_text, parse_bibtex, parse_ris, read_references, to_bibtex,
-                                               write_bibtex, zotero_key)
+from beyond_averages.review.references import (Reference, latex_to_text, parse_bibtex, parse_ris, protect_case,
+                                               read_references, to_bibtex, write_bibtex, zotero_key)
 
 REAL = paths.SHARED / "real_inputs" / "references"
 
@@ -98,6 +98,19 @@ def test_bibtex_output_round_trips_and_is_stable(tmp_path):
         [(r.key, r.title, r.authors, r.year) for r in refs])
     assert to_bibtex(again) == path.read_text(encoding="utf-8")
     assert "@article{boisvert_description_2024,\n  author = {Boisvert, C. and Curtice, B." in path.read_text()
+
+
+def test_writer_protects_acronyms_in_titles():
+    assert protect_case("PDSA cycles, RoB 2 and HbA1c in the NHS: a COVID-19 study") == (
+        "{PDSA} cycles, {RoB} 2 and {HbA1c} in the {NHS}: a {COVID}-19 study")
+    assert protect_case("Type 2 diabetes in England") == "Type 2 diabetes in England"   # single capitals left alone
+    ref = Reference("k_2020", "article", "{Pdsa} & NHS audit", ("Doe, J.",), 2020,
+                    {"journal": "BMJ Quality & Safety"})
+    text = to_bibtex([ref])
+    # Stray braces in the plain-text title are dropped; only the writer's protection remains. Journals are not
+    # title-cased by styles, so they are escaped but not braced.
+    assert "  title = {Pdsa \\& {NHS} audit},\n  journal = {BMJ Quality \\& Safety}," in text
+    assert parse_bibtex(text)[0].title == "Pdsa & NHS audit"
 
 
 def test_zotero_key_rules():

@@ -85,6 +85,19 @@ def test_counts_and_characteristics_tables_every_cell(extraction):
         "None", "Not reported", "Not assessed", ""]
     html = tables.characteristics_table(extraction).to_html()
     assert "<th" in html and 'data-qmd="[@s4_2020]"' in html
+    design = tables.characteristics_frame(extraction, part="design")
+    equity = tables.characteristics_frame(extraction, part="equity")
+    assert list(design.columns) == ["No.", "Study", "Country", "Setting", "Design", "QI approach", "Clinical area",
+                                    "Size"]
+    assert list(equity.columns) == ["No.", "Study", "PROGRESS-Plus", "Equity measure", "Effect on inequalities"]
+    # The two parts split the full table without losing or repeating a column (other than the study identifiers).
+    assert set(design.columns) | set(equity.columns) == set(chars.columns)
+    assert equity.iloc[1].tolist() == [2, '<span data-qmd="[@s1_2015]">s1_2015</span>',
+                                       "Race, ethnicity, culture, language; Socioeconomic status", "SII",
+                                       "Narrowed (BP control)"]
+    assert "Effect on inequalities" not in tables.characteristics_table(extraction, part="design").to_html()
+    with pytest.raises(ValueError, match="part must be 'all', 'design' or 'equity', not 'both'"):
+        tables.characteristics_frame(extraction, part="both")
 
 
 def test_harvest_data_and_heights(extraction):
@@ -193,8 +206,15 @@ def test_example_data_are_the_generators_output_and_labelled_synthetic(tmp_path)
     data = load_review(*(paths.DATA_SYNTHETIC / "review" / n for n in
                          ("screening_log.csv", "extraction.csv", "references.bib")))
     assert data.is_synthetic and len(data.extraction) == data.log.counts["new_studies"] == 18
-    assert all(r.title.startswith("[SYNTHETIC]") and all(a.startswith("Synthetic, ") for a in r.authors)
-               for r in data.references)
+    assert all(r.title.startswith("[SYNTHETIC]") for r in data.references)
+    # Distinct, invented surnames (citations read "Fictitia and Fabricatti 2012", not "Synthetic and Synthetic").
+    firsts = [r.first_author_family for r in sorted(data.references, key=lambda r: r.key)]
+    assert firsts[:3] == ["Fictitia", "Exemplova", "Placeholderson"] and len(set(firsts)) == 18
+    assert {a.split(",")[0] for r in data.references for a in r.authors} <= set(synthetic.SURNAMES)
+    # Acronyms keep their case on the References page: protected with braces in the committed file.
+    bib = (paths.DATA_SYNTHETIC / "review" / "references.bib").read_text(encoding="utf-8")
+    assert "[{SYNTHETIC}] Type 2 diabetes and {PDSA} cycles: a fictional" in bib and "pdsa" not in bib.lower().replace(
+        "{pdsa}", "")
     assert "Synthetic example data" in data.provenance_note()
 
 
@@ -224,10 +244,44 @@ def test_figures_draw_and_save_byte_stable(tmp_path, extraction):
     assert ax.images[0].get_array().sum() == 7            # 4 (s1: 2 dims x 2 approaches) + 1 + 2
     fig, axes = figures.rob_traffic_light(extraction)
     assert len(axes) == 2
+    # One legend per tool, listing that tool's scale only, each level its own colour (no shared swatches).
+    legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in axes]
+    assert legends == [["Low (+)", "Some concerns (\u2212)", "High (\u00d7)", "No information (?)"],
+                       ["Low (+)", "Moderate (\u2212)", "Serious (\u00d7)", "Critical (!)", "No information (?)"]]
+    for ax in axes:
+        colours = [tuple(h.get_facecolor()) for h in ax.get_legend().legend_handles]
+        assert len(set(colours)) == len(colours)
+    assert not fig.legends and [ax.get_title(loc="left") for ax in axes] == ["RoB 2", "ROBINS-I"]
+    rob2_only = figures.rob_traffic_light(extraction.loc[extraction["rob_tool"] == "rob2"])[1]
+    assert len(rob2_only) == 1
+    assert "Moderate (\u2212)" not in [t.get_text() for t in rob2_only[0].get_legend().get_texts()]
     fig, axes = figures.rob_summary_plot(data.extraction, weighted=True)
     assert len(axes) == 2
     with pytest.raises(ValueError, match="save as .svg or .png"):
         figures.save_figure(fig, tmp_path / "x.pdf")
+
+
+def test_prisma_text_is_legible_and_inside_its_boxes():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    src = paths.DATA_SYNTHETIC / "review"
+    data = load_review(src / "screening_log.csv", src / "extraction.csv", src / "references.bib")
+    fig, ax = figures.prisma_flow_figure(data.log)
+    width_in = fig.get_size_inches()[0]
+    assert width_in == figures.PRISMA_WIDTH == 7.6
+    # Shown about 765 px (765 / 96 in) wide in the book, every text stays at least 9 pt on screen.
+    assert min(t.get_fontsize() for t in ax.texts) * (765 / 96) / width_in >= 9
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    boxes = [p.get_window_extent(renderer) for p in ax.patches]
+    for text in ax.texts:
+        if text.get_text():
+            bb = text.get_window_extent(renderer)
+            assert any(b.x0 <= bb.x0 and bb.x1 <= b.x1 and b.y0 <= bb.y0 and bb.y1 <= b.y1 for b in boxes), \
+                text.get_text()
+    # Wrapping is measured: "(n = 1,094)" never breaks, and a line is split only where it would not fit.
+    assert figures._wrap("Records screened (n = 1,094)", 1.2) == ["Records screened", "  (n = 1,094)"]
+    assert figures._wrap("Records screened (n = 1,094)", 3.0) == ["Records screened (n = 1,094)"]
+    assert figures._wrap("  MEDLINE (n = 1,253)", 3.0) == ["    MEDLINE (n = 1,253)"]
 
 
 def test_explode(extraction):

@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from beyond_averages.book import (
+from beyond_averages.book_source import (
     CHAPTER_SUFFIXES, LABEL_PATTERN, Book, Entry, InputError, Page, Part, bibliography_keys, cell_options,
     cell_source, crossref_type, elements, embed_path, find_cell, front_matter, load_book, notebook_front_matter,
     output_mime, read_config, read_notebook, read_page, scan,

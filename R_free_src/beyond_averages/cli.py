@@ -63,13 +63,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"area {info['area']}: {info['events']:,} events, {info['adopting_practices']} adopting practices "
                   f"in {time.perf_counter() - t:.1f} s")
         elif args.command == "measures":
-            from .measures import compute_measures, compute_measures_by_age, load_patients
+            from .measures import area_intervals, compute_measures, compute_measures_by_age, load_patients
             area = config.load_area(args.area)
             extract = args.extract or study.resolved_extract_dir()
             t = time.perf_counter()
             patients = load_patients(extract)
-            measures = compute_measures(area, extract, study, patients)
-            by_age = compute_measures_by_age(area, extract, study, patients)
+            intervals = area_intervals(area, study, extract, patients)
+            measures = compute_measures(area, extract, study, patients, intervals)
+            by_age = compute_measures_by_age(area, extract, study, patients, intervals=intervals)
             write_parquet(by_age, args.out / f"{area.name}_by_age.parquet")
             write_parquet(measures, args.out / f"{area.name}.parquet")  # last: Make's target
             print(f"measures {area.name}: {len(measures):,} rows in {time.perf_counter() - t:.1f} s")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import paths
 from .disclosure import DisclosureRules
@@ -114,25 +114,19 @@ class Codelist(_Frozen):
         return codes
 
 
+# A value for each IMD quintile 1-5 (YAML keys may be strings or numbers).
+QuintileMap = Annotated[dict[int, float], BeforeValidator(lambda v: _quintile_map(v, "the mapping"))]
+
+
 class ValueModel(_Frozen):
-    mean_by_quintile: dict[int, float]
+    mean_by_quintile: QuintileMap
     sd: float = Field(gt=0)
     decimals: int = 0
 
-    @field_validator("mean_by_quintile", mode="before")
-    @classmethod
-    def _q(cls, v):
-        return _quintile_map(v, "mean_by_quintile")
-
 
 class RegisterModel(_Frozen):
-    prevalence_by_quintile: dict[int, float]
+    prevalence_by_quintile: QuintileMap
     age_min_years: int = 18
-
-    @field_validator("prevalence_by_quintile", mode="before")
-    @classmethod
-    def _q(cls, v):
-        return _quintile_map(v, "prevalence_by_quintile")
 
 
 class SyntheticArea(_Frozen):

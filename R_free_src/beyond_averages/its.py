@@ -19,8 +19,11 @@ of the fitted value with the intervention to the counterfactual (a rate ratio fo
 
 Autocorrelation: ``none`` (model-based SEs), ``newey_west`` (HAC, Bartlett kernel, ``hac_lags`` lags, small-sample
 factor n/(n-k) for OLS as Stata's ``newey``), ``ar`` (gaussian only: regression with AR(``ar_order``) errors fitted
-by maximum likelihood, statsmodels ARIMA), or ``auto`` (fit without correction, use Newey-West if the Ljung-Box test
-of the residuals at lag ``min(12, n // 5)`` has p < 0.05). The choice made is kept in ``autocorrelation_used_`` and
+by maximum likelihood, statsmodels ARIMA), ``gls`` (gaussian only: generalised least squares with
+REML-estimated errors, ``gls_correlation`` = ``ar1_noise`` (AR(1) plus white noise, the default) or ``arma``
+(ARMA(``ar_order``, ``ma_order``)); t reference -- see :mod:`beyond_averages.its_inference`), or
+``auto`` (fit without correction, use Newey-West if the Ljung-Box test of the residuals at lag ``min(12, n // 5)``
+has p < 0.05). The choice made is kept in ``autocorrelation_used_`` and
 explained in ``autocorrelation_reason_``.
 
 Confidence intervals of effects: the delta method on the coefficient covariance (``ci_method="delta"``), or draws
@@ -30,19 +33,20 @@ for OLS and the normal for everything else (as R's ``ci.exp`` for GLMs).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
 from beyond_averages.files import InputError, require_columns
+from beyond_averages.its_inference import (  # noqa: F401 (re-exported for its_inequality and users)
+    MAX_ARMA_ORDER, GLSCorrelation, ModelFit, acf_table, default_hac_lags, fit_gls_arma, fit_model, ljung_box_lag,
+    residual_diagnostics,
+)
 
 Family = Literal["gaussian", "poisson", "quasipoisson", "binomial", "quasibinomial"]
 Seasonality = Literal["none", "fourier", "month"]
-Autocorrelation = Literal["none", "newey_west", "ar", "auto"]
+Autocorrelation = Literal["none", "newey_west", "ar", "gls", "auto"]
 CovidHandling = Literal["none", "exclude", "indicator"]
 CIMethod = Literal["delta", "simulation"]
 ImpactModel = Literal["level_slope", "level", "slope"]
@@ -62,6 +66,8 @@ class ITSSettings:
     autocorrelation: Autocorrelation = "none"
     hac_lags: int | None = None  # None: Newey-West rule floor(4 (n/100)^(2/9))
     ar_order: int = 1
+    ma_order: int = 1  # used by autocorrelation='gls' with gls_correlation='arma' only
+    gls_correlation: GLSCorrelation = "ar1_noise"
     transition_months: int = 0
     covid: CovidHandling = "none"
     covid_start: str = "2020-03-01"
@@ -76,17 +82,20 @@ class ITSSettings:
     def __post_init__(self):
         for name, alias in (("family", Family), ("seasonality", Seasonality), ("autocorrelation", Autocorrelation),
                             ("covid", CovidHandling), ("ci_method", CIMethod),
-                            ("impact", ImpactModel)):
+                            ("impact", ImpactModel), ("gls_correlation", GLSCorrelation)):
             if getattr(self, name) not in get_args(alias):
                 raise InputError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(get_args(alias))}")
         if not 1 <= int(self.harmonics) <= 6:
             raise InputError(f"harmonics: {self.harmonics!r} must be a whole number from 1 to 6 (period 12 months)")
         if self.transition_months < 0 or self.ar_order < 1:
             raise InputError("transition_months must be >= 0 and ar_order >= 1")
+        if self.ar_order > MAX_ARMA_ORDER or not 0 <= self.ma_order <= MAX_ARMA_ORDER:
+            raise InputError(f"ar_order {self.ar_order!r} and ma_order {self.ma_order!r}: use ar_order 1 to "
+                             f"{MAX_ARMA_ORDER} and ma_order 0 to {MAX_ARMA_ORDER} (short monthly series)")
         if self.hac_lags is not None and self.hac_lags < 0:
             raise InputError(f"hac_lags: {self.hac_lags!r} must be >= 0")
-        if self.autocorrelation == "ar" and self.family != "gaussian":
-            raise InputError(f"autocorrelation='ar' needs family='gaussian' (got {self.family!r}); "
+        if self.autocorrelation in ("ar", "gls") and self.family != "gaussian":
+            raise InputError(f"autocorrelation={self.autocorrelation!r} needs family='gaussian' (got {self.family!r}); "
                              "use autocorrelation='newey_west' for count families")
         if not 0 < self.alpha < 1 or self.per <= 0:
             raise InputError("alpha must lie in (0, 1) and per must be positive")
@@ -224,134 +233,9 @@ def design_matrix(months, t0: pd.Timestamp, settings: ITSSettings, origin: pd.Ti
     return pd.DataFrame(cols, index=range(len(m)))
 
 
-def default_hac_lags(n: int) -> int:
-    return int(math.floor(4 * (n / 100) ** (2 / 9)))
-
-
-@dataclass
-class ModelFit:
-    """The numbers every ITS model keeps: coefficients, their covariance and the reference distribution."""
-
-    params: pd.Series
-    cov: pd.DataFrame
-    df_resid: float | None  # None: normal reference distribution
-    residuals: np.ndarray
-    scale: float
-    autocorrelation: str
-    n_obs: int
-    result: object = field(repr=False, default=None)
-
-    def quantile(self, alpha: float) -> float:
-        q = 1 - alpha / 2
-        return float(stats.t.ppf(q, self.df_resid) if self.df_resid else stats.norm.ppf(q))
-
-    def p_value(self, z: np.ndarray) -> np.ndarray:
-        z = np.abs(np.asarray(z, dtype=float))
-        return 2 * (stats.t.sf(z, self.df_resid) if self.df_resid else stats.norm.sf(z))
-
-
-def fit_model(X: pd.DataFrame, y: np.ndarray, denominator: np.ndarray | None, settings: ITSSettings,
-              autocorrelation: str, hac_groups: np.ndarray | None = None, keep: np.ndarray | None = None) -> ModelFit:
-    """Fit one design. ``keep`` marks rows used (others are dropped, or set missing for AR errors)."""
-    import statsmodels.api as sm
-
-    keep = np.ones(len(X), bool) if keep is None else keep
-    fam = settings.family
-    lags = settings.hac_lags if settings.hac_lags is not None else default_hac_lags(int(keep.sum()))
-    if autocorrelation == "ar":
-        from statsmodels.tsa.arima.model import ARIMA
-
-        endog = np.where(keep, y, np.nan)
-        res = ARIMA(endog, exog=X.to_numpy(), order=(settings.ar_order, 0, 0), trend="n").fit()
-        k = X.shape[1]
-        params = pd.Series(res.params[:k], index=X.columns)
-        cov = pd.DataFrame(np.asarray(res.cov_params())[:k, :k], index=X.columns, columns=X.columns)
-        resid = np.asarray(res.resid)[keep]
-        return ModelFit(params, cov, None, resid, float(res.params[-1]), "ar", int(keep.sum()), res)
-    Xk = X.to_numpy()[keep]
-    yk = np.asarray(y, float)[keep]
-    hac = autocorrelation == "newey_west"
-    if hac and hac_groups is not None:
-        cov_type, cov_kwds = "hac-groupsum", {"time": _time_within(hac_groups[keep]), "maxlags": lags}
-    elif hac:
-        cov_type, cov_kwds = "HAC", {"maxlags": lags}
-    else:
-        cov_type, cov_kwds = "nonrobust", None
-    if fam == "gaussian":
-        kwds = dict(cov_kwds or {})
-        if hac:
-            kwds["use_correction"] = True
-        res = sm.OLS(yk, Xk).fit(cov_type=cov_type, cov_kwds=kwds or None, use_t=True)
-        return _wrap(res, X.columns, res.df_resid, res.resid, float(res.scale), autocorrelation)
-    den = np.asarray(denominator, float)[keep]
-    scale = "X2" if fam.startswith("quasi") else None
-    if fam in ("poisson", "quasipoisson"):
-        model = sm.GLM(yk, Xk, family=sm.families.Poisson(), offset=np.log(den))
-    else:
-        model = sm.GLM(np.column_stack([yk, den - yk]), Xk, family=sm.families.Binomial())
-    if hac:
-        res = model.fit(cov_type=cov_type, cov_kwds=cov_kwds)
-        scale_val = float(res.pearson_chi2 / res.df_resid)
-    else:
-        res = model.fit(scale=scale)
-        scale_val = float(res.scale) if scale else float(res.pearson_chi2 / res.df_resid)
-    return _wrap(res, X.columns, None, np.asarray(res.resid_deviance), scale_val, autocorrelation)
-
-
-def _time_within(groups: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(groups), dtype=int)
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
-        out[idx] = np.arange(len(idx))
-    return out
-
-
-def _wrap(res, columns, df_resid, resid, scale, autocorrelation) -> ModelFit:
-    params = pd.Series(np.asarray(res.params), index=columns)
-    cov = pd.DataFrame(np.asarray(res.cov_params()), index=columns, columns=columns)
-    return ModelFit(params, cov, df_resid, np.asarray(resid), scale, autocorrelation, int(res.nobs), res)
-
-
 def natural_scale(settings: ITSSettings) -> float:
     """Multiplier from the model's mean to the reported scale (the gaussian outcome is already times ``per``)."""
     return 1.0 if settings.family == "gaussian" else settings.per
-
-
-def ljung_box_lag(n: int) -> int:
-    return max(1, min(12, n // 5))
-
-
-def residual_diagnostics(resid: np.ndarray, fit: ModelFit, family: str) -> pd.DataFrame:
-    """Durbin-Watson, Ljung-Box and (count families) the Pearson dispersion, as a tidy frame."""
-    from statsmodels.stats.diagnostic import acorr_ljungbox
-    from statsmodels.stats.stattools import durbin_watson
-
-    lag = ljung_box_lag(len(resid))
-    lb = acorr_ljungbox(resid, lags=[lag])
-    rows = [
-        {"statistic": "durbin_watson", "value": float(durbin_watson(resid)), "p_value": np.nan, "lag": 1.0},
-        {"statistic": "ljung_box", "value": float(lb["lb_stat"].iloc[0]), "p_value": float(lb["lb_pvalue"].iloc[0]),
-         "lag": float(lag)},
-    ]
-    if family != "gaussian":
-        rows.append({"statistic": "dispersion", "value": fit.scale, "p_value": np.nan, "lag": np.nan})
-    out = pd.DataFrame(rows)
-    out["choice"] = ""
-    return pd.concat([out, pd.DataFrame([{"statistic": "autocorrelation_correction", "value": np.nan,
-                                          "p_value": np.nan, "lag": np.nan, "choice": fit.autocorrelation}])],
-                     ignore_index=True)
-
-
-def acf_table(resid: np.ndarray, nlags: int | None = None) -> pd.DataFrame:
-    """ACF and PACF of the residuals with the +/- 1.96/sqrt(n) band."""
-    from statsmodels.tsa.stattools import acf, pacf
-
-    n = len(resid)
-    nlags = nlags or max(1, min(24, n // 2 - 1))
-    a = acf(resid, nlags=nlags, fft=False)
-    p = pacf(resid, nlags=nlags, method="ywm")
-    return pd.DataFrame({"lag": np.arange(1, nlags + 1), "acf": a[1:], "pacf": p[1:],
-                         "band": 1.96 / math.sqrt(n)})
 
 
 def inverse_link(eta: np.ndarray, link: str) -> np.ndarray:

@@ -56,33 +56,46 @@ class Patients:
 
 
 def _months_of(column, source: str, name: str, allow_null: bool) -> np.ndarray:
-    """Month index of a date32/timestamp Arrow column."""
+    """Month index of a date32/timestamp Arrow column (``NEVER`` where missing), computed in Arrow."""
     try:
-        arr = column.cast("date32") if str(column.type).startswith("timestamp") else column
-        days = arr.to_numpy(zero_copy_only=False).astype("datetime64[D]")
-    except Exception as exc:  # noqa: BLE001 - report any unreadable date column the same way
+        months = pc.add(pc.multiply(pc.year(column), 12), pc.subtract(pc.month(column), 1))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, TypeError) as exc:
         raise InputError(f"{source}: column {name!r} is not a date column ({column.type}): {exc}") from None
-    missing = np.isnat(days)
-    if missing.any() and not allow_null:
-        raise InputError(f"{source}: column {name!r} has {int(missing.sum())} missing date(s); it must be complete")
-    months = days.astype("datetime64[M]").astype(np.int64) + 1970 * 12
-    months[missing] = NEVER
-    return months
+    if months.null_count and not allow_null:
+        raise InputError(f"{source}: column {name!r} has {months.null_count} missing date(s); it must be complete")
+    return np.asarray(months.fill_null(NEVER).to_numpy(), dtype=np.int64)
 
 
-def _read(path: Path, columns: tuple[str, ...]):
+def _read(path: Path, columns: tuple[str, ...], dictionary: tuple[str, ...] = ()):
+    """Read ``columns`` (text columns in ``dictionary`` dictionary-encoded, which keeps memory small)."""
     if not path.exists():
         raise InputError(f"{path}: file not found (run `make data`, or set extract_dir in study.yaml to a real extract)")
     names = pq.read_schema(path).names
     missing = [c for c in columns if c not in names]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(map(repr, missing))}; found {', '.join(names)}")
-    return pq.read_table(path, columns=list(columns))
+    return _ColumnReader(path, dictionary)
+
+
+class _ColumnReader:
+    """Reads one column at a time, so only one column's decoding buffers are alive at once."""
+
+    def __init__(self, path: Path, dictionary: tuple[str, ...]):
+        self._file = pq.ParquetFile(path, read_dictionary=list(dictionary) or None, pre_buffer=False)
+
+    def __getitem__(self, name: str):
+        column = self._file.read(columns=[name]).column(0)
+        return column.unify_dictionaries() if pa.types.is_dictionary(column.type) else column
+
+    def filtered(self, columns: tuple[str, ...], keep):
+        return {c: self[c].filter(keep) for c in columns}
 
 
 def _codes(column, source: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Sorted distinct values of a string column and each row's index into them (fast, via Arrow)."""
-    encoded = pc.dictionary_encode(column.cast("string")).combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column.cast("string"))
+    encoded = column.combine_chunks()
     values = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
     if any(v is None for v in values) or encoded.indices.null_count:
         raise InputError(f"{source}: column {name!r} has missing values; it must be complete")
@@ -94,8 +107,8 @@ def _codes(column, source: str, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 def load_patients(extract_dir: Path) -> Patients:
     path = Path(extract_dir) / "patients.parquet"
-    table = _read(path, PATIENT_COLUMNS)
-    pid = table["patient_id"].to_numpy()
+    table = _read(path, PATIENT_COLUMNS, dictionary=("practice_id", "sex"))
+    pid = np.asarray(table["patient_id"].to_numpy())
     sorted_pid = pid if np.all(pid[1:] > pid[:-1]) else np.sort(pid)
     repeated = sorted_pid[1:] == sorted_pid[:-1]
     if repeated.any():
@@ -133,13 +146,22 @@ def load_patients(extract_dir: Path) -> Patients:
 def _events(extract_dir: Path, area: Area, codes: tuple[str, ...], value_max: float | None = None):
     """Patient ids and event months of events with one of ``codes``."""
     path = Path(extract_dir) / f"events_{area.name}.parquet"
-    table = _read(path, EVENT_COLUMNS)
-    keep = pc.is_in(table["code"].cast("string"), value_set=pa.array(codes, "string"))
+    columns = EVENT_COLUMNS if value_max is not None else EVENT_COLUMNS[:3]
+    table = _read(path, columns, dictionary=("code",))
+    # Match codes on the (small) dictionary, then select rows by index: no decoding of millions of strings.
+    code = table["code"].combine_chunks()
+    if pa.types.is_dictionary(code.type):
+        names = np.asarray(code.dictionary.to_pylist(), dtype=object).astype(str)
+        wanted = pa.array(np.flatnonzero(np.isin(names, list(codes))), type=code.indices.type)
+        keep = pc.is_in(code.indices, value_set=wanted)
+    else:
+        keep = pc.is_in(code.cast(pa.string()), value_set=pa.array(codes, "string"))
     if value_max is not None:
         keep = pc.and_(keep, pc.less_equal(table["value"], value_max))
-    table = table.filter(keep)
-    months = _months_of(table["event_date"], str(path), "event_date", allow_null=False)
-    return table["patient_id"].to_numpy(), months
+    del code
+    kept = table.filtered(("patient_id", "event_date"), keep)
+    months = _months_of(kept["event_date"], str(path), "event_date", allow_null=False)
+    return kept["patient_id"].to_numpy(), months
 
 
 def _row_of(patient_ids: np.ndarray, patients: Patients) -> np.ndarray:
@@ -173,8 +195,12 @@ def eligibility_intervals(area: Area, patients: Patients, first: int, last: int,
 
 def coverage_intervals(rows: np.ndarray, months: np.ndarray, lookback: int | None) -> tuple[np.ndarray, ...]:
     """Merge each patient's events into disjoint covered spans ``[start, end)`` (end = NEVER for 'ever')."""
-    order = np.lexsort((months, rows))
-    rows, months = rows[order], months[order]
+    # Extracts usually come sorted by patient and date: sort only when they are not.
+    same = rows[1:] == rows[:-1]
+    if not np.all((rows[1:] > rows[:-1]) | (same & (months[1:] >= months[:-1]))):
+        order = np.lexsort((months, rows))
+        rows, months = rows[order], months[order]
+    del same
     if lookback is None:
         first = np.ones(len(rows), bool)
         first[1:] = rows[1:] != rows[:-1]
@@ -210,7 +236,26 @@ def register_onset(extract_dir: Path, area: Area, patients: Patients) -> np.ndar
     return onset
 
 
-def _intervals(area: Area, study: Study, extract_dir: Path, patients: Patients):
+@dataclass(frozen=True)
+class AreaIntervals:
+    """An area's intervals for every patient: the month range and, per patient, eligibility ``[lo, hi)``;
+    per covered span (``rows`` = patient row), the eligible and covered months ``[num_lo, num_hi)``."""
+
+    first: int
+    last: int
+    lo: np.ndarray
+    hi: np.ndarray
+    rows: np.ndarray
+    num_lo: np.ndarray
+    num_hi: np.ndarray
+
+    @property
+    def n_months(self) -> int:
+        return self.last - self.first + 1
+
+
+def area_intervals(area: Area, study: Study, extract_dir: Path, patients: Patients) -> AreaIntervals:
+    """Read the area's events once and build every interval the measures need."""
     first, last = month_index_of(study.study_start), month_index_of(study.study_end)
     onset = register_onset(extract_dir, area, patients)
     lo, hi = eligibility_intervals(area, patients, first, last, onset)
@@ -218,19 +263,26 @@ def _intervals(area: Area, study: Study, extract_dir: Path, patients: Patients):
     rows = _row_of(ids, patients)
     rows, months = rows[rows >= 0], months[rows >= 0]
     c_rows, c_start, c_end = coverage_intervals(rows, months, area.indicator.lookback_months)
-    n_lo = np.maximum(c_start, lo[c_rows])
-    n_hi = np.minimum(c_end, hi[c_rows])
-    return first, last, lo, hi, c_rows, n_lo, n_hi
+    return AreaIntervals(first, last, lo, hi, c_rows, np.maximum(c_start, lo[c_rows]), np.minimum(c_end, hi[c_rows]))
 
 
-def compute_measures(area: Area, extract_dir: Path | None = None, study: Study | None = None,
-                     patients: Patients | None = None) -> pd.DataFrame:
-    """Monthly numerator and denominator per practice x IMD quintile (1-5), every combination present."""
+def _inputs(area, extract_dir, study, patients, intervals):
     study = study or load_study()
     extract_dir = Path(extract_dir) if extract_dir else study.resolved_extract_dir()
     patients = patients or load_patients(extract_dir)
-    first, last, lo, hi, c_rows, n_lo, n_hi = _intervals(area, study, extract_dir, patients)
-    n_months = last - first + 1
+    intervals = intervals or area_intervals(area, study, extract_dir, patients)
+    return patients, intervals
+
+
+def compute_measures(area: Area, extract_dir: Path | None = None, study: Study | None = None,
+                     patients: Patients | None = None, intervals: AreaIntervals | None = None) -> pd.DataFrame:
+    """Monthly numerator and denominator per practice x IMD quintile (1-5), every combination present.
+
+    Pass ``patients`` and ``intervals`` (from :func:`load_patients`, :func:`area_intervals`) to reuse them.
+    """
+    patients, iv = _inputs(area, extract_dir, study, patients, intervals)
+    first, last, lo, hi, c_rows, n_lo, n_hi = iv.first, iv.last, iv.lo, iv.hi, iv.rows, iv.num_lo, iv.num_hi
+    n_months = iv.n_months
     n_practices = len(patients.practice_ids)
     group = patients.practice * 6 + patients.quintile
     den = _accumulate(group, lo, hi, n_practices * 6, first, n_months)
@@ -268,13 +320,12 @@ def _split_by_age_band(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, birth: 
 
 
 def compute_measures_by_age(area: Area, extract_dir: Path | None = None, study: Study | None = None,
-                            patients: Patients | None = None, practices: list[str] | None = None) -> pd.DataFrame:
+                            patients: Patients | None = None, practices: list[str] | None = None,
+                            intervals: AreaIntervals | None = None) -> pd.DataFrame:
     """Monthly numerator and denominator per IMD quintile x 5-year age band, summed over ``practices`` (all)."""
-    study = study or load_study()
-    extract_dir = Path(extract_dir) if extract_dir else study.resolved_extract_dir()
-    patients = patients or load_patients(extract_dir)
-    first, last, lo, hi, c_rows, n_lo, n_hi = _intervals(area, study, extract_dir, patients)
-    n_months = last - first + 1
+    patients, iv = _inputs(area, extract_dir, study, patients, intervals)
+    first, last, lo, hi, c_rows, n_lo, n_hi = iv.first, iv.last, iv.lo, iv.hi, iv.rows, iv.num_lo, iv.num_hi
+    n_months = iv.n_months
     include = np.ones(len(patients.patient_id), bool)
     if practices is not None:
         include = np.isin(patients.practice_ids[patients.practice], list(practices))

@@ -38,6 +38,7 @@ TABLE_LABELS = {
     "role": "Role", "method": "Method", "attribution": "Attributed to", "quote": "Quote", "codes": "Codes",
     "rank": "Rank", "event": "Event", "participants": "Participants", "new_codes": "New codes",
     "cumulative_codes": "Codes so far", "new_code_names": "Codes first seen",
+    "participants_by_role": "Participants by role",
     **{f"participants_{role}": label if label.endswith("s") else f"{label}s" for role, label in ROLE_LABELS.items()},
 }
 
@@ -169,14 +170,26 @@ def write_framework_matrix(matrix: pd.DataFrame, csv_path: str | os.PathLike | N
         write_text(html_path, f'<meta charset="utf-8">\n{table}\n')
 
 
-def theme_summary_display(summary: pd.DataFrame) -> pd.DataFrame:
+def theme_summary_display(summary: pd.DataFrame, merge_roles: bool = True) -> pd.DataFrame:
     """The theme summary for a page: theme rows keep the theme name and say "All codes"; code rows leave the
-    theme blank; role columns for roles with nobody are dropped; the ``level`` column goes."""
+    theme blank; the ``level`` column goes.
+
+    With ``merge_roles`` (the default) the ``participants_<role>`` columns become one ``participants_by_role``
+    column listing the roles with at least one participant, in role order (``"GP 3, practice nurse 2"``; ``"none"``
+    for a code never applied), so the table keeps six columns however many roles took part.
+    """
     out = summary.copy()
     is_theme = out["level"] == "theme"
     out.loc[is_theme, "code"] = "All codes"
     out.loc[~is_theme, "theme"] = ""
-    return out.drop(columns="level")
+    out = out.drop(columns="level")
+    if merge_roles:
+        roles = [r for r in ROLES if f"participants_{r}" in out.columns]
+        out["participants_by_role"] = [
+            ", ".join(f"{role_noun(r)} {n}" for r in roles if (n := int(row[f"participants_{r}"]))) or "none"
+            for row in out.to_dict("records")]
+        out = out.drop(columns=[f"participants_{r}" for r in roles])
+    return out
 
 
 def exemplar_quotes(data: QualData, per_theme: int = 2, seed: int = DEFAULT_SEED, min_chars: int = 40,
@@ -187,14 +200,17 @@ def exemplar_quotes(data: QualData, per_theme: int = 2, seed: int = DEFAULT_SEED
     the theme's segments if none does); (2) they are put in the canonical order (collection order, participant,
     source, start, text) and shuffled with ``numpy.random.default_rng([seed, theme_index])``; (3) walking the
     shuffled list, a quote is taken if its participant's role is not yet quoted for the theme, then (second pass)
-    if the participant is not yet quoted, then (third pass) any; (4) stop at ``per_theme`` quotes. Same seed, same
-    quotes; a different seed draws another defensible set.
+    if the participant is not yet quoted, then (third pass) any; (4) stop at ``per_theme`` quotes. A segment coded
+    under several themes is the exemplar of one only: themes are filled in codebook order, and the three passes
+    first skip segments already quoted for an earlier theme, repeating one only when the theme has no other
+    candidate left. Same seed, same quotes; a different seed draws another defensible set.
     """
     if per_theme < 1:
         raise ValueError("per_theme must be at least 1")
     coded = _coded(data)
     order = _ordered_segments(data)[["segment_id"]].reset_index(names="_order")
     rows = []
+    quoted: set[str] = set()  # segments already an exemplar of an earlier theme
     for t, theme in enumerate(data.themes):
         hits = coded[coded["theme"] == theme]
         codes = hits.groupby("segment_id")["code"].agg(lambda s: "; ".join(sorted(set(s))))
@@ -207,15 +223,18 @@ def exemplar_quotes(data: QualData, per_theme: int = 2, seed: int = DEFAULT_SEED
         pool = segs if pool.empty else pool.reset_index(drop=True)
         shuffled = pool.iloc[np.random.default_rng([seed, t]).permutation(len(pool))]
         chosen, roles, people = [], set(), set()
-        for test in (lambda r: r["role"] not in roles, lambda r: r["participant_id"] not in people,
-                     lambda r: True):
-            for r in shuffled.to_dict("records"):
-                if len(chosen) == per_theme:
-                    break
-                if r["segment_id"] not in {c["segment_id"] for c in chosen} and test(r):
-                    chosen.append(r)
-                    roles.add(r["role"])
-                    people.add(r["participant_id"])
+        spread = (lambda r: r["role"] not in roles, lambda r: r["participant_id"] not in people, lambda r: True)
+        for reuse in (False, True):
+            for test in spread:
+                for r in shuffled.to_dict("records"):
+                    if len(chosen) == per_theme:
+                        break
+                    if (r["segment_id"] not in {c["segment_id"] for c in chosen} and test(r)
+                            and (reuse or r["segment_id"] not in quoted)):
+                        chosen.append(r)
+                        roles.add(r["role"])
+                        people.add(r["participant_id"])
+        quoted.update(c["segment_id"] for c in chosen)
         for rank, r in enumerate(chosen, start=1):
             rows.append({"theme": theme, "rank": rank, "participant_id": r["participant_id"], "role": r["role"],
                          "attribution": f"{r['participant_id']}, {role_noun(r['role'])}",

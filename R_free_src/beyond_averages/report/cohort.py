@@ -41,17 +41,15 @@ def indicator_trend_figure(released: pd.DataFrame, *, indicator_label: str, covi
         d = released[released["imd_quintile"] == 0]
         ax.plot(d["month"], d["rate"], color=OVERALL_COLOUR, lw=1.2, ls="--", label="All patients")
         if covid_start is not None:
-            ax.axvline(pd.Timestamp(covid_start), color="grey", lw=0.8, ls=":")
-            ax.annotate("COVID-19", (pd.Timestamp(covid_start), ax.get_ylim()[0]), rotation=90, va="bottom",
-                        ha="right", fontsize=8, color="grey")
+            ax.axvline(pd.Timestamp(covid_start), color="grey", lw=0.8, ls=":", label="COVID-19 disruption")
         for i, start in enumerate(programme_starts):
             ax.axvline(pd.Timestamp(start), color="#b2182b", lw=0.8, ls="-.", alpha=0.7,
                        label="Programme waves start" if i == 0 else None)
         ax.set_ylabel(f"{indicator_label} (%)")
-        ax.set_xlabel("Month")
         if title:
             ax.set_title(title)
-        ax.legend(loc="lower left", fontsize=8, ncol=2)
+        # The legend sits below the axes so it never hides a series.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=8, ncol=4, frameon=False)
     return finish(fig), ax
 
 
@@ -81,10 +79,9 @@ def standardised_figure(std: pd.DataFrame, *, indicator_label: str):
             ax.plot(d["month"], d["std_rate"], color=QUINTILE_COLOURS[q], lw=1.8, label=f"{QUINTILE_LABELS[q]}")
             ax.plot(d["month"], d["crude_rate"], color=QUINTILE_COLOURS[q], lw=0.8, ls=":")
         ax.set_ylabel(f"{indicator_label} (%)")
-        ax.set_xlabel("Month")
         ax.plot([], [], color="grey", lw=1.8, label="Age-standardised (ESP2013)")
         ax.plot([], [], color="grey", lw=0.8, ls=":", label="Crude")
-        ax.legend(loc="lower left", fontsize=8, ncol=2)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=8, ncol=4, frameon=False)
     return finish(fig), ax
 
 

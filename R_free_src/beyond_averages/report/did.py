@@ -14,7 +14,7 @@ import pandas as pd
 from beyond_averages.deprivation import QUINTILE_LABELS, QUINTILES
 from beyond_averages.disclosure import release_counts
 from beyond_averages.report.tables import format_estimate_ci, format_p, html_table
-from beyond_averages.style import COMPARISON_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style
+from beyond_averages.style import COMPARISON_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish
 
 ESTIMATOR_LABELS = {"twfe": "Two-way fixed effects", "group_time_att": "Group-time ATT (Callaway-Sant'Anna)"}
 
@@ -34,19 +34,27 @@ def raw_trends_figure(analysis):
     data = _released_trends(analysis)
     waves = sorted(analysis.panel["programme_start"].dropna().unique())
     with figure_style():
-        fig, axes = plt.subplots(1, 5, figsize=(11, 3.2), sharey=True)
+        # Two rows of three, the sixth panel holding the legend: readable at the page's width.
+        fig, grid = plt.subplots(2, 3, figsize=(9, 5.6), sharey=True, sharex=True)
+        axes = grid.ravel()
         for ax, q in zip(axes, QUINTILES):
             for adopter, colour, label in ((True, TREATED_COLOUR, "Adopting practices"),
                                            (False, COMPARISON_COLOUR, "Never adopted")):
                 d = data[(data["imd_quintile"] == q) & (data["adopter"] == adopter)]
-                ax.plot(d["month"], d["rate"], color=colour, lw=1, label=label)
-            for wv in waves:
-                ax.axvline(wv, color="grey", lw=0.6, ls=":")
-            ax.set_title(QUINTILE_LABELS[q], fontsize=9)
-            ax.tick_params(axis="x", labelrotation=45, labelsize=7)
-        axes[0].set_ylabel("Indicator (%)" if analysis.settings.outcome_scale == "percentage_points" else "Indicator")
-        axes[0].legend(fontsize=7, loc="lower left")
-    return fig, axes
+                ax.plot(d["month"], d["rate"], color=colour, lw=1.2, label=label)
+            for i, wv in enumerate(waves):
+                ax.axvline(wv, color="grey", lw=0.6, ls=":", label="Adoption waves" if i == 0 else None)
+            ax.set_title(QUINTILE_LABELS[q], fontsize=10)
+            ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+        ylabel = "Indicator (%)" if analysis.settings.outcome_scale == "percentage_points" else "Indicator"
+        for ax in grid[:, 0]:
+            ax.set_ylabel(ylabel)
+        handles, labels = axes[0].get_legend_handles_labels()
+        axes[5].axis("off")
+        axes[5].legend(handles, labels, loc="center", fontsize=10)
+        axes[5].tick_params(labelleft=False)
+        fig.tight_layout()
+    return finish(fig), axes
 
 
 def event_study_figure(analysis):

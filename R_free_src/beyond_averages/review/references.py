@@ -310,15 +310,36 @@ def _escape(value: str) -> str:
     return re.sub(r"(?<!\\)([&%#$])", r"\\\1", value).replace("{", "").replace("}", "")
 
 
+# A word with a capital after its first letter (PDSA, NHS, RoB, HbA1c, eGFR) is an acronym or a name whose case
+# must survive: pandoc's citeproc sentence-cases BibTeX titles and CSL styles may title-case them again.
+_WORD = re.compile(r"[^\W_]+")
+CASE_PROTECTED = ("title", "booktitle")
+
+
+def protect_case(value: str) -> str:
+    """Wrap each word with a capital letter after its first character in braces: ``PDSA cycles`` ->
+    ``{PDSA} cycles``. Single capitals (``A``, ``Type``) are left to the style; ``latex_to_text`` undoes it."""
+    return _WORD.sub(lambda m: f"{{{m.group(0)}}}" if any(c.isupper() for c in m.group(0)[1:]) else m.group(0),
+                     value)
+
+
+def _value(name: str, value: str) -> str:
+    if name in ("url", "doi"):
+        return value
+    return protect_case(_escape(value)) if name in CASE_PROTECTED else _escape(value)
+
+
 def to_bibtex(references: tuple[Reference, ...] | list[Reference]) -> str:
-    """BibTeX text, entries sorted by key and fields in a fixed order, so the output is byte-stable."""
+    """BibTeX text, entries sorted by key and fields in a fixed order, so the output is byte-stable.
+
+    Values are plain text (braces dropped, ``& % # $`` escaped); in titles, acronyms and mixed-case words are then
+    protected with braces (:func:`protect_case`) so the bibliography shows ``PDSA``, not ``Pdsa``."""
     chunks = []
     for ref in sorted(references, key=lambda r: r.key):
         values = dict(ref.fields)
         values.update({"author": " and ".join(ref.authors), "title": ref.title,
                        "year": str(ref.year) if ref.year else ""})
-        body = [f"  {name} = {{{_escape(values[name]) if name not in ('url', 'doi') else values[name]}}},"
-                for name in BIB_FIELDS if values.get(name)]
+        body = [f"  {name} = {{{_value(name, values[name])}}}," for name in BIB_FIELDS if values.get(name)]
         chunks.append(f"@{ref.entry_type}{{{ref.key},\n" + "\n".join(body) + "\n}\n")
     return "\n".join(chunks)
 

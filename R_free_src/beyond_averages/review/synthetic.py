@@ -1,7 +1,9 @@
 """A synthetic example review: fictional studies by fictional authors, so the chapter renders before real data exist.
 
-Everything here is invented and labelled so: every author is "Synthetic X", every title starts with "[SYNTHETIC]",
-the journal is "Synthetic Journal of Primary Care". :func:`make_synthetic_review` is a pure function of its seed;
+Everything here is invented and labelled so: every author has an invented surname built from a word for "example"
+or "made up" (:data:`SURNAMES`: Fictitia, Exemplova, Placeholderson, ...), so citations read as distinct fictional
+authors and plainly not real people; every title starts with "[SYNTHETIC]"; the journal is "Synthetic Journal of
+Primary Care". :func:`make_synthetic_review` is a pure function of its seed;
 :func:`write_synthetic_review` writes the three input files the chapter reads (``screening_log.csv``,
 ``extraction.csv``, ``references.bib``). Risk-of-bias overall judgements follow the tools' rule (the worst domain).
 """
@@ -44,6 +46,17 @@ DESIGNS = ["cluster_rct", "cluster_rct", "interrupted_time_series", "controlled_
            "uncontrolled_before_after", "cohort"]
 DIRECTIONS = ["narrowed", "narrowed", "no_change", "no_change", "widened", "not_assessed"]
 ROB_P = {"rob2": [0.65, 0.3, 0.05], "robins_i": [0.55, 0.4, 0.05, 0.0]}
+# One invented surname per first-author letter; each is a made-up word for "example", "fictional" or "placeholder"
+# so no reader can take an author for a real person.
+SURNAMES = ("Fictitia", "Exemplova", "Placeholderson", "Samplewood", "Madeupson", "Simulatova", "Pretendsen",
+            "Fabricatti", "Imaginova", "Specimenko", "Inventadottir", "Dummyfield", "Notrealsky", "Mockerton",
+            "Hypothetico", "Illustrandi", "Surrogatti", "Prototypova", "Templateman", "Ipsumova", "Loremson",
+            "Archetypo", "Modelheim", "Proxyford", "Fauxbourg", "Examplewicz")
+
+
+def _in_sentence(label: str) -> str:
+    """A vocabulary label inside a sentence: first letter lower-cased unless the word is an acronym ("PDSA")."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
 
 
 def _overall(tool: str, domains: list[str]) -> str:
@@ -83,13 +96,12 @@ def make_synthetic_review(seed: int = 2024, n_studies: int = 18) -> dict[str, ob
             "sample_size": int(rng.integers(6, 240)), "sample_unit": "practices", "rob_tool": tool, **rob,
             "rob_overall": _overall(tool, domains),
         })
-        coauthor = string.ascii_uppercase[(i + 7) % 26]
+        j = (i + 7) % 26
         refs.append(Reference(
             key, "article",
-            f"[SYNTHETIC] {area} and {QI_APPROACHES[approaches[0]].lower()}: a fictional "
-            f"{DESIGN_LABELS[design].lower()} "
-            "for the beyond-averages example",
-            (f"Synthetic, {letter}", f"Synthetic, {coauthor}"), year,
+            f"[SYNTHETIC] {area} and {_in_sentence(QI_APPROACHES[approaches[0]])}: a fictional "
+            f"{_in_sentence(DESIGN_LABELS[design])} for the beyond-averages example",
+            (f"{SURNAMES[i]}, {letter}.", f"{SURNAMES[j]}, {string.ascii_uppercase[j]}."), year,
             {"journal": "Synthetic Journal of Primary Care", "volume": str(int(rng.integers(1, 30))),
              "pages": f"{i + 1}--{i + 9}", "note": "Synthetic record: fictional study for a worked example"}, i + 1))
     extraction = pd.DataFrame(rows, columns=COLUMNS)

@@ -9,6 +9,7 @@ HTML table cell as Markdown, so the citation resolves against the bibliography i
 from __future__ import annotations
 
 import html
+from typing import Literal
 
 import pandas as pd
 
@@ -29,8 +30,23 @@ def _labels(codes: str, vocab: dict[str, str]) -> str:
     return "; ".join(vocab[c] for c in codes.split(";") if c)
 
 
-def characteristics_frame(extraction: pd.DataFrame, cite: bool = True) -> pd.DataFrame:
-    """One row per study in year-then-key order, numbered as in the figures; display labels, no codes."""
+# Eleven columns do not fit a page: the chapter shows them as two tables sharing the study number and citation.
+CharacteristicsPart = Literal["all", "design", "equity"]
+CHARACTERISTICS_PARTS: dict[str, tuple[str, ...]] = {
+    "design": ("No.", "Study", "Country", "Setting", "Design", "QI approach", "Clinical area", "Size"),
+    "equity": ("No.", "Study", "PROGRESS-Plus", "Equity measure", "Effect on inequalities"),
+}
+
+
+def characteristics_frame(extraction: pd.DataFrame, cite: bool = True,
+                          part: CharacteristicsPart = "all") -> pd.DataFrame:
+    """One row per study in year-then-key order, numbered as in the figures; display labels, no codes.
+
+    ``part="design"`` keeps the study design and setting columns, ``part="equity"`` the equity columns
+    (PROGRESS-Plus dimensions, equity measure, effect on inequalities); both keep ``No.`` and ``Study``.
+    """
+    if part != "all" and part not in CHARACTERISTICS_PARTS:
+        raise ValueError(f"part must be 'all', 'design' or 'equity', not {part!r}")
     rows = []
     for rec in study_order(extraction).to_dict("records"):
         direction = DIRECTIONS[rec["effect_direction"]]
@@ -43,11 +59,13 @@ def characteristics_frame(extraction: pd.DataFrame, cite: bool = True) -> pd.Dat
             "Size": size, "PROGRESS-Plus": _labels(rec["progress_plus"], PROGRESS_PLUS) or "None",
             "Equity measure": rec["equity_measure"] or "Not reported", "Effect on inequalities": effect,
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame if part == "all" else frame[list(CHARACTERISTICS_PARTS[part])]
 
 
-def characteristics_table(extraction: pd.DataFrame):
-    return html_table(characteristics_frame(extraction))
+def characteristics_table(extraction: pd.DataFrame, part: CharacteristicsPart = "all"):
+    """:func:`characteristics_frame` as an HTML table; the chapter shows ``part="design"`` and ``"equity"``."""
+    return html_table(characteristics_frame(extraction, part=part))
 
 
 def counts_frame(extraction: pd.DataFrame, columns: tuple[str, ...] = COUNTED) -> pd.DataFrame:
