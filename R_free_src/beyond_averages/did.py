@@ -237,16 +237,11 @@ class TwoWayFixedEffects(_PanelRegression):
         return self.summary()
 
     def plot(self, *, ax=None, ylabel: str = "Effect (percentage points)"):
-        import matplotlib.pyplot as plt
-
-        from beyond_averages.style import OVERALL_COLOUR, figure_style
+        from beyond_averages.style import OVERALL_COLOUR, figure_and_axes, figure_style
 
         data = self.plot_data()
         with figure_style():
-            if ax is None:
-                fig, ax = plt.subplots()
-            else:
-                fig = ax.figure
+            fig, ax = figure_and_axes(ax)
             xs = np.arange(len(data))
             ax.errorbar(xs, data["estimate"], yerr=[data["estimate"] - data["ci_lower"],
                         data["ci_upper"] - data["estimate"]], fmt="o", color=OVERALL_COLOUR, capsize=3)
@@ -330,16 +325,11 @@ class EventStudy(_PanelRegression):
 
     def plot(self, *, ax=None, label: str | None = None, color: str | None = None, offset: float = 0.0,
              ylabel: str = "Effect (percentage points)"):
-        import matplotlib.pyplot as plt
-
-        from beyond_averages.style import OVERALL_COLOUR, figure_style
+        from beyond_averages.style import OVERALL_COLOUR, figure_and_axes, figure_style
 
         data = self.plot_data()
         with figure_style():
-            if ax is None:
-                fig, ax = plt.subplots()
-            else:
-                fig = ax.figure
+            fig, ax = figure_and_axes(ax)
             ax.errorbar(data["event_time"] + offset, data["estimate"],
                         yerr=[data["estimate"] - data["ci_lower"], data["ci_upper"] - data["estimate"]],
                         fmt="o", ms=3, lw=0.8, capsize=0, color=color or OVERALL_COLOUR, label=label)

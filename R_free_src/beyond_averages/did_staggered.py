@@ -326,17 +326,12 @@ class GroupTimeATT:
 
     def plot(self, *, level=None, ax=None, label=None, color=None, offset: float = 0.0,
              ylabel: str = "Effect (percentage points)"):
-        import matplotlib.pyplot as plt
-
-        from beyond_averages.style import OVERALL_COLOUR, figure_style
+        from beyond_averages.style import OVERALL_COLOUR, figure_and_axes, figure_style
 
         data = self.plot_data(level)
         lo, hi = ("band_lower", "band_upper") if self.n_boot else ("ci_lower", "ci_upper")
         with figure_style():
-            if ax is None:
-                fig, ax = plt.subplots()
-            else:
-                fig = ax.figure
+            fig, ax = figure_and_axes(ax)
             ax.errorbar(data["event_time"] + offset, data["estimate"],
                         yerr=[data["estimate"] - data[lo], data[hi] - data["estimate"]], fmt="o", ms=3, lw=0.8,
                         color=color or OVERALL_COLOUR, label=label)

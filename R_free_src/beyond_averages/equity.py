@@ -613,18 +613,13 @@ class SlopeIndexOfInequality:
 
     def plot(self, *, group: int = 0, ax=None, ylabel: str = "Indicator"):
         """Observed quantile values against relative rank with the fitted SII line, for one group."""
-        import matplotlib.pyplot as plt
-
-        from beyond_averages.style import QUINTILE_COLOURS, OVERALL_COLOUR, figure_style
+        from beyond_averages.style import QUINTILE_COLOURS, OVERALL_COLOUR, figure_and_axes, figure_style
 
         data = self.plot_data()
         data = data[data["group"] == group]
         obs, line = data[data["kind"] == "observed"], data[data["kind"] == "fitted"]
         with figure_style():
-            if ax is None:
-                fig, ax = plt.subplots()
-            else:
-                fig = ax.figure
+            fig, ax = figure_and_axes(ax)
             q = self.columns["quantile"]
             colours = [QUINTILE_COLOURS.get(int(v), OVERALL_COLOUR) if len(obs) == 5 else OVERALL_COLOUR
                        for v in obs[q]]

@@ -1,5 +1,8 @@
-"""Interrupted time series by deprivation: series from the measures table, per-quintile fits, the Q1-vs-Q5
-interaction model, segmented regression of the inequality itself (gap and SII per month) and controlled ITS.
+"""Interrupted time series by deprivation: series from the measures table, the controlled ITS by quintile (the
+chapter's headline: adopting minus never-adopting practices in each quintile, and Q1 minus Q5 of those
+differences), and, as secondary uncontrolled analyses, per-quintile fits, the Q1-vs-Q5 interaction model and
+segmented regression of the inequality itself (gap and SII per month). Sentences, tables and figures:
+:mod:`beyond_averages.report.its`.
 
 Orientation of the inequality series: they come from :func:`beyond_averages.equity.equity_by_group`, the one
 definition in the compendium: ``gap = p_Q5 - p_Q1`` and the SII (PHE method) are positive when the indicator is
@@ -20,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED, QUINTILES
+from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.disclosure import DEFAULT_RULES, DisclosureRules, release_counts
 from beyond_averages.files import InputError, read_parquet, require_columns
 from beyond_averages.its import (
-    EffectSummary, ITSSettings, SegmentedRegression, coefficient_table, design_matrix, effect_rows, fit_mask,
-    fit_model, horizon_months, linear_contrast, month_number, natural_scale, residual_diagnostics, validate_series,
+    EffectSummary, ITSSettings, SegmentedRegression, acf_table, coefficient_table, design_matrix, effect_rows,
+    fit_mask, fit_model, horizon_months, linear_contrast, month_number, natural_scale, residual_diagnostics,
+    validate_series,
 )
 
 MEASURE_COLUMNS = ("month", "practice_id", "imd_quintile", "numerator", "denominator")
@@ -74,6 +78,17 @@ def build_monthly_series(measures: pd.DataFrame, practices=None, *, by: str = "i
     else:
         out["rate"] = 100 * out["numerator"] / out["denominator"].where(out["denominator"] > 0)
     return out.sort_values([by, "month"] if by else ["month"], ignore_index=True)
+
+
+def build_arm_series(measures: pd.DataFrame, treated, comparison, *, by: str = "imd_quintile",
+                     arm_col: str = "arm", labels=("programme", "comparison"), **kwargs) -> pd.DataFrame:
+    """:func:`build_monthly_series` for the ``treated`` and the ``comparison`` practices, stacked with an
+    ``arm_col`` column (``labels``): the input of :class:`ControlledQuintileITS` (``by`` quintile) or
+    :class:`ControlledITS` (``by=""``, all quintiles pooled). Counts are released per arm, month and group."""
+    frames = [build_monthly_series(measures, ids, by=by, **kwargs).assign(**{arm_col: lab})
+              for ids, lab in ((treated, labels[0]), (comparison, labels[1]))]
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values([c for c in (by, arm_col, "month") if c], ignore_index=True)
 
 
 def inequality_series(series: pd.DataFrame, measures=("gap", "sii")) -> pd.DataFrame:
@@ -243,6 +258,42 @@ class ComparativeSegmentedRegression:
                 f"p = {d['p_value']:.3f}).")
         return EffectSummary(table, text)
 
+    def difference_counterfactual(self) -> pd.DataFrame:
+        """The difference series focal minus reference (natural scale) per month: ``month, observed, in_fit,
+        fitted, counterfactual`` (+ ``_lower`` / ``_upper`` pointwise bands). From ``difference_fit_`` when there is
+        one, else the stacked model's difference of the two groups' fitted values (seasonality cancels)."""
+        s, t = self.settings, self.time_col
+        focal = self._groups == 1
+        months = pd.DatetimeIndex(self.data_.loc[focal, t])
+        ref = self.data_.loc[~focal].set_index(t)["observed"].reindex(months).to_numpy()
+        out = pd.DataFrame({"month": months, "observed": self.data_.loc[focal, "observed"].to_numpy() - ref,
+                            "in_fit": self._keep[focal]})
+        origin = self.data_[t].min()
+        for name, post in (("fitted", True), ("counterfactual", False)):
+            if self.difference_fit_ is not None:
+                z = design_matrix(months, self.interruption_, s, origin=origin, post=post)[self._post_terms]
+                eff = linear_contrast(self.difference_fit_, [(1, z.to_numpy())], s, natural_scale(s))
+            else:
+                eff = linear_contrast(self.fit_, [(1, self._rows(months, True, post)),
+                                                  (-1, self._rows(months, False, post))], s, natural_scale(s))
+            out[name], out[f"{name}_lower"], out[f"{name}_upper"] = (eff["absolute"], eff["absolute_lo"],
+                                                                     eff["absolute_hi"])
+        return out
+
+    def _difference_or_stacked_fit(self):
+        return self.difference_fit_ or self.fit_
+
+    def diagnostics(self) -> pd.DataFrame:
+        """Durbin-Watson and Ljung-Box of the residuals of the model behind :meth:`contrast_summary` (normalized
+        residuals for ``'gls'``: whitened by the fitted correlation, so they test what the error model left)."""
+        fit = self._difference_or_stacked_fit()
+        out = residual_diagnostics(fit.residuals, fit, self.settings.family if fit is self.fit_ else "gaussian")
+        out.loc[out["statistic"] == "autocorrelation_correction", "choice"] = self.autocorrelation_reason_
+        return out
+
+    def acf(self, nlags: int | None = None) -> pd.DataFrame:
+        return acf_table(self._difference_or_stacked_fit().residuals, nlags)
+
     def counterfactual(self) -> pd.DataFrame:
         """Observed, fitted and counterfactual values per group and month (point estimates and bands)."""
         from beyond_averages.its import inverse_link
@@ -293,6 +344,83 @@ class ControlledITS(ComparativeSegmentedRegression):
         super().__init__(data, interruption, group_col=arm_col, focal=treated, reference=comparison, **kwargs)
 
 
+class ControlledQuintileITS:
+    """Controlled (comparative) ITS in every IMD quintile, and the Q1-vs-Q5 contrast of the controlled effects.
+
+    In quintile q the series of the adopting practices and of the comparison practices (same quintile, same months)
+    are fitted together by :class:`ControlledITS`; the controlled effect at horizon h is the change at
+    ``t0 + h`` in the difference ``y_treated - y_comparison`` (percentage points) beyond its pre-interruption level
+    and trend. Shocks shared by the two arms (the COVID-19 disruption, seasonality, secular change in recording)
+    cancel in that difference, so the counterfactual needs only the DIFFERENCE to keep its pre-period trend, not
+    each series. The Q1-vs-Q5 contrast is a segmented regression of ``d_Q1(t) - d_Q5(t)``, the difference of the
+    two controlled differences (:class:`QuintileContrastITS` on the ``difference`` series; with
+    ``autocorrelation='gls'`` the REML GLS fit calibrated in ``docs/its.md``). Positive contrast: the most deprived
+    gained more.
+
+    ``data``: one row per month x quintile x arm with numerator and denominator (e.g. :func:`build_arm_series`).
+    Options as :class:`~beyond_averages.its.ITSSettings`; the family must be gaussian (differences of rates).
+    Fitted attributes: ``fits_`` (quintile -> :class:`ControlledITS`), ``differences_`` (``month, <quintile>,
+    difference``), ``contrast_`` (:class:`QuintileContrastITS` of the differences), ``interruption_``.
+    """
+
+    label = "ControlledQuintileITS"
+
+    def __init__(self, data: pd.DataFrame, interruption, *, quintile_col: str = "imd_quintile", arm_col: str = "arm",
+                 treated="programme", comparison="comparison", time_col: str = "month",
+                 settings: ITSSettings | None = None, **options):
+        self.settings = replace(settings, **options) if settings is not None else ITSSettings(**options)
+        if self.settings.family != "gaussian":
+            raise InputError(f"{self.label}: family={self.settings.family!r}; the controlled analysis models "
+                             "differences of rates and needs family='gaussian'")
+        require_columns(data, [quintile_col, arm_col, time_col], self.label)
+        self.quintile_col, self.time_col = quintile_col, time_col
+        self.fits_ = {int(q): ControlledITS(part.sort_values(time_col), interruption, arm_col=arm_col,
+                                            treated=treated, comparison=comparison, time_col=time_col,
+                                            settings=self.settings)
+                      for q, part in data.groupby(quintile_col, sort=True)}
+        self.interruption_ = next(iter(self.fits_.values())).interruption_
+        self.differences_ = pd.concat(
+            [f.difference_counterfactual()[["month", "observed"]].rename(columns={"month": time_col,
+                                                                                 "observed": "difference"})
+             .assign(**{quintile_col: q}) for q, f in self.fits_.items()], ignore_index=True)
+        self.differences_ = self.differences_[[time_col, quintile_col, "difference"]]
+        self.contrast_ = QuintileContrastITS(self.differences_, self.interruption_, quintile_col=quintile_col,
+                                             time_col=time_col, outcome="difference", settings=self.settings)
+
+    def summary(self) -> pd.DataFrame:
+        """Level change and slope change of the controlled difference per quintile, and their Q1 - Q5 differences:
+        ``group, term, estimate, std_error, ci_lower, ci_upper, p_value`` (``group`` "1".."5" or "1 - 5")."""
+        rows = [f.contrast_summary().assign(group=str(q)) for q, f in self.fits_.items()]
+        rows.append(self.contrast_.contrast_summary().assign(group=f"{MOST_DEPRIVED} - {LEAST_DEPRIVED}"))
+        out = pd.concat(rows, ignore_index=True)
+        out["term"] = out["term"].str.replace("_difference", "", regex=False)
+        return out[["group", "term", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"]]
+
+    def effect_summary(self, horizons=(6, 12, 24)) -> EffectSummary:
+        """Controlled effect (percentage points) per quintile and horizon, and the Q1 - Q5 difference of the
+        controlled effects: ``group, horizon, month, estimate, std_error, ci_lower, ci_upper, p_value``."""
+        frames = []
+        for q, f in self.fits_.items():
+            t = f.effect_summary(horizons).table
+            frames.append(t[(t["group"] == f"{f.focal} - {f.reference}") & (t["measure"] == "absolute")]
+                          .assign(group=str(q)))
+        t = self.contrast_.effect_summary(horizons).table
+        frames.append(t[(t["group"] == f"{MOST_DEPRIVED} - {LEAST_DEPRIVED}") & (t["measure"] == "absolute")])
+        cols = ["group", "horizon", "month", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
+        table = pd.concat(frames, ignore_index=True)[cols]
+        last = table[table["group"].str.contains(" - ")].iloc[-1]
+        a = self.settings.alpha
+        text = (f"At {int(last['horizon'])} months the controlled effect in the most deprived quintile minus that in "
+                f"the least deprived was {last['estimate']:+.2f} percentage points ({100 * (1 - a):.0f}% CI "
+                f"{last['ci_lower']:+.2f} to {last['ci_upper']:+.2f}).")
+        return EffectSummary(table, text)
+
+    def difference_counterfactual(self) -> pd.DataFrame:
+        """Per quintile and month the controlled difference: observed, fitted and counterfactual with bands."""
+        return pd.concat([f.difference_counterfactual().assign(**{self.quintile_col: q})
+                          for q, f in self.fits_.items()], ignore_index=True)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Per quintile
 # ---------------------------------------------------------------------------------------------------------------
@@ -316,7 +444,13 @@ def effects_by_quintile(fits: dict[int, SegmentedRegression], horizons) -> pd.Da
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
 class ITSAnalysis:
-    """Everything the ITS chapter shows, fitted once."""
+    """Everything the ITS chapter shows, fitted once.
+
+    Headline: ``controlled`` (:class:`ControlledQuintileITS`, wave practices minus never-adopting practices in
+    each quintile, and Q1 - Q5 of those differences). Secondary, uncontrolled: ``quintile_fits`` (one segmented
+    regression per quintile of the wave practices' series), ``contrast`` (Q1 vs Q5 interaction model of those
+    series), ``gap_fit`` / ``sii_fit`` (the monthly gap and SII of those series).
+    """
 
     area: str
     wave: int
@@ -324,36 +458,64 @@ class ITSAnalysis:
     n_practices: int
     n_comparison: int
     horizons: tuple[int, ...]
-    settings: ITSSettings
-    series: pd.DataFrame           # released counts by quintile, programme practices of the wave
-    comparison_series: pd.DataFrame  # released counts, all quintiles pooled, by arm
-    inequality: pd.DataFrame       # gap and SII per month
+    settings: ITSSettings            # uncontrolled fits
+    controlled_settings: ITSSettings
+    series: pd.DataFrame             # released counts by quintile, programme practices of the wave
+    arm_series: pd.DataFrame         # released counts by quintile and arm (programme, comparison)
+    inequality: pd.DataFrame         # gap and SII per month (programme practices)
+    controlled: ControlledQuintileITS
     quintile_fits: dict
     contrast: QuintileContrastITS
     gap_fit: SegmentedRegression
     sii_fit: SegmentedRegression | None
-    controlled: ControlledITS
-    contrast_autocorrelation: str = "gls"
 
     def quintile_effects(self) -> pd.DataFrame:
+        """Uncontrolled effects per quintile (absolute and ratio) at the horizons."""
         return effects_by_quintile(self.quintile_fits, self.horizons)
+
+    def controlled_effects(self) -> pd.DataFrame:
+        """Controlled effects per quintile and their Q1 - Q5 difference at the horizons (percentage points)."""
+        return self.controlled.effect_summary(self.horizons).table
+
+    def uncontrolled_vs_controlled(self) -> pd.DataFrame:
+        """Per quintile and horizon (and Q1 - Q5): ``group, horizon, controlled, uncontrolled, difference``
+        (uncontrolled minus controlled, percentage points); the uncontrolled Q1 - Q5 comes from ``contrast``."""
+        c = self.controlled_effects().set_index(["group", "horizon"])["estimate"].rename("controlled")
+        u = self.quintile_effects()
+        u = u[u["measure"] == "absolute"].assign(group=lambda d: d["imd_quintile"].astype(str))
+        uc = self.contrast.effect_summary(self.horizons).table
+        uc = uc[(uc["measure"] == "absolute") & uc["group"].str.contains(" - ")]
+        u = pd.concat([u[["group", "horizon", "estimate"]], uc[["group", "horizon", "estimate"]]])
+        out = pd.concat([c, u.set_index(["group", "horizon"])["estimate"].rename("uncontrolled")], axis=1)
+        out["difference"] = out["uncontrolled"] - out["controlled"]
+        return out.reset_index()
 
 
 def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int = 1, interruption=None,
                      family: str = "gaussian", seasonality: str = "fourier", harmonics: int = 2,
                      autocorrelation: str = "auto", horizons=(6, 12, 24), covid_handling: str = "exclude",
-                     transition_months: int = 0, contrast_autocorrelation: str = "gls") -> ITSAnalysis:
+                     covid_start: str = "2020-03-01", covid_end: str | None = None,
+                     controlled_covid_handling: str = "none", transition_months: int = 0,
+                     contrast_autocorrelation: str = "gls") -> ITSAnalysis:
     """Read the measures and programme tables and fit every ITS model of the chapter.
 
     Relative paths are taken from the repository root. The programme practices are those adopting in ``wave``
-    (1 = first); ``interruption`` defaults to that wave's
-    start. The comparison arm is the never-adopting practices. The gap and SII series are modelled with the
-    gaussian family whatever ``family`` says (they are differences, not counts).
+    (1 = first); ``interruption`` defaults to that wave's start. The comparison practices are the never-adopting
+    ones.
 
-    ``autocorrelation`` applies to the per-quintile fits; ``contrast_autocorrelation`` (default ``'gls'``: REML GLS
-    with AR(1)-plus-white-noise errors, calibrated on null simulations) to everything that is a difference between
-    two series: the Q1-vs-Q5 interaction model, the controlled ITS, and the gap and SII series. ``'gls'`` and
-    ``'ar'`` need ``family='gaussian'``; with a count family choose ``'newey_west'``, ``'none'`` or ``'auto'``.
+    COVID-19: ``covid_handling`` (``exclude``, ``indicator`` or ``none``) applies to the uncontrolled fits, for the
+    months ``covid_start`` to ``covid_end`` inclusive; ``covid_end=None`` means the month before the interruption,
+    because an indicator with a multi-year look-back (a reading in the last 5 years) falls from March 2020 and has
+    not come back by the programme's start, so any month of that fall left in the pre-period bends the pre-trend.
+    The controlled fits use ``controlled_covid_handling`` (default ``none``: the shock is shared by the two arms and
+    cancels in their difference, so all months are used).
+
+    ``family`` applies to the uncontrolled per-quintile fits and the uncontrolled Q1-vs-Q5 model; the controlled
+    analysis, gap and SII are differences in percentage points (gaussian). ``autocorrelation`` applies to the
+    per-quintile fits; ``contrast_autocorrelation`` (default ``'gls'``: REML GLS with AR(1)-plus-white-noise
+    errors, calibrated on null simulations) to everything that is a difference between two series: the controlled
+    fits, the Q1-vs-Q5 models, and the gap and SII series. ``'gls'`` and ``'ar'`` need ``family='gaussian'``;
+    with a count family choose ``'newey_west'``, ``'none'`` or ``'auto'``.
     """
     from beyond_averages import paths
 
@@ -366,73 +528,26 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
     programme = read_parquet(root(programme_path), columns=["practice_id", "programme_start"])
     ids, start = wave_practices(programme, wave)
     t0 = pd.Timestamp(interruption) if interruption else start
+    end = covid_end or str((t0 - pd.DateOffset(months=1)).date())
     settings = ITSSettings(family=family, seasonality=seasonality, harmonics=harmonics,
-                           autocorrelation=autocorrelation, covid=covid_handling,
-                           transition_months=transition_months)
+                           autocorrelation=autocorrelation, covid=covid_handling, covid_start=covid_start,
+                           covid_end=end, transition_months=transition_months)
     contrast_settings = replace(settings, autocorrelation=contrast_autocorrelation)
-    series = build_monthly_series(measures, ids)
+    gauss = replace(contrast_settings, family="gaussian")
+    controlled_settings = replace(gauss, covid=controlled_covid_handling)
     never = sorted(set(measures["practice_id"].astype(str)) - set(programme["practice_id"].astype(str)))
-    arms = pd.concat([build_monthly_series(measures, ids, by="").assign(arm="programme"),
-                      build_monthly_series(measures, never, by="").assign(arm="comparison")], ignore_index=True)
+    arms = build_arm_series(measures, ids, never)
+    series = arms[arms["arm"] == "programme"].drop(columns="arm").reset_index(drop=True)
     ineq = inequality_series(series)
-    gauss = replace(contrast_settings, family="gaussian", per=1.0)
+    controlled = ControlledQuintileITS(arms, t0, settings=controlled_settings)
     quintile_fits = fit_by_quintile(series, t0, settings=settings)
     contrast = QuintileContrastITS(series, t0, settings=contrast_settings)
-    gap_fit = SegmentedRegression(ineq, t0, outcome="gap", settings=gauss)
-    sii_fit = SegmentedRegression(ineq, t0, outcome="sii", settings=gauss) if ineq["sii"].notna().all() else None
-    controlled = ControlledITS(arms, t0, settings=contrast_settings)
+    gap_fit = SegmentedRegression(ineq, t0, outcome="gap", settings=replace(gauss, per=1.0))
+    sii_fit = (SegmentedRegression(ineq, t0, outcome="sii", settings=replace(gauss, per=1.0))
+               if ineq["sii"].notna().all() else None)
     return ITSAnalysis(area, int(wave), t0, len(ids), len(never), tuple(int(h) for h in horizons), settings,
-                       series, arms, ineq, quintile_fits, contrast, gap_fit, sii_fit, controlled,
-                       contrast_autocorrelation)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Sentences for the chapter
-# ---------------------------------------------------------------------------------------------------------------
-def gap_sentence(analysis: ITSAnalysis) -> str:
-    """Did the Q5 - Q1 gap narrow? Judged by the fitted gap vs its counterfactual at the last horizon."""
-    h = max(analysis.horizons)
-    eff = analysis.gap_fit.effect_summary([h]).table
-    row = eff[eff["measure"] == "absolute"].iloc[0]
-    cf_gap = row["counterfactual"]
-    change = row["estimate"]
-    toward_zero = np.sign(change) == -np.sign(cf_gap)
-    excludes = row["ci_lower"] > 0 or row["ci_upper"] < 0
-    verdict = ("narrowed" if toward_zero else "widened") if excludes else "did not change detectably"
-    return (f"{h} months after the programme started, the gap between the least and most deprived quintiles "
-            f"(Q5 minus Q1) was {change:+.2f} percentage points away from its counterfactual of {cf_gap:.2f} "
-            f"(95% CI {row['ci_lower']:+.2f} to {row['ci_upper']:+.2f}): the inequality {verdict}.")
-
-
-def contrast_sentence(analysis: ITSAnalysis) -> str:
-    tab = analysis.contrast.contrast_summary().set_index("term")
-    parts = []
-    for term, what in (("level_change_difference", "level change"), ("slope_change_difference", "slope change")):
-        if term in tab.index:
-            r = tab.loc[term]
-            parts.append(f"the {what} in Q1 minus that in Q5 was {r['estimate']:+.3f} (95% CI {r['ci_lower']:+.3f} "
-                         f"to {r['ci_upper']:+.3f}; p = {r['p_value']:.3f})")
-    unit = "percentage points" if analysis.settings.family == "gaussian" else "on the link scale"
-    return (f"In the interaction model ({analysis.contrast.autocorrelation_reason_}), " + "; ".join(parts)
-            + f" ({unit}; positive values favour the most deprived).")
-
-
-def methods_sentence(analysis: ITSAnalysis) -> str:
-    s, c = analysis.settings, analysis.contrast.settings
-    season = {"fourier": f"{s.harmonics} Fourier harmonic pair(s)", "month": "calendar-month terms",
-              "none": "no seasonal terms"}[s.seasonality]
-    covid = {"exclude": f"months {s.covid_start[:7]} to {s.covid_end[:7]} left out of the fit",
-             "indicator": f"an indicator for {s.covid_start[:7]} to {s.covid_end[:7]}",
-             "none": "no COVID-19 adjustment"}[s.covid]
-    return (f"Programme practices of adoption wave {analysis.wave} (n = {analysis.n_practices}; interruption "
-            f"{analysis.interruption:%B %Y}, the first post month) were compared with {analysis.n_comparison} "
-            f"never-adopting practices, using a {s.family} segmented regression with {season}, {covid}, and "
-            f"autocorrelation option '{s.autocorrelation}' for each quintile; differences between two series "
-            f"(Q1 minus Q5, programme minus comparison, the gap and the SII) used option "
-            f"'{analysis.contrast_autocorrelation}'"
-            + (" (generalised least squares, errors " + ("an AR(1) process plus white noise" if c.gls_correlation
-               == "ar1_noise" else f"ARMA({c.ar_order}, {c.ma_order})") + ", fitted by REML)."
-               if analysis.contrast_autocorrelation == "gls" else "."))
+                       controlled_settings, series, arms, ineq, controlled, quintile_fits, contrast, gap_fit,
+                       sii_fit)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -34,6 +34,15 @@ _RC = {
 }
 
 
+def figure_and_axes(ax=None, **subplots_kw):
+    """The axes to draw on and their figure: ``ax`` when given (to add to a caller's panel), else new ones."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        return plt.subplots(**subplots_kw)
+    return ax.figure, ax
+
+
 def finish(fig):
     """Detach a finished figure from pyplot, so a notebook shows it once (as the cell's value), not twice."""
     import matplotlib.pyplot as plt
