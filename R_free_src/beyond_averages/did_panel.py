@@ -249,38 +249,23 @@ def practice_month_panel(panel: pd.DataFrame, outcome_scale: OutcomeScale = "per
 
 
 def within_practice_inequality(panel: pd.DataFrame, outcome_scale: OutcomeScale = "percentage_points") -> pd.DataFrame:
-    """Each practice-month's inequality across its own patients' IMD quintiles.
+    """Each practice-month's inequality across its own patients' IMD quintiles, by :mod:`beyond_averages.equity`.
 
-    Orientation follows :mod:`beyond_averages.equity` (least minus most deprived, so positive = higher among the
-    less deprived): ``gap`` = indicator in Q5 - Q1 (missing unless both have patients) and ``sii`` = slope index of
-    inequality, the population-weighted least-squares slope of the quintile indicators on the quintiles' cumulative
-    population midpoints (``equity.relative_rank``), missing unless at least two quintiles have patients. Also
-    ``denominator`` (all quintiles) and ``programme_start``.
+    Orientation follows ``equity`` (least minus most deprived, so positive = higher among the less deprived):
+    ``gap`` = indicator in Q5 - Q1 (missing unless both have patients) and ``sii`` = the slope index of
+    inequality (population-weighted least squares on the quintiles' cumulative population midpoints), missing
+    unless at least two quintiles have patients. Also ``denominator`` (all quintiles) and ``programme_start``.
     """
-    from beyond_averages.equity import relative_rank
+    from beyond_averages.equity import equity_by_group
 
-    wide_n = panel.pivot_table(index=["practice_id", "month"], columns="imd_quintile", values="numerator",
-                               aggfunc="sum").reindex(columns=list(QUINTILES), fill_value=0).fillna(0)
-    wide_d = panel.pivot_table(index=["practice_id", "month"], columns="imd_quintile", values="denominator",
-                               aggfunc="sum").reindex(columns=list(QUINTILES), fill_value=0).fillna(0)
     scale = 100.0 if outcome_scale == "percentage_points" else 1.0
-    n = wide_n.to_numpy(float)
-    d = wide_d.to_numpy(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        y = np.where(d > 0, scale * n / np.where(d > 0, d, 1), 0.0)
-        tot = d.sum(1, keepdims=True)
-        a = np.where(tot > 0, d / np.where(tot > 0, tot, 1), 0.0)
-        b = np.where(tot > 0, relative_rank(np.where(tot > 0, d, 1.0), axis=1), 0.0)
-        bbar = (a * b).sum(1, keepdims=True)
-        ybar = (a * y).sum(1, keepdims=True)
-        sxx = (a * (b - bbar) ** 2).sum(1)
-        sxy = (a * (b - bbar) * (y - ybar)).sum(1)
-        sii = np.where(((d > 0).sum(1) >= 2) & (sxx > 0), sxy / np.where(sxx > 0, sxx, 1), np.nan)
-    gap = np.where((d[:, 0] > 0) & (d[:, -1] > 0), y[:, -1] - y[:, 0], np.nan)
-    out = wide_d.index.to_frame(index=False)
-    out["gap"] = gap
-    out["sii"] = sii
-    out["denominator"] = d.sum(1)
+    long = equity_by_group(panel, by=("practice_id", "month"), measures=("gap", "sii"), multiplier=scale,
+                           min_quintiles=2, source="within-practice panel")
+    out = long.pivot_table(index=["practice_id", "month"], columns="measure", values="estimate", dropna=False,
+                           sort=True)[["gap", "sii"]].reset_index()
+    out.columns.name = None
+    den = panel.groupby(["practice_id", "month"], sort=True)["denominator"].sum()
+    out["denominator"] = den.to_numpy(dtype=float)
     start = panel.groupby("practice_id")["programme_start"].first()
     out["programme_start"] = out["practice_id"].map(start)
     return out

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+from scipy.special import expit
 import pandas as pd
 from scipy.stats import norm
 
@@ -242,8 +243,8 @@ def _from_scale(t: np.ndarray, code: int) -> np.ndarray:
     if code == 1:
         return np.exp(t)
     if code == 2:
-        with np.errstate(over="ignore", invalid="ignore"):
-            return np.exp(t) / (1.0 + np.exp(t))
+        # The logistic function, exact at the ends: a 0% or 100% cell (logit -inf/+inf) maps back to 0 or 1.
+        return expit(t)
     return t
 
 
