@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-from beyond_averages.files import InputError
+from beyond_averages.files import InputError, read_yaml_mapping
 
 Role = Literal["chapter", "part", "references", "appendix"]
 
@@ -140,16 +140,8 @@ def _chapter_items(items: Any, where: str) -> tuple[str | Part, ...]:
 
 def read_config(root: str | os.PathLike) -> dict[str, Any]:
     """``_quarto.yml`` as a dict; InputError if it is missing, is not YAML or is not a mapping."""
-    path = Path(root) / "_quarto.yml"
-    if not path.exists():
-        raise InputError(f"{path}: not found (the book's chapter list lives in _quarto.yml at the repository root)")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise InputError(f"_quarto.yml: not valid YAML: {exc}") from None
-    if not isinstance(config, dict):
-        raise InputError("_quarto.yml: expected a mapping with project:, book: and format: keys")
-    return config
+    return read_yaml_mapping(Path(root) / "_quarto.yml", InputError,
+                             " (the book's chapter list lives in _quarto.yml at the repository root)")
 
 
 def load_book(root: str | os.PathLike) -> Book:

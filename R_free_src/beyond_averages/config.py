@@ -11,11 +11,11 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import paths
 from .disclosure import DisclosureRules
+from .files import read_yaml_mapping
 
 Scenario = Literal["null", "uniform", "narrowing", "widening"]
 SCENARIOS: tuple[str, ...] = ("null", "uniform", "narrowing", "widening")
@@ -255,15 +255,7 @@ def _format_validation_error(path: Path, err: ValidationError) -> str:
 
 
 def _load_yaml(path: Path) -> dict:
-    if not path.exists():
-        raise ConfigError(f"{path}: configuration file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return data
+    return read_yaml_mapping(path, ConfigError, " (configuration file)")
 
 
 def load_study(path: str | Path | None = None) -> Study:

@@ -33,8 +33,9 @@ from beyond_averages.did_inference import (
     BootWeights, SmallSample, demean, few_clusters_message, fixest_k, small_sample_factor, warn_few_clusters,
     wild_cluster_bootstrap,
 )
+from beyond_averages.measures import attach_programme
 from beyond_averages.did_panel import (  # noqa: F401  (public API re-exported here)
-    Comparison, InputError, OutcomeScale, Panel, attach_programme_start, build_did_panel, load_did_panel,
+    Comparison, InputError, OutcomeScale, Panel, build_did_panel, load_did_panel,
     practice_month_panel, validate_panel, within_practice_inequality,
 )
 from beyond_averages.did_staggered import GroupTimeATT  # noqa: F401
@@ -42,7 +43,7 @@ from beyond_averages.did_simulate import monte_carlo, simulate_measures_panel, s
 
 __all__ = [
     "TwoWayFixedEffects", "EventStudy", "GroupTimeATT", "build_did_panel", "load_did_panel", "validate_panel",
-    "within_practice_inequality", "practice_month_panel", "attach_programme_start", "monte_carlo",
+    "within_practice_inequality", "practice_month_panel", "attach_programme", "monte_carlo",
     "simulate_measures_panel", "simulate_staggered_panel", "InputError",
 ]
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from beyond_averages.deprivation import QUINTILES
 from beyond_averages.files import InputError, read_parquet, require_columns
+from beyond_averages.measures import attach_programme
 
 Comparison = Literal["never_treated", "not_yet_treated"]
 OutcomeScale = Literal["percentage_points", "proportion"]
@@ -163,25 +164,6 @@ def validate_panel(
 
 
 # --------------------------------------------------------------------------------------------- measures schema
-def attach_programme_start(measures: pd.DataFrame, programme: pd.DataFrame, source: str = "programme") -> pd.DataFrame:
-    """Add ``programme_start`` (NaT = never adopted) to a measures table, rejecting a practice listed twice with
-    different start dates. (The lead's ``measures.attach_programme`` does the same join; this one validates.)"""
-    require_columns(programme, ["practice_id", "programme_start"], source)
-    prog = programme[["practice_id", "programme_start"]].copy()
-    prog["programme_start"] = pd.to_datetime(prog["programme_start"])
-    n = prog.groupby("practice_id")["programme_start"].nunique(dropna=False)
-    if (n > 1).any():
-        pid = n[n > 1].index[0]
-        dates = sorted(str(d.date()) for d in prog.loc[prog["practice_id"] == pid, "programme_start"].unique())
-        raise InputError(
-            f"{source}: practice_id {pid!r} has {len(dates)} different programme_start dates {dates}; a practice "
-            "adopts once: keep its first adoption"
-        )
-    prog = prog.drop_duplicates("practice_id")
-    out = measures.drop(columns=["programme_start"], errors="ignore").merge(prog, on="practice_id", how="left")
-    return out
-
-
 def build_did_panel(
     measures: pd.DataFrame, programme: pd.DataFrame | None = None, *,
     outcome_scale: OutcomeScale = "percentage_points", source: str = "measures",
@@ -195,7 +177,7 @@ def build_did_panel(
     require_columns(measures, MEASURES_COLUMNS, source)
     frame = measures.copy()
     if programme is not None:
-        frame = attach_programme_start(frame, programme)
+        frame = attach_programme(frame, programme)
     require_columns(frame, ["programme_start"], source)
     frame["month"] = pd.to_datetime(frame["month"])
     frame["programme_start"] = pd.to_datetime(frame["programme_start"])

@@ -68,6 +68,22 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str) ->
         )
 
 
+def read_yaml_mapping(path: str | os.PathLike, error: type[ValueError] = InputError, missing_hint: str = "") -> dict:
+    """A YAML file whose top level is a mapping; ``error`` (naming the file) if missing, not YAML or not a mapping."""
+    import yaml
+
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: not found{missing_hint}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise error(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
 def read_parquet(path: str | os.PathLike, columns: Iterable[str] | None = None) -> pd.DataFrame:
     """Read a Parquet file, with an error that names the file and the missing columns."""
     path = Path(path)

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from .config import Area, Study, load_study
 from .deprivation import imd_quintile_from_decile
-from .files import InputError
+from .files import InputError, require_columns
 from .months import NEVER, month_index_of, month_start
 
 PATIENT_COLUMNS = ("patient_id", "practice_id", "sex", "birth_date", "imd_decile", "registration_start",
@@ -350,16 +350,22 @@ def compute_measures_by_age(area: Area, extract_dir: Path | None = None, study: 
     return frame
 
 
-def attach_programme(measures: pd.DataFrame, programme: pd.DataFrame) -> pd.DataFrame:
-    """Add ``programme_start`` (NaT = never adopted) to a measures table."""
-    for col in ("practice_id", "programme_start"):
-        if col not in programme.columns:
-            raise InputError(f"programme table: missing column {col!r}")
-    dup = programme["practice_id"].duplicated()
-    if dup.any():
-        raise InputError(f"programme table: practice {programme.loc[dup, 'practice_id'].iloc[0]!r} is listed twice "
-                         "(a practice adopts the programme once)")
-    starts = programme.set_index("practice_id")["programme_start"].astype("datetime64[s]")
+def attach_programme(measures: pd.DataFrame, programme: pd.DataFrame, source: str = "programme") -> pd.DataFrame:
+    """Add ``programme_start`` (NaT = never adopted) to a measures table.
+
+    A practice listed twice with the same start is kept once; listed with different starts it is an error (a
+    practice adopts once). ``source`` names the programme table in error messages.
+    """
+    require_columns(programme, ["practice_id", "programme_start"], source)
+    prog = programme[["practice_id", "programme_start"]].copy()
+    prog["programme_start"] = pd.to_datetime(prog["programme_start"]).astype("datetime64[s]")
+    n = prog.groupby("practice_id")["programme_start"].nunique(dropna=False)
+    if (n > 1).any():
+        pid = n[n > 1].index[0]
+        dates = sorted(str(d.date()) for d in prog.loc[prog["practice_id"] == pid, "programme_start"].unique())
+        raise InputError(f"{source}: practice_id {pid!r} has {len(dates)} different programme_start dates {dates}; "
+                         "a practice adopts once: keep its first adoption")
+    starts = prog.drop_duplicates("practice_id").set_index("practice_id")["programme_start"]
     out = measures.copy()
     out["programme_start"] = out["practice_id"].map(starts).astype("datetime64[s]")
     return out
