@@ -31,10 +31,9 @@ PAPERMILL := $(PY) -m papermill --log-level WARNING --no-progress-bar --kernel p
 CURRENT_AREA := outputs/current_area.txt
 $(shell mkdir -p outputs; [ "$$(cat $(CURRENT_AREA) 2>/dev/null)" = "$(AREA)" ] || echo "$(AREA)" > $(CURRENT_AREA))
 
-AREA_CHAPTERS  := cohort its did
+AREA_CHAPTERS  := study_population its did
 BOOK_NOTEBOOKS := $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb)
-AREA_PARAMS     = -p area $(AREA) -p measures_path $(MEASURES)/$(AREA).parquet \
-                  -p programme_path $(EXTRACT)/programme_$(AREA).parquet
+AREA_PARAMS     = -p area $(AREA)  # the notebooks find the area's measures and programme files themselves
 BOOK_PROSE     := index.qmd $(wildcard reports/*.qmd) reports/references.bib $(REVIEW_DATA) _quarto.yml
 
 .PHONY: all help venv data measures notebooks render test bench clean lock check-areas
@@ -94,7 +93,7 @@ $(EXECUTED)/qualitative.ipynb: notebooks/qualitative.ipynb notebooks/params/qual
 	@mv $@.tmp.ipynb $@
 
 # The framework matrix and other appendix files of the qualitative strand, for the thesis appendix.
-outputs/qualitative/framework_matrix.csv: $(QUAL_DATA) $(wildcard $(PKG)/qual/*.py) | $(STAMP)
+outputs/qualitative/framework_matrix.csv: $(QUAL_DATA) $(PKG_SRC) | $(STAMP)
 	$(PY) -m beyond_averages.qual data_synthetic/qualitative outputs/qualitative
 
 BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb

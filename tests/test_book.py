@@ -20,7 +20,7 @@ from nbformat import v4
 
 from beyond_averages import paths
 from beyond_averages.book import Part, load_book, main, render, render_fallback
-from beyond_averages.book_checks import check_book
+from beyond_averages.book.checks import check_book
 from beyond_averages.files import InputError
 
 PNG = base64.b64encode(bytes.fromhex(
@@ -43,7 +43,7 @@ book:
     - reports/intro.qmd
     - part: "Results"
       chapters:
-        - reports/executed/cohort.ipynb
+        - reports/executed/study_population.ipynb
     - reports/references.qmd
   appendices:
     - reports/codes.qmd
@@ -60,7 +60,7 @@ title: ignored
 ---
 # Introduction {#sec-intro}
 
-Equity matters [@smith2020]. See @fig-trend, @Tbl-gap, [-@fig-trend], @sec-cohort and @tbl-codes.
+Equity matters [@smith2020]. See @fig-trend, @Tbl-gap, [-@fig-trend], @sec-study-population and @tbl-codes.
 
 ## Background {#sec-background}
 
@@ -108,7 +108,8 @@ def executed_cells():
     return [
         code_cell("area = 'x'", tags=["parameters"]),
         code_cell("area = 'y'", tags=["injected-parameters"]),
-        v4.new_markdown_cell("# Cohort {#sec-cohort}\n\n@fig-trend shows the trend; @tbl-gap gives the gap."),
+        v4.new_markdown_cell("# Study population {#sec-study-population}\n\n"
+                             "@fig-trend shows the trend; @tbl-gap gives the gap."),
         code_cell('#| label: fig-trend\n#| fig-cap: "Monthly indicator by IMD quintile."\n#| fig-alt: "A line chart."\n'
                   "report.trend_figure(measures)",
                   [v4.new_output("stream", name="stderr", text="UserWarning: noisy warning\n"), image_output()]),
@@ -138,13 +139,13 @@ def make_book(root: Path) -> Path:
     (root / "reports/codes.qmd").write_text(CODES)
     (root / "reports/references.qmd").write_text("# References {.unnumbered}\n\n::: {#refs}\n:::\n")
     (root / "reports/references.bib").write_text(BIB)
-    write_notebook(root / "reports/executed/cohort.ipynb", executed_cells())
+    write_notebook(root / "reports/executed/study_population.ipynb", executed_cells())
     committed = executed_cells()
     del committed[1]
     for cell in committed:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-    write_notebook(root / "notebooks/cohort.ipynb", committed)
+    write_notebook(root / "notebooks/study_population.ipynb", committed)
     return root
 
 
@@ -167,11 +168,11 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def test_load_book_reads_structure_in_render_order(book):
     b = load_book(book)
     assert b.title == "Tiny book" and b.author == ("A. Student",) and b.date == "2026-09-30"
-    assert b.chapters[2] == Part("Results", None, ("reports/executed/cohort.ipynb",))
+    assert b.chapters[2] == Part("Results", None, ("reports/executed/study_population.ipynb",))
     assert b.bibliography == ("reports/references.bib",) and b.csl is None and b.output_dir == "reports/_book"
     assert [(e.path, e.role, e.part) for e in b.entries()] == [
         ("index.qmd", "chapter", None), ("reports/intro.qmd", "chapter", None),
-        ("reports/executed/cohort.ipynb", "chapter", "Results"), ("reports/references.qmd", "chapter", None),
+        ("reports/executed/study_population.ipynb", "chapter", "Results"), ("reports/references.qmd", "chapter", None),
         ("reports/codes.qmd", "appendix", "Appendices")]
 
 
@@ -186,51 +187,52 @@ def test_load_book_accepts_a_list_of_bibliographies_and_rejects_bad_ones(tmp_pat
 # ------------------------------------------------------------------------------------------------ the renderer
 def test_index_links_every_chapter_with_numbers(book):
     index = page(book, "index.html")
-    for href in ("index.html", "reports/intro.html", "reports/executed/cohort.html", "reports/references.html",
-                 "reports/codes.html"):
+    for href in ("index.html", "reports/intro.html", "reports/executed/study_population.html",
+                 "reports/references.html", "reports/codes.html"):
         assert f'href="{href}"' in index
     assert '<span class="part-title">Results</span>' in index and "Appendices" in index
-    assert '<span class="chapter-number">2</span> Cohort' in index
+    assert '<span class="chapter-number">2</span> Study population' in index
     assert '<span class="chapter-number">A</span> Code lists' in index
     assert '<p class="book-title">Tiny book</p>' in index  # title block on the home page only
 
 
 def test_cross_references_resolve_to_numbered_links_across_pages(book):
     intro = page(book, "reports/intro.html")
-    assert '<a href="executed/cohort.html#fig-trend" class="quarto-xref">Figure 2.1</a>' in intro
-    assert '<a href="executed/cohort.html#tbl-gap" class="quarto-xref">Table 2.1</a>' in intro  # from @Tbl-gap
-    assert '<a href="executed/cohort.html#fig-trend" class="quarto-xref">2.1</a>' in intro      # [-@fig-trend]
-    assert '<a href="executed/cohort.html#sec-cohort" class="quarto-xref">Chapter 2</a>' in intro
+    assert '<a href="executed/study_population.html#fig-trend" class="quarto-xref">Figure 2.1</a>' in intro
+    # from @Tbl-gap
+    assert '<a href="executed/study_population.html#tbl-gap" class="quarto-xref">Table 2.1</a>' in intro
+    assert '<a href="executed/study_population.html#fig-trend" class="quarto-xref">2.1</a>' in intro  # [-@fig-trend]
+    assert '<a href="executed/study_population.html#sec-study-population" class="quarto-xref">Chapter 2</a>' in intro
     assert '<a href="codes.html#tbl-codes" class="quarto-xref">Table A.1</a>' in intro
     assert '<span class="header-section-number">1.1</span> Background' in intro
     assert '<figcaption><span class="float-number">Figure 1.1:</span> A synthetic logo.</figcaption>' in intro
     assert 'alt="A square."' in intro and (book / "reports/_book/reports/figures/logo.png").exists()
     assert '<div class="callout-header">\nWhy it matters\n</div>' in intro  # callout title is not a section
     assert 'class="float-number">Table A.1:</span> Synthetic codes.' in page(book, "reports/codes.html")
-    assert '<a href="reports/executed/cohort.html#fig-trend" class="quarto-xref">Figure 2.1</a>' in page(
+    assert '<a href="reports/executed/study_population.html#fig-trend" class="quarto-xref">Figure 2.1</a>' in page(
         book, "index.html")
 
 
 def test_notebook_page_shows_outputs_not_code(book):
-    cohort = page(book, "reports/executed/cohort.html")
-    assert '<h1 id="sec-cohort"><span class="header-section-number">2</span> Cohort</h1>' in cohort
-    assert '<img src="cohort_files/figure-html/fig-trend-output-1.png" alt="A line chart." />' in cohort
-    assert (book / "reports/_book/reports/executed/cohort_files/figure-html/fig-trend-output-1.png").read_bytes() \
-        == base64.b64decode(PNG)
-    assert re.search(r'<figcaption><span class="float-number">Figure 2.1:</span> Monthly indicator', cohort)
-    caption = cohort.index("Table 2.1:</span> Gap by quintile.")
-    assert caption < cohort.index('<table id="T_tbl-gap-1"><tr><td id="T_tbl-gap-1_row0_col0">gap</td>')
-    assert "#T_tbl-gap-1_row0_col1 {color: red;}" in cohort and "9f1a7" not in cohort  # stable Styler ids
-    assert "The gap narrowed by <strong>1.5</strong> points" in cohort
+    chapter = page(book, "reports/executed/study_population.html")
+    assert '<h1 id="sec-study-population"><span class="header-section-number">2</span> Study population</h1>' in chapter
+    assert '<img src="study_population_files/figure-html/fig-trend-output-1.png" alt="A line chart." />' in chapter
+    figure = "reports/_book/reports/executed/study_population_files/figure-html/fig-trend-output-1.png"
+    assert (book / figure).read_bytes() == base64.b64decode(PNG)
+    assert re.search(r'<figcaption><span class="float-number">Figure 2.1:</span> Monthly indicator', chapter)
+    caption = chapter.index("Table 2.1:</span> Gap by quintile.")
+    assert caption < chapter.index('<table id="T_tbl-gap-1"><tr><td id="T_tbl-gap-1_row0_col0">gap</td>')
+    assert "#T_tbl-gap-1_row0_col1 {color: red;}" in chapter and "9f1a7" not in chapter  # stable Styler ids
+    assert "The gap narrowed by <strong>1.5</strong> points" in chapter
     for absent in ("report.", "area =", "parameters", "noisy warning", "#|", "&lt;Figure"):
-        assert absent not in cohort
+        assert absent not in chapter
 
 
 def test_citations_link_to_the_references_page_listing_every_cited_key(book):
     intro = page(book, "reports/intro.html")
     assert '(<a href="references.html#ref-smith2020" role="doc-biblioref">Smith 2020</a>)' in intro
     assert 'id="refs"' not in intro  # a chapter's own bibliography is hidden
-    assert 'href="../references.html#ref-doe2019"' in page(book, "reports/executed/cohort.html")
+    assert 'href="../references.html#ref-doe2019"' in page(book, "reports/executed/study_population.html")
     refs = page(book, "reports/references.html")
     assert 'id="ref-smith2020"' in refs and 'id="ref-doe2019"' in refs  # doe2019 is cited only in a notebook output
     assert "Synthetic Inequalities" in refs  # the default CSL (Chicago author-date) title-cases
@@ -249,16 +251,16 @@ def test_data_qmd_spans_in_tables_render_as_formatted_citations(tmp_path):
         BIB + "@book{roe2018, author = {Roe, Richard}, title = {Tables}, publisher = {Example Press}, year = {2018}}\n")
     cells = executed_cells()
     cells[4].outputs[0].data["text/html"] = QMD_TABLE
-    write_notebook(root / "reports/executed/cohort.ipynb", cells)
+    write_notebook(root / "reports/executed/study_population.ipynb", cells)
     assert check_book(root, check_output=False) == []
     render_fallback(root)
-    cohort = page(root, "reports/executed/cohort.html")
-    assert "data-qmd=" not in cohort.replace('&lt;span data-qmd="x"&gt;', "")  # escaped text is left alone
-    assert '<td>&lt;span data-qmd="x"&gt;</td>' in cohort
-    assert ">smith2020<" not in cohort and "class=\"fallback\"" not in cohort
+    chapter = page(root, "reports/executed/study_population.html")
+    assert "data-qmd=" not in chapter.replace('&lt;span data-qmd="x"&gt;', "")  # escaped text is left alone
+    assert '<td>&lt;span data-qmd="x"&gt;</td>' in chapter
+    assert ">smith2020<" not in chapter and "class=\"fallback\"" not in chapter
     assert ('<td><span><span class="citation" data-cites="smith2020">(<a href="../references.html#ref-smith2020" '
-            'role="doc-biblioref">Smith 2020</a>)</span></span></td>') in cohort
-    assert "<strong>bold</strong>" in cohort and "Roe 2018" in cohort
+            'role="doc-biblioref">Smith 2020</a>)</span></span></td>') in chapter
+    assert "<strong>bold</strong>" in chapter and "Roe 2018" in chapter
     assert 'id="ref-roe2018"' in page(root, "reports/references.html")  # cited only inside a table cell
     assert '<p class="subtitle">A synthetic subtitle</p>' in page(root, "index.html")
     # A key cited only in a table is checked against the bibliography like any other.
@@ -271,26 +273,26 @@ def test_column_option_widens_a_figure_or_table(tmp_path):
     cells = executed_cells()
     cells[3].source = cells[3].source.replace("#| fig-alt", "#| column: page\n#| fig-alt")
     cells[4].source = "#| column: page-right\n" + cells[4].source
-    write_notebook(root / "reports/executed/cohort.ipynb", cells)
+    write_notebook(root / "reports/executed/study_population.ipynb", cells)
     render_fallback(root)
-    cohort = page(root, "reports/executed/cohort.html")
-    assert '<figure id="fig-trend" class="cell column-page quarto-float">' in cohort
-    assert '<div id="tbl-gap" class="cell column-page-right quarto-float table-float">' in cohort
+    chapter = page(root, "reports/executed/study_population.html")
+    assert '<figure id="fig-trend" class="cell column-page quarto-float">' in chapter
+    assert '<div id="tbl-gap" class="cell column-page-right quarto-float table-float">' in chapter
     assert 'figure[class*="column-page"]' in page(root, "book.css")
 
 
 def test_unclosed_data_qmd_element_is_named(tmp_path):
-    from beyond_averages.book import qmd_pieces
+    from beyond_averages.book.data_qmd import qmd_pieces
 
     assert qmd_pieces('<b><span data-qmd="*x*"><span>old</span></span></b>', "t") == [
         ("html", "<b><span>"), ("md", "*x*"), ("html", "</span>"), ("html", "</b>")]
-    with pytest.raises(InputError, match=r"cohort.ipynb: <span data-qmd…> element is never closed"):
-        qmd_pieces('<span data-qmd="x">open', "cohort.ipynb")
+    with pytest.raises(InputError, match=r"study_population.ipynb: <span data-qmd…> element is never closed"):
+        qmd_pieces('<span data-qmd="x">open', "study_population.ipynb")
 
 
 def test_pages_are_clean_offline_and_byte_stable(book, tmp_path):
     first = snapshot(book / "reports/_book")
-    assert {"book.css", "index.html", "reports/intro.html", "reports/executed/cohort.html"} <= set(first)
+    assert {"book.css", "index.html", "reports/intro.html", "reports/executed/study_population.html"} <= set(first)
     for name, data in first.items():
         if name.endswith(".html"):
             text = data.decode()
@@ -355,9 +357,9 @@ def test_tiny_book_passes_every_check(book):
 
 def test_missing_executed_notebook_is_tolerated_only_on_request(tmp_path):
     root = make_book(tmp_path)
-    (root / "reports/executed/cohort.ipynb").unlink()
-    assert check_book(root) == ["Book chapter 'reports/executed/cohort.ipynb' not found"]
-    assert check_book(root, require_executed=False) == []  # labels come from notebooks/cohort.ipynb
+    (root / "reports/executed/study_population.ipynb").unlink()
+    assert check_book(root) == ["Book chapter 'reports/executed/study_population.ipynb' not found"]
+    assert check_book(root, require_executed=False) == []  # labels come from notebooks/study_population.ipynb
 
 
 def edit(rel, old, new):
@@ -392,7 +394,7 @@ def config(change):
     return apply
 
 
-NB = "reports/executed/cohort.ipynb"
+NB = "reports/executed/study_population.ipynb"
 BROKEN = {
     "1 project type": (config(lambda d: d["project"].update(type="website")), r"project.type is 'website'"),
     "1 unknown book key": (config(lambda d: d["book"].update(colour="red")), r"book.colour is not a Quarto book key"),
@@ -405,19 +407,21 @@ BROKEN = {
     "5 listed twice": (config(lambda d: d["book"]["chapters"].append("reports/intro.qmd")),
                        r"reports/intro.qmd: listed 2 times"),
     "6 two images": (notebook(NB, lambda c: c[3].outputs.append(image_output())),
-                     r"cohort.ipynb cell 3 \(fig-trend\): fig- cell has 2 image outputs"),
+                     r"study_population.ipynb cell 3 \(fig-trend\): fig- cell has 2 image outputs"),
     "6 table without html": (notebook(NB, lambda c: c[4].outputs[0].data.pop("text/html")),
                              r"cell 4 \(tbl-gap\): tbl- cell has no text/html or text/markdown output"),
-    "6 committed outputs": (notebook("notebooks/cohort.ipynb", lambda c: c[2].outputs.append(image_output())),
-                            r"notebooks/cohort.ipynb cell 2 \(fig-trend\): committed notebook has stored outputs"),
+    "6 committed outputs": (notebook("notebooks/study_population.ipynb", lambda c: c[2].outputs.append(image_output())),
+                            r"notebooks/study_population.ipynb cell 2 \(fig-trend\): committed notebook has stored "
+                            r"outputs"),
     "7 two parameters cells": (notebook(NB, lambda c: c[1].metadata.update(tags=["parameters"])),
-                               r"cohort.ipynb: 2 cells tagged 'parameters'"),
+                               r"study_population.ipynb: 2 cells tagged 'parameters'"),
     "7 stray option": (notebook(NB, lambda c: c[5].update(source="x = 1\n#| label: tbl-late")),
                        r"cell 5: '#\|' line\(s\) \['#\| label: tbl-late'\] do not open the cell"),
     "8 bad label": (edit("reports/codes.qmd", "{#tbl-codes}", "{#tbl_codes}"),
                     r"reports/codes.qmd: label 'tbl_codes' does not match"),
     "8 duplicate label": (append("reports/codes.qmd", "\n![Again.](figures/x.png){#fig-trend}\n"),
-                          r"reports/codes.qmd: label 'fig-trend' is already defined in reports/executed/cohort"),
+                          r"reports/codes.qmd: label 'fig-trend' is already defined in "
+                          r"reports/executed/study_population"),
     "8 no fig-cap": (notebook(NB, lambda c: c[3].update(source="#| label: fig-trend\nplot()")),
                      r"cell 3 \(fig-trend\): fig- cell has no fig-cap"),
     "9 broken cross-ref": (append("reports/intro.qmd", "\nSee @fig-nope.\n"),
@@ -425,7 +429,8 @@ BROKEN = {
     "9 label in unnumbered chapter": (append("index.qmd", "\n![A logo.](reports/figures/logo.png){#fig-pref}\n"),
                                       r"index.qmd: label 'fig-pref' sits in an unnumbered chapter"),
     "9 two H1s": (append("reports/codes.qmd", "\n# Another title\n"), r"reports/codes.qmd: 2 level-1 headings"),
-    "10 embed missing cell": (append("reports/codes.qmd", "\n{{< embed /notebooks/cohort.ipynb#fig-nope >}}\n"),
+    "10 embed missing cell": (append("reports/codes.qmd",
+                                     "\n{{< embed /notebooks/study_population.ipynb#fig-nope >}}\n"),
                               r"reports/codes.qmd: embed .*the cell fig-nope does not exist"),
     "11 unknown citation": (append("reports/intro.qmd", "\nAs claimed [@nobody2000].\n"),
                             r"reports/intro.qmd: citation @nobody2000 is not in reports/references.bib"),

@@ -8,15 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from beyond_averages import did, paths
-from beyond_averages.did_inference import (
+from beyond_averages import did, paths, results
+from beyond_averages.did.inference import (
     draw_weights, few_clusters_message, fixest_k, small_sample_factor, wild_cluster_bootstrap,
 )
-from beyond_averages.did_simulate import SCENARIOS
+from beyond_averages.did.simulate import SCENARIOS
 from beyond_averages.files import InputError
+from beyond_averages.report import did as did_report
 
 MPDTA = paths.SHARED / "reference_data" / "mpdta_did" / "mpdta.csv"
-CS_ARGS = dict(outcome="lemp", unit="countyreal", time="year", cohort="first.treat")
+CS_ARGS = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
+SIM_ARGS = dict(outcome="y", unit="unit", time="period", first_treated="first_treated")
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,8 @@ README_ATT_GT = {
     (2006, 2006): (-0.0046, 0.0188), (2006, 2007): (-0.0412, 0.0202), (2007, 2004): (0.0305, 0.0154),
     (2007, 2005): (-0.0027, 0.0168), (2007, 2006): (-0.0311, 0.0190), (2007, 2007): (-0.0261, 0.0182),
 }
-README_DYNAMIC = {-3: 0.0305, -2: -0.0006, -1: -0.0245, 0: -0.0199, 1: -0.0510, 2: -0.1373, 3: -0.1008,
-                  "overall": -0.0772}
+README_DYNAMIC = {-3: 0.0305, -2: -0.0006, -1: -0.0245, 0: -0.0199, 1: -0.0510, 2: -0.1373, 3: -0.1008}
+README_DYNAMIC_OVERALL = -0.0772
 README_GROUP = {2004: -0.0797, 2006: -0.0229, 2007: -0.0261}
 # bootstrap SEs differ between runs (the twfeweights README prints 0.0238 where did's prints 0.0241): analytic SEs
 # must lie within 15% of the printed bootstrap SEs.
@@ -61,17 +63,21 @@ def test_pretest_p_value_matches_did_exactly(cs_mpdta):
 
 
 def test_aggregations_reproduce_did_readme(cs_mpdta):
-    dyn = cs_mpdta.aggregate("dynamic").set_index("key")
+    dyn = cs_mpdta.aggregate("dynamic").set_index("event_time")
+    assert list(dyn.index) == sorted(README_DYNAMIC)
     for k, v in README_DYNAMIC.items():
         assert round(dyn.loc[k, "estimate"], 4) == pytest.approx(v, abs=1e-12), k
-    assert dyn.loc["overall", "std_error"] == pytest.approx(0.0196, rel=SE_RTOL)
-    grp = cs_mpdta.aggregate("group").set_index("key")
+    dyn_overall = cs_mpdta.overall("dynamic").iloc[0]
+    assert round(dyn_overall["estimate"], 4) == pytest.approx(README_DYNAMIC_OVERALL, abs=1e-12)
+    assert dyn_overall["std_error"] == pytest.approx(0.0196, rel=SE_RTOL)
+    grp = cs_mpdta.aggregate("group").set_index("group")
     for k, v in README_GROUP.items():
         assert round(grp.loc[k, "estimate"], 4) == pytest.approx(v, abs=1e-12), k
     # bcallaway11/twfeweights README: sum(wO * attgt) = -0.03101828 (did's group aggregation); did README SE 0.0123
-    assert grp.loc["overall", "estimate"] == pytest.approx(-0.03101828, abs=5e-9)
-    assert grp.loc["overall", "std_error"] == pytest.approx(0.0123, rel=SE_RTOL)
-    simple = cs_mpdta.aggregate("simple").iloc[0]
+    grp_overall = cs_mpdta.overall("group").iloc[0]
+    assert grp_overall["estimate"] == pytest.approx(-0.03101828, abs=5e-9)
+    assert grp_overall["std_error"] == pytest.approx(0.0123, rel=SE_RTOL)
+    simple = cs_mpdta.overall("simple").iloc[0]
     assert round(simple["estimate"], 4) == -0.0400  # aggte(type = "simple") on mpdta: -0.04
 
 
@@ -117,9 +123,9 @@ def test_fixest_cr1_on_hand_checkable_panel():
     y = np.array([1.0, 3.0, 4.0, 2.0, 5.0, 5.5, 0.5, 1.0, 2.5, 1.5, 1.0, 3.0])
     unit = np.repeat([1, 2, 3, 4], 3)
     period = np.tile([1, 2, 3], 4)
-    cohort = np.repeat([2, 2, 0, 0], 3)
-    d = ((cohort > 0) & (period >= cohort)).astype(float)
-    data = pd.DataFrame({"y": y, "u": unit, "t": period, "g": cohort})
+    first = np.repeat([2, 2, 0, 0], 3)
+    d = ((first > 0) & (period >= first)).astype(float)
+    data = pd.DataFrame({"y": y, "u": unit, "t": period, "g": first})
     X = np.column_stack([d, (unit[:, None] == np.arange(1, 5)).astype(float),
                          (period[:, None] == np.array([2, 3])).astype(float)])
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)
@@ -127,7 +133,7 @@ def test_fixest_cr1_on_hand_checkable_panel():
     bread = np.linalg.inv(X.T @ X)
     meat = sum(np.outer(X[unit == g].T @ u[unit == g], X[unit == g].T @ u[unit == g]) for g in range(1, 5))
     se_cr0 = np.sqrt((bread @ meat @ bread)[0, 0])
-    args = dict(outcome="y", unit="u", time="t", cohort="g")
+    args = dict(outcome="y", unit="u", time="t", first_treated="g")
     warnings.simplefilter("ignore")  # two treated clusters: the few-clusters warning is expected here
     fit_cr0 = did.TwoWayFixedEffects(data, small_sample="cr0", **args)
     assert fit_cr0.params_["treated"] == pytest.approx(beta[0], abs=1e-12)
@@ -177,11 +183,11 @@ def test_few_treated_clusters_rule():
     assert few_clusters_message(25) is None
     assert "< 20" in few_clusters_message(19)
     assert "< 10" in few_clusters_message(9) and "wild cluster bootstrap" in few_clusters_message(9)
-    d = did.simulate_staggered_panel(n_units=60, n_periods=6, cohorts=(4,), cohort_shares=(0.1,), seed=2)
+    d = did.simulate_staggered_panel(n_units=60, n_periods=6, waves=(4,), wave_shares=(0.1,), seed=2)
     with pytest.warns(UserWarning, match="treated clusters"):
-        fit = did.TwoWayFixedEffects(d, outcome="y", unit="unit", time="period", cohort="cohort")
+        fit = did.TwoWayFixedEffects(d, **SIM_ARGS)
     assert fit.n_treated_clusters < 10
-    assert "Caution" in fit.effect_summary()[1]
+    assert "Caution" in did_report.twfe_sentence(fit)
 
 
 # --------------------------------------------------------------------------- planted effects
@@ -198,7 +204,9 @@ def test_planted_effects_recovered_by_quintile(planted):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tw = did.TwoWayFixedEffects(panel, by="imd_quintile", weights="denominator", contrast=(1, 5)).summary()
-        cs = did.GroupTimeATT(panel, by="imd_quintile", weights="denominator").summary(contrast=(1, 5))
+        cs_fit = did.GroupTimeATT(panel, by="imd_quintile", weights="denominator")
+        cs = pd.concat([cs_fit.tidy(), cs_fit.contrast(1, 5)], ignore_index=True)
+    assert list(tw["level"]) == [1, 2, 3, 4, 5, None] and list(cs["level"][:5]) == [1, 2, 3, 4, 5]
     for table, tol in ((tw, 0.8), (cs, 1.5)):
         est = table["estimate"].to_numpy()[:5]
         se = table["std_error"].to_numpy()[:5]
@@ -228,21 +236,20 @@ def test_within_practice_gap_did_has_right_sign(planted):
 
 def test_twfe_biased_but_group_time_att_unbiased_under_heterogeneity():
     d = did.simulate_staggered_panel(n_units=600, n_periods=10, seed=4)
-    truth = d.loc[(d["cohort"] > 0) & (d["period"] >= d["cohort"]), "true_effect"].mean()
-    tw = did.TwoWayFixedEffects(d, outcome="y", unit="unit", time="period", cohort="cohort").summary().iloc[0]
-    cs = did.GroupTimeATT(d, outcome="y", unit="unit", time="period", cohort="cohort").aggregate("simple").iloc[0]
+    truth = d.loc[(d["first_treated"] > 0) & (d["period"] >= d["first_treated"]), "true_effect"].mean()
+    tw = did.TwoWayFixedEffects(d, **SIM_ARGS).tidy().iloc[0]
+    cs = did.GroupTimeATT(d, **SIM_ARGS).tidy().iloc[0]
     assert abs(cs["estimate"] - truth) < 3 * cs["std_error"]
     assert tw["estimate"] < truth - 1.0  # already-treated controls drag TWFE well below the truth
 
 
 def test_not_yet_treated_comparison_without_never_treated():
-    d = did.simulate_staggered_panel(n_units=400, n_periods=10, cohort_shares=(0.3, 0.3, 0.4),
+    d = did.simulate_staggered_panel(n_units=400, n_periods=10, wave_shares=(0.3, 0.3, 0.4),
                                      heterogeneous=False, seed=8)
     with pytest.raises(InputError, match="no never-treated units"):
-        did.GroupTimeATT(d, outcome="y", unit="unit", time="period", cohort="cohort")
-    fit = did.GroupTimeATT(d, outcome="y", unit="unit", time="period", cohort="cohort",
-                           comparison="not_yet_treated")
-    r = fit.aggregate("simple").iloc[0]
+        did.GroupTimeATT(d, **SIM_ARGS)
+    fit = did.GroupTimeATT(d, comparison="not_yet_treated", **SIM_ARGS)
+    r = fit.tidy().iloc[0]
     assert abs(r["estimate"] - 2.0) < 4 * r["std_error"]
 
 
@@ -319,8 +326,11 @@ def test_bad_counts_and_columns_rejected(small):
     m, p = small
     bad = m.copy()
     bad.loc[3, "numerator"] = bad.loc[3, "denominator"] + 1
-    with pytest.raises(InputError, match="0 <= numerator <= denominator"):
+    with pytest.raises(InputError, match=r"measures: columns 'numerator'/'denominator' .*0 <= numerator <= denominator"
+                       r": row 3: "):
         did.build_did_panel(bad, p)
+    with pytest.raises(InputError, match="column 'imd_quintile' must be 1..5: row 0: "):
+        did.build_did_panel(m.assign(imd_quintile=m["imd_quintile"].where(m.index > 0, 6)), p)
     with pytest.raises(InputError, match="missing column"):
         did.build_did_panel(m.drop(columns="denominator"), p)
     with pytest.raises(ValueError, match="comparison must be"):
@@ -338,23 +348,50 @@ def test_load_did_panel_names_files(tmp_path, small):
         did.load_did_panel(tmp_path / "m.parquet", tmp_path / "p.parquet")
     with pytest.raises(InputError, match="file not found"):
         did.load_did_panel(tmp_path / "missing.parquet", tmp_path / "p.parquet")
+    write_parquet(p, tmp_path / "p.parquet")
+    with pytest.raises(InputError, match=r"m\.parquet: column 'area' must be 'other_area'"):
+        did.load_did_panel(tmp_path / "m.parquet", tmp_path / "p.parquet", area="other_area")
+    assert len(did.load_did_panel(tmp_path / "m.parquet", tmp_path / "p.parquet", area="synthetic")) == len(m)
 
 
 # --------------------------------------------------------------------------- API shape
-def test_api_shapes(cs_mpdta, mpdta):
-    table, text = cs_mpdta.effect_summary()
-    assert list(table.columns[:7]) == ["kind", "term", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
-    assert "-0.04" in text
+def test_result_protocol(cs_mpdta, mpdta):
+    tw = did.TwoWayFixedEffects(mpdta, **CS_ARGS)
     es = did.EventStudy(mpdta, window=(-3, 3), **CS_ARGS)
+    for fit in (tw, es, cs_mpdta):
+        assert isinstance(fit, results.Estimator) and not hasattr(fit, "plot")
+        for frame in (fit.tidy(), fit.summary(), fit.effect_summary(), fit.plot_data()):
+            results.check_tidy(frame, type(fit).__name__)
+    assert list(cs_mpdta.summary().columns[:6]) == ["term", *results.TIDY_COLUMNS]
+    for kind in ("dynamic", "group"):
+        results.check_tidy(cs_mpdta.aggregate(kind), kind)
+        assert len(cs_mpdta.overall(kind)) == 1
+    assert cs_mpdta.aggregate("dynamic")["event_time"].dtype == "int64"
+    assert "Comparing each adoption wave" in did_report.group_time_sentence(cs_mpdta)
+    assert "-0.04" in did_report.group_time_sentence(cs_mpdta)
+    assert did_report.twfe_sentence(tw).startswith("Two-way fixed effects estimate the programme's effect at -0.04")
     s = es.summary()
     assert s.loc[s["event_time"] == -1, "estimate"].iloc[0] == 0.0
     assert set(es.pretrend_test()) >= {"wald", "df", "p_value_f", "p_value_chi2"}
-    fig, ax = es.plot()
-    fig2, ax2 = cs_mpdta.plot()
-    assert ax.get_xlabel() and ax2.get_ylabel()
-    import matplotlib.pyplot as plt
+    assert "pre-adoption coefficients" in did_report.event_study_sentence(es)
 
-    plt.close("all")
+
+def test_contrasts_are_one_row_frames(small):
+    m, p = small
+    panel = did.build_did_panel(m, p)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tw = did.TwoWayFixedEffects(panel, by="imd_quintile", contrast=(1, 5), wild_bootstrap=99)
+        cs = did.GroupTimeATT(panel, by="imd_quintile", comparison="not_yet_treated")
+    for frame in (tw.contrast(), tw.effect_summary(), cs.contrast(1, 5), cs.effect_summary(contrast=(1, 5))):
+        results.check_tidy(frame)
+        assert len(frame) == 1 and frame["term"].iloc[0] == "imd_quintile=1 - imd_quintile=5"
+    assert tw.contrast()["wild_p_value"].notna().all() and tw.contrast(2, 4)["wild_p_value"].isna().all()
+    pd.testing.assert_frame_equal(tw.tidy().iloc[[5]].drop(columns="level").reset_index(drop=True), tw.contrast())
+    by_level = cs.overall("dynamic").set_index("level")["estimate"]
+    diff = cs.contrast(1, 5, kind="dynamic")["estimate"].iloc[0]
+    assert diff == pytest.approx(by_level[1] - by_level[5], abs=1e-12)
+    assert set(cs.aggregate("group")["level"]) == {1, 2, 3, 4, 5}
 
 
 @pytest.mark.slow

@@ -24,9 +24,22 @@ def test_committed_notebook_is_clean():
     assert h1 == ["# Difference-in-differences by deprivation {#sec-did}"]
     labels = [m.group(1) for c in nb.cells if c.cell_type == "code" for m in LABEL.finditer(c.source)]
     assert labels and all(lab.split("-")[1] == "did" for lab in labels) and len(set(labels)) == len(labels)
+    assert "tbl-did-waves" in labels
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for ref in re.findall(r"@((?:fig|tbl)-[a-z0-9-]+[a-z0-9])", text):
         assert ref in labels
+    # captions are static: settings and parameters are stated by computed sentences instead
+    captions = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()
+                if line.startswith(("#| tbl-cap", "#| fig-cap"))]
+    for typed in ("Webb", "999", "percentage points", "nearest 5", "7 or fewer", "most deprived minus"):
+        assert not any(typed in cap for cap in captions), typed
+    # parameters -> one analysis call (public API) -> report calls only
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert "from beyond_averages.did import run_did_analysis_from_files" in code[1]
+    assert code[1].count("run_did_analysis_from_files(") == 1
+    for source in code[2:]:
+        calls = [line for line in source.splitlines() if line and not line.startswith(("#|", "fig", "plt."))]
+        assert all("did_report." in line for line in calls), source
 
 
 @pytest.fixture(scope="module")
@@ -69,4 +82,6 @@ def test_notebook_runs_and_outputs_are_book_ready(executed):
     assert "within-practice gap narrowed" in joined  # planted: larger gain in Q1, gap Q5 - Q1 shrinks
     assert "raised the indicator more in Q1 (most deprived)" in joined
     assert "40 practices over 24 months" in joined
+    assert "Webb weights and 999 draws" in joined and "effect in Q1 (most deprived) minus the effect in Q5" in joined
+    assert "rounded to the nearest 5 and counts of 7 or fewer are redacted" in joined
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))

@@ -15,7 +15,6 @@ from beyond_averages import paths
 from beyond_averages.equity import (
     SIISettings,
     SlopeIndexOfInequality,
-    _sii_engine,
     absolute_gap,
     concentration_index,
     equity_by_group,
@@ -24,7 +23,10 @@ from beyond_averages.equity import (
     relative_rank,
     wilson_interval,
 )
+from beyond_averages.equity.engine import sii_engine
 from beyond_averages.files import InputError
+from beyond_averages.report.equity import sii_figure, sii_sentence
+from beyond_averages.results import Estimator, check_tidy
 
 SII_CSV = paths.SHARED / "reference_data" / "phe_sii" / "SII_testdata.csv"
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "equity.md"
@@ -137,7 +139,9 @@ def test_sii_confidence_limits_match_phe_within_monte_carlo_error(sii_data, case
 def test_summary_layout_for_multiple_levels_and_intercept(sii_data):
     out = phe_sii(block(sii_data, 366, 20), "Quantile", "Population", by=["Area"], value="Value", value_type=1,
                   transform=True, rii=True, intercept=True, confidence=(95, 98), repetitions=2000, **CLS)
-    assert list(out.columns) == ["Area", "measure", "estimate", "confidence", "ci_lower", "ci_upper"]
+    assert list(out.columns) == ["Area", "measure", "confidence", "estimate", "std_error", "ci_lower", "ci_upper",
+                                 "p_value"]
+    check_tidy(out)
     assert out["measure"].tolist() == ["sii", "sii", "rii", "rii", "intercept"] * 2
     assert out["confidence"].tolist()[:5] == pytest.approx([0.95, 0.98, 0.95, 0.98, np.nan], nan_ok=True)
     assert (out["ci_lower"] <= out["estimate"]).iloc[:4].all() and (out["estimate"] <= out["ci_upper"]).iloc[:4].all()
@@ -165,8 +169,8 @@ def test_limits_do_not_depend_on_chunk_size():
     se = rng.uniform(0.1, 0.5, (7, 5))
     pop = rng.integers(100, 1000, (7, 5)).astype(float)
     s = SIISettings(repetitions=1000, rii=True, seed=3)
-    big = _sii_engine(t, se, pop, s, np.random.default_rng(3))
-    small = _sii_engine(t, se, pop, s, np.random.default_rng(3), memory=1.0)  # one group per chunk
+    big = sii_engine(t, se, pop, s, np.random.default_rng(3))
+    small = sii_engine(t, se, pop, s, np.random.default_rng(3), memory=1.0)  # one group per chunk
     for m in ("sii", "rii"):
         for got, want in zip(small["limits"][0.95][m][:2], big["limits"][0.95][m][:2], strict=True):
             np.testing.assert_array_equal(got, want)
@@ -371,6 +375,21 @@ def test_equity_by_group_empty_quintiles_give_nan_not_errors():
     assert 0 < relaxed.loc[("P0002", "sii"), "estimate"] < 40  # planted gradient rises from Q1 to Q5
 
 
+def test_equity_by_group_quintile_at_0_or_100_percent_gets_no_simulated_interval():
+    frame = synthetic_measures(n_months=1, n_practices=3)
+    full = (frame["practice_id"] == "P0001") & (frame["imd_quintile"] == 5)
+    empty = (frame["practice_id"] == "P0002") & (frame["imd_quintile"] == 2)
+    frame.loc[full, "numerator"] = frame.loc[full, "denominator"]
+    frame.loc[empty, "numerator"] = 0
+    out = equity_by_group(frame, by=["practice_id"], simulate=True, repetitions=1000).set_index(
+        ["practice_id", "measure"])
+    for practice in ("P0001", "P0002"):
+        for m in ("sii", "rii"):
+            assert np.isfinite(out.loc[(practice, m), "estimate"])
+            assert out.loc[(practice, m), ["ci_lower", "ci_upper"]].isna().all()
+    assert out.loc[("P0003", "sii"), ["ci_lower", "ci_upper"]].notna().all()
+
+
 def test_equity_by_group_is_fast_at_full_scale():
     frame = synthetic_measures(n_months=84, n_practices=285, seed=1)
     start = time.perf_counter()
@@ -493,21 +512,46 @@ def test_scalar_attributes_need_a_single_group(sii_data):
 # ---------------------------------------------------------------------------------------------------------------
 # Presentation and documentation
 # ---------------------------------------------------------------------------------------------------------------
-def test_effect_summary_sentence_and_plot(sii_data):
+def test_result_protocol(sii_data):
+    data = block(sii_data, 366, 20)
+    fit = SlopeIndexOfInequality(data, quantile="Quantile", population="Population", by=["Area"], value="Value",
+                                 value_type=1, transform=True, rii=True, intercept=True, confidence=(95, 98),
+                                 reliability_stat=True, repetitions=2000, **CLS)
+    assert isinstance(fit, Estimator)
+    tidy, summary, effect = fit.tidy(), fit.summary(), fit.effect_summary()
+    for frame in (tidy, summary, effect, fit.effect_summary("rii")):
+        check_tidy(frame)
+    assert list(tidy.columns[:3]) == ["Area", "measure", "confidence"] and tidy.columns[-1] == "ci_mad"
+    assert set(tidy["measure"]) == {"sii", "rii", "intercept"}
+    assert tidy["std_error"].isna().all() and tidy["p_value"].isna().all()  # simulated limits: no SE, no p
+    pd.testing.assert_frame_equal(summary[tidy.columns], tidy)
+    assert (summary["repetitions"] == 2000).all() and (summary["quantiles"] == 10).all()
+    assert (effect["measure"] == "sii").all() and len(effect) == 2 * 2  # two areas, two levels
+    pd.testing.assert_frame_equal(phe_sii(data, "Quantile", "Population", by=["Area"], value="Value", value_type=1,
+                                          transform=True, rii=True, intercept=True, confidence=(95, 98),
+                                          reliability_stat=True, repetitions=2000, **CLS), tidy)
+    with pytest.raises(InputError, match="measure must be one of"):
+        fit.effect_summary("gap")
+    with pytest.raises(InputError, match=r"no 'rii' rows: pass rii=True"):
+        SlopeIndexOfInequality(data, quantile="Quantile", population="Population", by=["Area"], value="Value",
+                               repetitions=1000, **CLS).effect_summary("rii")
+    assert not hasattr(fit, "plot")  # estimators never draw: beyond_averages.report.equity does
+
+
+def test_effect_sentence_and_figure(sii_data):
     import matplotlib.pyplot as plt
 
     data = block(sii_data, 1, 10)
     fit = SlopeIndexOfInequality(data, quantile="Quantile", population="Population", value="Value",
                                  repetitions=2000, seed=1, **SE)
-    table, sentence = fit.effect_summary(unit=" years")
-    assert table.equals(fit.summary())
+    sentence = sii_sentence(fit.effect_summary(), unit=" years")
     assert sentence.startswith("The slope index of inequality is 6.93 years (95% CI ")
     assert "6.93 years higher at the least deprived end" in sentence
     lines = fit.plot_data()
     fitted = lines[lines["kind"] == "fitted"]
     assert fitted["fitted"].iloc[0] == pytest.approx(fit.intercept)
     assert fitted["fitted"].iloc[-1] == pytest.approx(fit.intercept + fit.sii)
-    fig, ax = fit.plot()
+    fig, ax = sii_figure(fit)
     assert ax.get_xlim() == (0.0, 1.0)
     plt.close(fig)
 

@@ -8,13 +8,17 @@ import pandas as pd
 import pytest
 
 from beyond_averages.files import InputError
-from beyond_averages.its import ITSSettings, SegmentedRegression, design_matrix, fit_mask
-from beyond_averages.its_inference import _partials_to_poly, arma_correlation, fit_gls_arma
-from beyond_averages.its_inequality import (
-    ControlledITS, ControlledQuintileITS, QuintileContrastITS, build_monthly_series, effects_by_quintile,
-    fit_by_quintile, null_rejection_rate, rejection_rate, run_its_analysis, wave_practices,
+from beyond_averages.its import ITSSettings, SegmentedRegression
+from beyond_averages.its import (
+    ControlledITS, ControlledQuintileITS, QuintileContrastITS, build_monthly_series, null_rejection_rate,
+    rejection_rate, run_its_analysis, wave_practices,
 )
-from beyond_averages.its_simulate import simulate_measures_demo, simulate_quintile_series
+from beyond_averages.its.analysis import effects_by_quintile, fit_by_quintile
+from beyond_averages.its.design import design_matrix, fit_mask
+from beyond_averages.its.inference import _partials_to_poly, arma_correlation, fit_gls_arma
+from beyond_averages.its.simulate import simulate_measures_demo, simulate_quintile_series
+from beyond_averages.report.its import effect_sentence
+from beyond_averages.results import Estimator, check_tidy
 
 T0 = "2021-04-01"
 
@@ -34,13 +38,13 @@ def test_noise_free_series_recovered_exactly_and_interruption_is_first_post_mont
     m = SegmentedRegression(d, "2021-01-01", outcome="y")
     b = m.summary().set_index("term")["estimate"]
     assert np.allclose(b[["const", "time", "level", "slope"]], [10, 0.5, 3, 0.2], atol=1e-9)
-    eff = m.effect_summary([0, 12]).table.query("measure == 'absolute'")
+    eff = m.effect_summary([0, 12]).query("measure == 'absolute'")
     assert np.allclose(eff["estimate"], [3.0, 3 + 0.2 * 12])
     X = design_matrix(d["month"], pd.Timestamp("2021-01-01"), m.settings)
     first_post = X.index[d["month"] == pd.Timestamp("2021-01-01")][0]
     assert X.loc[first_post, "level"] == 1 and X.loc[first_post, "slope"] == 0
     assert X.loc[first_post - 1, "level"] == 0
-    cf = m.counterfactual()
+    cf = m.plot_data()
     assert np.allclose(cf["counterfactual"], 10 + 0.5 * np.arange(48))
 
 
@@ -104,7 +108,7 @@ def test_planted_effects_recovered_by_quintile_and_contrast(scenario):
 def test_contrast_model_equals_difference_of_effects_and_matches_separate_fits():
     data = simulate_quintile_series("narrowing", seed=8)
     m = QuintileContrastITS(data, T0)
-    eff = m.effect_summary([0, 12]).table.query("measure == 'absolute'").set_index(["group", "horizon"])["estimate"]
+    eff = m.effect_summary([0, 12]).query("measure == 'absolute'").set_index(["group", "horizon"])["estimate"]
     assert np.allclose(eff.loc["1 - 5"].to_numpy(), (eff.loc["1"] - eff.loc["5"]).to_numpy())
     # without shared seasonal terms the stacked point estimates equal two separate fits
     sep = fit_by_quintile(data, T0)
@@ -119,7 +123,7 @@ def test_count_families_ratio_and_absolute(family):
     data = simulate_quintile_series("uniform", seed=2).query("imd_quintile == 3")
     m = SegmentedRegression(data, T0, family=family, seasonality="fourier")
     b = m.summary().set_index("term")["estimate"]
-    eff = m.effect_summary([0, 12]).table.set_index(["measure", "horizon"])
+    eff = m.effect_summary([0, 12]).set_index(["measure", "horizon"])
     if family.endswith("poisson"):
         assert eff.loc[("ratio", 12), "estimate"] == pytest.approx(np.exp(b["level"] + 12 * b["slope"]))
     truth_pp = 100 * (0.03 + 0.001 * 12)
@@ -130,11 +134,11 @@ def test_count_families_ratio_and_absolute(family):
 
 def test_simulation_intervals_agree_with_delta_method():
     data = simulate_quintile_series("uniform", seed=4).query("imd_quintile == 2")
-    delta = SegmentedRegression(data, T0, family="binomial").effect_summary([12]).table
+    delta = SegmentedRegression(data, T0, family="binomial").effect_summary([12])
     sim = SegmentedRegression(data, T0, family="binomial", ci_method="simulation", n_sim=4000,
-                              seed=1).effect_summary([12]).table
+                              seed=1).effect_summary([12])
     sim2 = SegmentedRegression(data, T0, family="binomial", ci_method="simulation", n_sim=4000,
-                               seed=1).effect_summary([12]).table
+                               seed=1).effect_summary([12])
     assert sim["ci_lower"].equals(sim2["ci_lower"])  # same seed, same numbers
     assert np.allclose(delta["std_error"], sim["std_error"], rtol=0.1)
     assert (sim["ci_method"] == "simulation").all()
@@ -256,7 +260,7 @@ def test_gls_contrast_is_the_difference_series_model():
                     assert got.loc[term, col] == pytest.approx(want.loc[coef, col], rel=1e-4)
         if ac == "gls":
             assert c.autocorrelation_used_ == "gls" and "AR(1) plus white noise" in c.autocorrelation_reason_
-            eff = c.effect_summary([12]).table.query("group == '1 - 5' and measure == 'absolute'").iloc[0]
+            eff = c.effect_summary([12]).query("group == '1 - 5' and measure == 'absolute'").iloc[0]
             b = want["estimate"]
             assert eff["estimate"] == pytest.approx(b["level"] + 12 * b["slope"], rel=1e-5)
             assert eff["estimate"] == pytest.approx(100 * (0.03 + 12 * 0.001), abs=4 * eff["std_error"])
@@ -318,7 +322,7 @@ def test_controlled_quintile_its_is_exact_on_noise_free_series_with_a_shared_sho
     series alone is far off (the same dip is read as programme effect)."""
     data = arm_series(LEVEL, SLOPE)
     m = ControlledQuintileITS(data, T0, autocorrelation="none")
-    eff = m.effect_summary([0, 12, 24]).table.set_index(["group", "horizon"])["estimate"]
+    eff = m.effect_summary([0, 12, 24]).set_index(["group", "horizon"])["estimate"]
     for q in range(1, 6):
         for h in (0, 12, 24):
             assert eff.loc[(str(q), h)] == pytest.approx(LEVEL[q] + SLOPE[q] * h, abs=1e-9)
@@ -327,11 +331,11 @@ def test_controlled_quintile_its_is_exact_on_noise_free_series_with_a_shared_sho
     tab = m.summary().set_index(["group", "term"])["estimate"]
     assert tab.loc[("1 - 5", "level_change")] == pytest.approx(0.8, abs=1e-9)
     assert tab.loc[("1 - 5", "slope_change")] == pytest.approx(0.08, abs=1e-9)
-    cf = m.difference_counterfactual()
-    assert np.allclose(cf["observed"] - cf["fitted"], 0, atol=1e-9) and cf["in_fit"].all()
+    cf = m.plot_data()
+    assert cf.columns[0] == "imd_quintile" and np.allclose(cf["observed"] - cf["fitted"], 0, atol=1e-9) and cf["in_fit"].all()
     prog = data[data["arm"] == "programme"].drop(columns="arm")
     unc = fit_by_quintile(prog, T0, seasonality="fourier", covid="exclude", covid_end="2021-03-01")
-    u24 = unc[1].effect_summary([24]).table.query("measure == 'absolute'")["estimate"].iloc[0]
+    u24 = unc[1].effect_summary([24]).query("measure == 'absolute'")["estimate"].iloc[0]
     assert u24 < LEVEL[1] + 24 * SLOPE[1] - 0.5  # the dip not yet recovered (-0.88 pp in April 2023) is read as harm
 
 
@@ -339,15 +343,16 @@ def test_controlled_quintile_its_with_noise_and_gls():
     data = arm_series(LEVEL, SLOPE, noise=0.15, seed=4)
     m = ControlledQuintileITS(data, T0, autocorrelation="gls")
     eff = m.effect_summary([12, 24])
-    t = eff.table.set_index(["group", "horizon"])
+    t = eff.set_index(["group", "horizon"])
     for h in (12, 24):
         truth = LEVEL[1] - LEVEL[5] + (SLOPE[1] - SLOPE[5]) * h
         # within 4 SE (coverage of the 95% CI was 0.90 over 40 seeds of this design, Monte Carlo SE 0.05)
         assert abs(t.loc[("1 - 5", h), "estimate"] - truth) < 4 * t.loc[("1 - 5", h), "std_error"]
         assert t.loc[("1 - 5", h), "p_value"] < 0.05
-    assert list(eff.table.columns) == ["group", "horizon", "month", "estimate", "std_error", "ci_lower", "ci_upper",
-                                       "p_value"]
-    assert eff.text.startswith("At 24 months the controlled effect in the most deprived quintile minus that in")
+    assert list(eff.columns) == ["group", "horizon", "month", "measure", "estimate", "std_error", "ci_lower",
+                                 "ci_upper", "p_value"]
+    assert effect_sentence(m, eff).startswith("At 24 months the controlled effect in the most deprived quintile "
+                                              "minus that in")
     assert m.contrast_.autocorrelation_used_ == "gls" and "1 minus 5 series" in m.contrast_.autocorrelation_reason_
     assert m.differences_.columns.tolist() == ["month", "imd_quintile", "difference"]
     d = m.contrast_.diagnostics().set_index("statistic")
@@ -396,6 +401,29 @@ def test_effects_by_quintile_is_tidy():
     out = effects_by_quintile(fit_by_quintile(data, T0), [6, 12])
     assert out.columns[:4].tolist() == ["imd_quintile", "horizon", "month", "measure"]
     assert len(out) == 5 * 2 * 2 and {"estimate", "std_error", "ci_lower", "ci_upper", "p_value"} <= set(out)
+
+
+# -- the result protocol ------------------------------------------------------------------------------------
+def test_every_estimator_answers_the_result_protocol():
+    data = simulate_quintile_series("narrowing", seed=3)
+    single = SegmentedRegression(data.query("imd_quintile == 1"), T0, seasonality="fourier")
+    contrast = QuintileContrastITS(data, T0, autocorrelation="gls")
+    controlled = ControlledQuintileITS(arm_series(LEVEL, SLOPE, noise=0.1, seed=2), T0, autocorrelation="gls")
+    for model, keys in ((single, ["horizon", "month", "measure"]), (contrast, ["group", "horizon", "month", "measure"]),
+                        (controlled, ["group", "horizon", "month", "measure"]),
+                        (controlled.fits_[1], ["group", "horizon", "month", "measure"])):
+        assert isinstance(model, Estimator)
+        for frame in (model.tidy(), model.summary(), model.effect_summary([6, 12])):
+            check_tidy(frame)
+        assert model.effect_summary([6, 12]).columns[:len(keys)].tolist() == keys
+        assert {"month", "observed", "fitted", "counterfactual", "counterfactual_lower"} <= set(model.plot_data())
+        assert not hasattr(model, "plot")
+    assert {"n_obs", "autocorrelation"} <= set(single.summary()) and {"n_obs", "autocorrelation"} <= set(
+        controlled.summary())
+    assert controlled.tidy()[["group", "term"]].iloc[-1].tolist() == ["1 - 5", "slope_change"]
+    assert effect_sentence(single, single.effect_summary([12])).startswith("12 months after the interruption")
+    assert "p = " in effect_sentence(contrast, contrast.effect_summary([12])) or "p < " in effect_sentence(
+        contrast, contrast.effect_summary([12]))
 
 
 # -- bad input -----------------------------------------------------------------------------------------------

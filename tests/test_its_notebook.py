@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from beyond_averages.files import write_parquet
-from beyond_averages.its_simulate import simulate_measures_demo
+from beyond_averages.its.simulate import simulate_measures_demo
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "its.ipynb"

@@ -57,7 +57,7 @@ def test_sicily_model3_seasonally_adjusted(sicily):
     # R: exp(coef(model3)["time"] * 12), the annual trend
     assert np.exp(12 * m.summary().set_index("term").loc["time", "estimate"]) == pytest.approx(1.0669, abs=5e-4)
     # the level change is a rate ratio at every horizon (log link, no slope term)
-    eff = m.effect_summary([0, 12]).table.query("measure == 'ratio'")
+    eff = m.effect_summary([0, 12]).query("measure == 'ratio'")
     assert np.allclose(eff["estimate"], 0.885072, atol=1e-5)
 
 
@@ -74,7 +74,7 @@ def test_sicily_model4_change_in_slope(sicily):
 def test_sicily_counterfactual_is_pre_trend(sicily):
     m = _fit(sicily, family="poisson", impact="level")
     b = m.summary().set_index("term")["estimate"]
-    cf = m.counterfactual()
+    cf = m.plot_data()
     t = np.arange(len(sicily))
     assert np.allclose(cf["counterfactual"], 1e5 * np.exp(b["const"] + b["time"] * t))
     post = cf["period"] == "post"

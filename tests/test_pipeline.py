@@ -17,10 +17,10 @@ import papermill as pm
 import pytest
 
 from beyond_averages import book, config, measures, paths
-from beyond_averages.book_checks import check_book
+from beyond_averages.book.checks import check_book
 from beyond_averages.files import write_parquet
 
-AREA_CHAPTERS = ("cohort", "its", "did")
+AREA_CHAPTERS = ("study_population", "its", "did")
 OTHER_CHAPTERS = ("review", "qualitative")
 
 
@@ -57,7 +57,7 @@ def rendered_book(chapter_extract, study, tmp_path_factory) -> Path:
     executed.mkdir(parents=True)
     for name in _chapter_notebooks():
         params = dict(area_params) if name in AREA_CHAPTERS else {}
-        if name == "cohort":
+        if name == "study_population":
             params["extract_dir"] = str(chapter_extract)
         pm.execute_notebook(str(paths.NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"),
                             parameters=params, kernel_name="python3", progress_bar=False,
@@ -89,13 +89,13 @@ def test_index_links_every_chapter_with_figures_and_tables(rendered_book):
         assert "<img" in page and "<table" in page, name
         assert "?@" not in page and "{{<" not in page
         assert "def " not in page and "import " not in page  # no code on a supervisor's page
-    cohort = (out / "reports" / "executed" / "cohort.html").read_text()
-    assert re.search(r"Figure\s+\d+\.1", cohort) and re.search(r"Table\s+\d+\.1", cohort)
+    population = (out / "reports" / "executed" / "study_population.html").read_text()
+    assert re.search(r"Figure\s+\d+\.1", population) and re.search(r"Table\s+\d+\.1", population)
 
 
-def test_no_small_or_unrounded_count_on_the_cohort_page(rendered_book):
-    page = (rendered_book / "reports" / "_book" / "reports" / "executed" / "cohort.html").read_text()
+def test_no_small_or_unrounded_count_on_the_population_page(rendered_book):
+    page = (rendered_book / "reports" / "_book" / "reports" / "executed" / "study_population.html").read_text()
     table = page[page.index("<table"):page.index("</table>")]
     counts = [int(c.replace(",", "")) for c in re.findall(r">\s*([\d,]+)(?: \(|\s*<)", table)]
-    assert counts, "the cohort table shows counts"
+    assert counts, "the population table shows counts"
     assert all(c > 7 and c % 5 == 0 for c in counts), [c for c in counts if c <= 7 or c % 5]

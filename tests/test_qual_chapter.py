@@ -40,8 +40,7 @@ def test_committed_notebook_is_clean_and_follows_conventions():
     assert labels == ["tbl-qual-themes", "tbl-qual-framework", "tbl-qual-quotes", "fig-qual-cooccurrence",
                       "fig-qual-saturation"]
     assert all(LABEL.match(label) for label in labels)
-    params = yaml.safe_load(PARAMS.read_text())
-    assert set(params) == {"data_dir", "quotes_per_theme", "seed", "equity_codes"}
+    assert set(yaml.safe_load(PARAMS.read_text())) <= {"data_dir", "quotes_per_theme", "seed", "equity_codes"}  # make's overrides of the parameters
 
 
 def test_notebook_runs_with_papermill(tmp_path):

@@ -13,6 +13,7 @@ from beyond_averages import paths
 from beyond_averages.files import InputError
 from beyond_averages.qual import Redactor, build_qual_data, load_csv_project, to_qdpx
 from beyond_averages.qual import summaries as S
+from beyond_averages.report import qualitative as show
 from beyond_averages.qual.__main__ import write_appendix
 
 SYNTHETIC = paths.DATA_SYNTHETIC / "qualitative"
@@ -45,39 +46,26 @@ def test_valid_tables_build():
     assert data.participants["role"].tolist() == ["gp", "policy_maker"]
 
 
-@pytest.mark.parametrize("key, edit, message", [
-    ("codings", lambda f: f.assign(code=["c1", "c9"]),
-     r"sg.csv: row 2 \(line 3\), column 'code': segment 's2' is coded 'c9', which is not in the codebook \(cb.csv\)"),
-    ("segments", lambda f: f.assign(participant_id=["P01", "P99"]),
+# (table, column, new values of its two rows, the error expected): each message names file, row, column and problem.
+BAD_CELLS = [
+    ("codings", "code", ["c1", "c9"], r"sg.csv: row 2 \(line 3\), column 'code': segment 's2' is coded 'c9', which is "
+                                      r"not in the codebook \(cb.csv\)"),
+    ("segments", "participant_id", ["P01", "P99"],
      r"sg.csv: row 2 \(line 3\), column 'participant_id': unknown participant 'P99' \(not in pp.csv\)"),
-    ("codebook", lambda f: f.assign(code=["c1", "c1"]),
-     r"cb.csv: row 2 \(line 3\), column 'code': code 'c1' is listed twice \(first at row 1\)"),
-    ("codebook", lambda f: f.assign(definition=["one", " "]),
+    ("codebook", "code", ["c1", "c1"], r"cb.csv: row 2 \(line 3\), column 'code': code 'c1' is listed twice \(first at row 1\)"),
+    ("codebook", "definition", ["one", " "],
      r"cb.csv: row 2 \(line 3\), column 'definition': empty; every code needs a theme, a name and a definition"),
-    ("codebook", lambda f: f.assign(code=["c1", "a;b"]), r"contains ';', which separates codes"),
-    ("codebook", lambda f: f.drop(columns="definition"), r"cb.csv: missing column\(s\) 'definition'"),
-    ("participants", lambda f: f.assign(role=["gp", "surgeon"]),
-     r"pp.csv: row 2 \(line 3\), column 'role': 'surgeon' is not one of gp, practice_nurse"),
-    ("participants", lambda f: f.assign(method=["interview", "survey"]), r"'survey' is not one of interview"),
-    ("participants", lambda f: f.assign(imd_quintile=["7", ""]),
-     r"column 'imd_quintile': 7 is not an IMD quintile 1-5 \(1 = most deprived\)"),
-    ("participants", lambda f: f.assign(imd_quintile=["high", ""]), r"'high' is not a whole number"),
-    ("participants", lambda f: f.assign(participant_id=["P01", "Simon"]),
-     r"column 'participant_id': 'Simon' does not look like a pseudonym"),
-    ("participants", lambda f: f.assign(participant_id=["P01", "P01"]), r"'P01' is listed twice"),
-    ("participants", lambda f: f.assign(collection_order=["1", "1"]),
-     r"participants P01, P02 share collection_order 1 but their methods are interview"),
-    ("participants", lambda f: f.assign(collection_order=["1", "0"]), r"'0' is not a whole number >= 1"),
-    ("segments", lambda f: f.assign(end=["0", ""]), r"column 'end': end 0 is not after start 0"),
-    ("segments", lambda f: f.assign(end=["5", "3"]), r"give both start and end, or neither"),
-    ("segments", lambda f: f.assign(segment_id=["s1", "s1"]), r"'s1' is listed twice"),
-    ("segments", lambda f: f.assign(text=["Hello", "  "]), r"row 2 \(line 3\), column 'text': empty segment text"),
-    ("codings", lambda f: f.assign(segment_id=["s1", "s7"]), r"unknown segment 's7'"),
-])
-def test_errors_name_file_row_column(key, edit, message):
+    ("codebook", "code", ["c1", "a;b"], r"contains ';', which separates codes"),
+    ("segments", "text", ["Hello", "  "], r"sg.csv: row 2 \(line 3\), column 'text': empty segment text"),
+    ("codings", "segment_id", ["s1", "s7"], r"unknown segment 's7'"),
+]
+
+
+@pytest.mark.parametrize("key, column, values, message", BAD_CELLS)
+def test_errors_name_file_row_column(key, column, values, message):
     tables = dict(zip(("codebook", "participants", "segments", "codings"), _tables()))
     with pytest.raises(InputError, match=message):
-        _build(**{key: edit(tables[key])})
+        _build(**{key: tables[key].assign(**{column: values})})
 
 
 def test_text_must_match_transcript():
@@ -205,7 +193,7 @@ def test_real_names_never_reach_any_output(tmp_path):
     # Every output, written and in memory.
     out = tmp_path / "out"
     matrix = S.framework_matrix(data)
-    S.write_framework_matrix(matrix, out / "m.csv", out / "m.html")
+    show.write_framework_matrix(matrix, out / "m.csv", out / "m.html")
     to_qdpx(data, out / "p.qdpx")
     outputs = [(out / "m.csv").read_text(encoding="utf-8"), (out / "m.html").read_text(encoding="utf-8")]
     with zipfile.ZipFile(out / "p.qdpx") as archive:
@@ -214,7 +202,7 @@ def test_real_names_never_reach_any_output(tmp_path):
     frames = [S.theme_summary(data), matrix, S.exemplar_quotes(data, min_chars=0), S.co_occurrence(data), curve,
               S.theme_by_deprivation(data), S.counts_by_role(data), data.segments, data.participants]
     outputs += [f.to_csv() for f in frames]
-    outputs += [S.overview_sentence(data), S.saturation_sentence(curve), repr(data)]
+    outputs += [show.overview_sentence(data), show.saturation_sentence(curve), repr(data)]
     outputs += list(data.documents) + list(data.documents.values())
     parts = {p for name in NAMES.values() for p in name.split()}
     for text in outputs:

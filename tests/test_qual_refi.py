@@ -18,6 +18,7 @@ from beyond_averages import paths
 from beyond_averages.files import InputError
 from beyond_averages.qual import load_csv_project, load_qdpx, read_qdpx, refi_to_qual_data, to_qdpx
 from beyond_averages.qual import summaries as S
+from beyond_averages.report import qualitative as show
 
 REFI = paths.SHARED / "real_inputs" / "refi_qda"
 ATLAS = REFI / "atlasti-8.4_refi-standard-project.qdpx"
@@ -198,7 +199,7 @@ def test_synthetic_round_trip_matches_csv_route(tmp_path):
     for summary in (S.theme_summary, S.framework_matrix, S.exemplar_quotes, S.co_occurrence, S.saturation_curve,
                     S.theme_by_deprivation):
         pdt.assert_frame_equal(summary(csv_route), summary(qdpx_route), obj=summary.__name__)
-    assert S.overview_sentence(csv_route) == S.overview_sentence(qdpx_route)
+    assert show.overview_sentence(csv_route) == show.overview_sentence(qdpx_route)
 
 
 def test_positions_without_transcripts_are_laid_out(tmp_path):

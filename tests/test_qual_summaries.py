@@ -23,7 +23,7 @@ import pytest
 
 from beyond_averages.qual import build_qual_data, load_qdpx, to_qdpx
 from beyond_averages.qual import summaries as S
-from beyond_averages.qual.figures import plot_co_occurrence, plot_saturation
+from beyond_averages.report import qualitative as show
 
 D1 = "Interviewer: Why?\nX01: Café — the gap is wide 😀 here.\nX01: Nobody checks who benefits.\n"
 D2 = "X02: We look at the total only.\nX02: Hello.\n"
@@ -127,7 +127,7 @@ def test_framework_matrix_cells(data):
     assert m.loc[("X04", "B"), "codes"] == "b1"
     short = S.framework_matrix(data, max_chars=20).set_index(["participant_id", "theme"])
     assert short.loc[("X03", "A"), "exemplar"] == "Targets first, then…"
-    wide = S.framework_matrix_wide(S.framework_matrix(data), cell="codes")
+    wide = show.framework_matrix_wide(S.framework_matrix(data), cell="codes")
     assert list(wide.columns) == ["participant_id", "role", "A", "B"]
     assert wide.iloc[0].tolist() == ["X01", "GP", "a1 (2)", "b1"]
     assert wide["participant_id"].tolist() == ["X01", "X02", "X03", "X04"]
@@ -135,14 +135,14 @@ def test_framework_matrix_cells(data):
 
 def test_framework_matrix_written_atomically(data, tmp_path):
     matrix = S.framework_matrix(data)
-    S.write_framework_matrix(matrix, tmp_path / "m.csv", tmp_path / "m.html")
+    show.write_framework_matrix(matrix, tmp_path / "m.csv", tmp_path / "m.html")
     back = pd.read_csv(tmp_path / "m.csv", keep_default_na=False)
     assert back.columns.tolist() == ["Participant", "Role", "A", "B"]
     assert back.loc[0, "A"] == "a1 (2): “Café — the gap is wide 😀 here.”"
     html = (tmp_path / "m.html").read_text(encoding="utf-8")
     assert "<table" in html and "Café — the gap is wide 😀 here." in html
     first = (tmp_path / "m.csv").read_bytes()
-    S.write_framework_matrix(matrix, tmp_path / "m.csv")
+    show.write_framework_matrix(matrix, tmp_path / "m.csv")
     assert (tmp_path / "m.csv").read_bytes() == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv", "m.html"]  # no temporary file left behind
 
@@ -165,7 +165,7 @@ def test_saturation_curve(data):
     assert curve["new_codes"].tolist() == [2, 1, 0]
     assert curve["cumulative_codes"].tolist() == [2, 3, 3]
     assert curve["new_code_names"].tolist() == ["a1; b1", "a2", ""]
-    assert S.saturation_sentence(curve) == (
+    assert show.saturation_sentence(curve) == (
         "All 3 codes applied had appeared by data-collection event 2 of 3; the remaining 1 event added no new "
         "code, which suggests the codebook was saturated for these roles and settings.")
 
@@ -222,24 +222,24 @@ def test_theme_by_deprivation_and_sentences(data):
     assert t.loc[("B", "not_known"), ["n_band", "n_participants"]].tolist() == [1, 1]
     assert ("A", "middle") not in t.index  # no participant in IMD quintile 3
     codes = S.theme_by_deprivation(data, level="code")
-    sentence = S.deprivation_sentence(codes, "A", "a1")
+    sentence = show.deprivation_sentence(codes, "A", "a1")
     assert sentence.startswith("'a1' was raised by 2 of 2 participants working in the most deprived (IMD Q1-Q2) "
                                "areas and by 0 of 1 participants working in the least deprived (IMD Q4-Q5) areas")
     assert "more often where deprivation is highest (100 percentage points apart" in sentence
-    assert S.overview_sentence(data) == (
+    assert show.overview_sentence(data) == (
         "The analysis covers 4 participants (2 GPs, 1 practice nurse, 1 commissioner) from 2 interviews, "
         "1 focus group: 5 coded segments carrying 7 codings against a codebook of 4 codes in 2 themes.")
-    assert S.theme_sentence(S.theme_summary(data)) == (
+    assert show.theme_sentence(S.theme_summary(data)) == (
         "A was the most widely shared theme, raised by 3 participants in 4 segments; B was raised by the fewest "
         "(2 participants, 2 segments).")
-    display = S.theme_summary_display(S.theme_summary(data))
+    display = show.theme_summary_display(S.theme_summary(data))
     assert display["code"].tolist()[:2] == ["All codes", "a1"] and display["theme"].tolist()[:2] == ["A", ""]
     # Role columns merged into one: (gp, practice nurse, commissioner) = A (2, 1, 0), a1 (2, 0, 0), b2 (0, 0, 0).
     assert list(display.columns) == ["theme", "code", "definition", "n_participants", "n_segments",
                                      "participants_by_role"]
     assert display["participants_by_role"].tolist() == ["GP 2, practice nurse 1", "GP 2", "GP 1, practice nurse 1",
                                                         "GP 1, commissioner 1", "GP 1, commissioner 1", "none"]
-    wide = S.theme_summary_display(S.theme_summary(data), merge_roles=False)
+    wide = show.theme_summary_display(S.theme_summary(data), merge_roles=False)
     assert wide["participants_gp"].tolist() == [2, 2, 1, 1, 1, 0] and "participants_by_role" not in wide
 
 
@@ -259,7 +259,7 @@ def test_qdpx_round_trip_gives_the_same_summaries(data, tmp_path):
 def test_figures_return_fig_and_ax(data):
     import matplotlib.pyplot as plt
 
-    fig, ax = plot_co_occurrence(S.co_occurrence(data))
+    fig, ax = show.plot_co_occurrence(S.co_occurrence(data))
     # Lower triangle without the diagonal: rows a2..b2, columns a1..b1, so no row or column is empty.
     assert [t.get_text() for t in ax.get_yticklabels()] == ["a2", "b1", "b2"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a1", "a2", "b1"]
@@ -267,11 +267,24 @@ def test_figures_return_fig_and_ax(data):
     # a2-a1: s4; b1-a1: s1; b1-a2, b2-*: none. Six cells, every row and column has at least one.
     assert cells == {(0, 0): "1", (1, 0): "1", (1, 1): "0", (2, 0): "0", (2, 1): "0", (2, 2): "0"}
     plt.close(fig)
-    fig, ax = plot_co_occurrence(S.co_occurrence(data), show_diagonal=True)
+    fig, ax = show.plot_co_occurrence(S.co_occurrence(data), show_diagonal=True)
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
     assert len(cells) == 10 and [cells[(i, i)] for i in range(4)] == ["3", "2", "2", "0"]  # segments per code
     assert ax.child_axes[0].get_ylabel() == "Segments coded with both (diagonal: with the code)"
     plt.close(fig)
-    fig, ax = plot_saturation(S.saturation_curve(data))
+    fig, ax = show.plot_saturation(S.saturation_curve(data))
     assert list(ax.lines[0].get_ydata()) == [2, 3, 3]
     plt.close(fig)
+
+
+def test_run_qualitative_analysis_holds_the_summaries_of_the_project():
+    from beyond_averages.qual import load_csv_project, run_qualitative_analysis
+
+    analysis = run_qualitative_analysis("data_synthetic/qualitative", quotes_per_theme=1, seed=7)
+    data = load_csv_project("data_synthetic/qualitative")
+    pdt.assert_frame_equal(analysis.theme_summary, S.theme_summary(data))
+    pdt.assert_frame_equal(analysis.framework_matrix, S.framework_matrix(data))
+    pdt.assert_frame_equal(analysis.quotes, S.exemplar_quotes(data, per_theme=1, seed=7))
+    pdt.assert_frame_equal(analysis.co_occurrence, S.co_occurrence(data))
+    pdt.assert_frame_equal(analysis.saturation, S.saturation_curve(data))
+    assert (analysis.quotes_per_theme, analysis.seed) == (1, 7)

@@ -1,7 +1,7 @@
 """Planted-effect recovery: the DiD and ITS estimators, run on the compendium's own synthetic extract, against the
 exact effect the generator wrote to ``ground_truth_<area>.parquet``.
 
-The estimands and the comparison code live in ``bench/run_bench.py`` (``did_truth``, ``its_truth``,
+The estimands and the comparison code live in :mod:`beyond_averages.recovery` (``did_truth``, ``its_truth``,
 ``did_recovery``, ``its_recovery``), shared with ``make bench``. Design facts the tests rely on:
 
 - The generator uses common random numbers: for one seed, every scenario draws the same events and the null
@@ -17,18 +17,13 @@ The estimands and the comparison code live in ``bench/run_bench.py`` (``did_trut
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from beyond_averages import paths
-
-_spec = importlib.util.spec_from_file_location("run_bench", paths.ROOT / "bench" / "run_bench.py")
-rb = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(rb)
+from beyond_averages import recovery
 
 # ~120,000 patients on 48 practices (19 adopters in 3 waves): each scenario takes a few seconds to generate. Small
 # extracts can lose a month of a wave-1 quintile series to disclosure redaction (the ITS then stops, by design: e.g.
@@ -43,10 +38,10 @@ def _run(tmp_path_factory, settings, scenarios):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "few treated clusters": expected at this size
         for k, scenario in enumerate(scenarios):
-            ex = rb.make_extract(out, scenario, population=k == 0, **settings)
-            did = rb.did_recovery(ex["measures"], ex["truth"], scenario)
-            its = rb.its_recovery(ex["measures_path"], ex["programme_path"], ex["truth"], ex["measures"], scenario)
-            cits = rb.its_controlled_recovery(ex["measures_path"], ex["programme_path"], ex["truth"], ex["measures"],
+            ex = recovery.make_extract(out, scenario, population=k == 0, **settings)
+            did = recovery.did_recovery(ex["measures"], ex["truth"], scenario)
+            its = recovery.its_recovery(ex["measures_path"], ex["programme_path"], ex["truth"], ex["measures"], scenario)
+            cits = recovery.its_controlled_recovery(ex["measures_path"], ex["programme_path"], ex["truth"], ex["measures"],
                                            scenario)
             res[scenario] = pd.concat([did, its, cits], ignore_index=True).set_index(["method", "imd_quintile"])
     return res
@@ -111,12 +106,12 @@ def test_controlled_its_contrast_has_the_planted_sign_and_is_near_the_truth(fast
     assert np.sign(c["truth"]) == sign and abs(c["truth"]) > 2.0  # narrowing +2.85, widening -2.88
     assert np.sign(c["estimate"]) == sign, c
     assert abs(c["estimate"] - c["truth"]) < ITS_CONTRAST_TOL, c
-    for h in rb.ITS_HORIZONS:  # and every horizon's CI covers its truth
+    for h in recovery.ITS_HORIZONS:  # and every horizon's CI covers its truth
         assert fast[scenario].loc[(f"its_controlled_h{h}", "1-5"), "covers_truth"], h
 
 
 def test_controlled_its_null_contrast_ci_covers_zero(fast):
-    for h in rb.ITS_HORIZONS:
+    for h in recovery.ITS_HORIZONS:
         c = fast["null"].loc[(f"its_controlled_h{h}", "1-5")]
         assert c["truth"] == 0 and c["ci_lower"] <= 0 <= c["ci_upper"], (h, c)
 
@@ -163,20 +158,20 @@ def test_its_contrast_at_24_months_tracks_truth_net_of_shared_noise(fast, scenar
 # ---------------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def medium(tmp_path_factory):
-    return _run(tmp_path_factory, dict(rb.MEDIUM, seed=rb.RECOVERY_SEEDS[0]), rb.SCENARIOS)
+    return _run(tmp_path_factory, dict(recovery.MEDIUM, seed=recovery.RECOVERY_SEEDS[0]), recovery.SCENARIOS)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", rb.SCENARIOS)
+@pytest.mark.parametrize("scenario", recovery.SCENARIOS)
 def test_medium_scale_group_time_att_recovery(medium, scenario):
     gta = medium[scenario].loc["group_time_att"]
     bad = gta[gta["z_error"].abs() >= Z_TOL]
     assert bad.empty, f"{scenario}: estimates more than {Z_TOL} SE from the truth:\n{bad}"
     c = gta.loc["1-5"]
-    if rb.EXPECTED_SIGN[scenario]:
+    if recovery.EXPECTED_SIGN[scenario]:
         # Point estimate on the planted side. Even at this scale the contrast's SE (~0.47 pp) is about half its
         # true size (~1 pp), so a CI excluding 0 is not guaranteed (with the study seed: narrowing yes, widening no).
-        assert np.sign(c["estimate"]) == rb.EXPECTED_SIGN[scenario], c
+        assert np.sign(c["estimate"]) == recovery.EXPECTED_SIGN[scenario], c
     else:
         assert c["ci_lower"] <= 0 <= c["ci_upper"], c
 
@@ -194,7 +189,7 @@ def test_medium_scale_net_of_null_recovery(medium, scenario):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario", rb.SCENARIOS)
+@pytest.mark.parametrize("scenario", recovery.SCENARIOS)
 def test_medium_scale_controlled_its_recovery(medium, scenario):
     # Wave 1 has 38 practices here (as in the study extract). With the study seed: every quintile's and the
     # contrast's 24-month CI covers the truth in null, narrowing and widening, and the contrast has the planted
@@ -202,5 +197,5 @@ def test_medium_scale_controlled_its_recovery(medium, scenario):
     # uncontrolled per-quintile CIs missed the truth in all 15 of those cells (bias -0.8 to -2.5 pp).
     c = medium[scenario].loc["its_controlled_h24"]
     assert c["covers_truth"].all(), c
-    if rb.EXPECTED_SIGN[scenario]:
-        assert np.sign(c.loc["1-5", "estimate"]) == rb.EXPECTED_SIGN[scenario], c
+    if recovery.EXPECTED_SIGN[scenario]:
+        assert np.sign(c.loc["1-5", "estimate"]) == recovery.EXPECTED_SIGN[scenario], c

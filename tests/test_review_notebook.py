@@ -6,7 +6,6 @@ import re
 
 import nbformat
 import papermill as pm
-import pytest
 import yaml
 
 from beyond_averages import paths
@@ -43,8 +42,7 @@ def test_committed_notebook_is_clean_and_follows_conventions():
     prose = " ".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for ref in re.findall(r"@((?:fig|tbl|sec)-[a-z0-9-]*[a-z0-9])", prose):
         assert ref in labels, ref
-    params = yaml.safe_load(PARAMS.read_text())
-    assert set(params) == {"screening_log", "extraction", "references", "harvest_height", "rob_weighted"}
+    assert set(yaml.safe_load(PARAMS.read_text())) <= {"screening_log", "extraction", "references", "harvest_height", "rob_weighted"}  # make's overrides of the parameters
 
 
 def test_notebook_runs_end_to_end_with_papermill(tmp_path):

@@ -55,29 +55,23 @@ def test_ris_continuation_lines_join_or_split():
     assert ref.title == "A long title here" and ref.key == "doe_long_2020"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("AU  - Doe, J\n", r"line 1: tag 'AU' outside a record"),
-    ("TY  - JOUR\nTI  - x\n", r"line 1: the record opened here is never closed with 'ER  - '"),
-    ("TY  - JOUR\nTY  - JOUR\nER  - \n", r"line 2: a new record \(TY\) starts before the record opened at line 1"),
-    ("hello\n", r"line 1: text outside a record"),
-    ("", r"no RIS records found"),
+@pytest.mark.parametrize("parse, text, message", [
+    (parse_ris, "AU  - Doe, J\n", r"lib: line 1: tag 'AU' outside a record"),
+    (parse_ris, "TY  - JOUR\nTI  - x\n", r"line 1: the record opened here is never closed with 'ER  - '"),
+    (parse_ris, "TY  - JOUR\nTY  - JOUR\nER  - \n",
+     r"line 2: a new record \(TY\) starts before the record opened at line 1"),
+    (parse_ris, "hello\n", r"line 1: text outside a record"),
+    (parse_ris, "", r"no RIS records found"),
+    (parse_bibtex, "@article{a_2020,\n title = {x},\n}\n@article{a_2020,\n title = {y},\n}\n",
+     r"lib: line 4: citation key 'a_2020' is used twice \(also line 1\)"),
+    (parse_bibtex, "@article{,\n title = {x}}\n", r"line 1: entry '@article' has no citation key"),
+    (parse_bibtex, "@article{k,\n title = {x\n", r"line 1: a '\{' in this entry is never closed"),
+    (parse_bibtex, "@article{fig-one,\n title = {x}}\n", r"citation key 'fig-one' is not usable in Quarto"),
+    (parse_bibtex, "no entries", r"no BibTeX entries found"),
 ])
-def test_ris_errors_name_the_line(text, message):
+def test_reference_errors_name_the_line(parse, text, message):
     with pytest.raises(InputError, match=message):
-        parse_ris(text, "lib.ris")
-
-
-@pytest.mark.parametrize("text, message", [
-    ("@article{a_2020,\n title = {x},\n}\n@article{a_2020,\n title = {y},\n}\n",
-     r"line 4: citation key 'a_2020' is used twice \(also line 1\)"),
-    ("@article{,\n title = {x}}\n", r"line 1: entry '@article' has no citation key"),
-    ("@article{k,\n title = {x\n", r"line 1: a '\{' in this entry is never closed"),
-    ("@article{fig-one,\n title = {x}}\n", r"citation key 'fig-one' is not usable in Quarto"),
-    ("no entries", r"no BibTeX entries found"),
-])
-def test_bibtex_errors_name_the_line(text, message):
-    with pytest.raises(InputError, match=message):
-        parse_bibtex(text, "lib.bib")
+        parse(text, "lib")
 
 
 def test_bibtex_strings_quotes_and_accents():

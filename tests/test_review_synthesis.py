@@ -9,7 +9,9 @@ import pytest
 
 from beyond_averages import paths
 from beyond_averages.files import InputError
-from beyond_averages.review import figures, load_review, synthesis, synthetic, tables
+from beyond_averages.report import prisma
+from beyond_averages.report import review as show
+from beyond_averages.review import load_review, synthesis, synthetic
 from beyond_averages.review.extraction import check_links, explode, read_extraction
 from beyond_averages.review.references import parse_bibtex
 
@@ -69,10 +71,10 @@ def test_summary_counts_every_cell(extraction):
 
 
 def test_counts_and_characteristics_tables_every_cell(extraction):
-    frame = tables.counts_frame(extraction)
+    frame = show.counts_frame(extraction)
     assert frame.values.tolist()[:4] == [["Country", "England", 2, "50"], ["", "Canada", 1, "25"],
                                          ["", "Wales", 1, "25"], ["Design", "Cluster randomised trial", 2, "50"]]
-    chars = tables.characteristics_frame(extraction)
+    chars = show.characteristics_frame(extraction)
     assert chars["No."].tolist() == [1, 2, 3, 4]
     assert chars["Study"].tolist()[0] == '<span data-qmd="[@s3_2012]">s3_2012</span>'   # year order
     assert chars.iloc[1].to_dict() == {
@@ -83,10 +85,10 @@ def test_counts_and_characteristics_tables_every_cell(extraction):
         "Effect on inequalities": "Narrowed (BP control)"}
     assert chars.iloc[0][["PROGRESS-Plus", "Equity measure", "Effect on inequalities", "Size"]].tolist() == [
         "None", "Not reported", "Not assessed", ""]
-    html = tables.characteristics_table(extraction).to_html()
+    html = show.characteristics_table(extraction).to_html()
     assert "<th" in html and 'data-qmd="[@s4_2020]"' in html
-    design = tables.characteristics_frame(extraction, part="design")
-    equity = tables.characteristics_frame(extraction, part="equity")
+    design = show.characteristics_frame(extraction, part="design")
+    equity = show.characteristics_frame(extraction, part="equity")
     assert list(design.columns) == ["No.", "Study", "Country", "Setting", "Design", "QI approach", "Clinical area",
                                     "Size"]
     assert list(equity.columns) == ["No.", "Study", "PROGRESS-Plus", "Equity measure", "Effect on inequalities"]
@@ -95,9 +97,9 @@ def test_counts_and_characteristics_tables_every_cell(extraction):
     assert equity.iloc[1].tolist() == [2, '<span data-qmd="[@s1_2015]">s1_2015</span>',
                                        "Race, ethnicity, culture, language; Socioeconomic status", "SII",
                                        "Narrowed (BP control)"]
-    assert "Effect on inequalities" not in tables.characteristics_table(extraction, part="design").to_html()
+    assert "Effect on inequalities" not in show.characteristics_table(extraction, part="design").to_html()
     with pytest.raises(ValueError, match="part must be 'all', 'design' or 'equity', not 'both'"):
-        tables.characteristics_frame(extraction, part="both")
+        show.characteristics_frame(extraction, part="both")
 
 
 def test_harvest_data_and_heights(extraction):
@@ -138,16 +140,26 @@ def test_risk_of_bias_long_and_weighted_summary(extraction):
 
 
 def test_sentences(extraction):
-    assert synthesis.equity_sentence(extraction) == (
+    assert show.equity_sentence(extraction) == (
         "Of the 4 included studies, 3 assessed the effect on inequalities: 1 found that inequalities narrowed "
         "[@s1_2015], 1 found that inequalities did not change [@s4_2020] and 1 found that inequalities widened "
         "[@s2_2018]; 1 did not assess it.")
-    assert synthesis.coverage_sentence(extraction).startswith(
+    assert show.coverage_sentence(extraction).startswith(
         "The dimension most often considered was socioeconomic status (2 of 4 studies); no study considered occupation,")
-    assert synthesis.rob_sentence(extraction) == (
+    assert show.rob_sentence(extraction) == (
         "1 of 2 studies assessed with RoB 2 were at low overall risk of bias; 0 of 1 study assessed with ROBINS-I "
         "were at low overall risk of bias; 1 study had no risk-of-bias assessment.")
-    assert synthesis.cite([]) == "" and synthesis.cite(["a", "b"]) == "[@a; @b]"
+    assert show.cite([]) == "" and show.cite(["a", "b"]) == "[@a; @b]"
+
+
+def test_setting_sentences_follow_the_chapter_settings():
+    # The captions are static; these sentences carry what the harvest_height and rob_weighted settings change.
+    assert "lower risk of bias" in show.harvest_height_sentence("quality")
+    assert "larger studies" in show.harvest_height_sentence("size")
+    with pytest.raises(ValueError, match="quality' or 'size'"):
+        show.harvest_height_sentence("weight")
+    assert "share of participants" in show.rob_summary_sentence(True)
+    assert "share of studies" in show.rob_summary_sentence(False)
 
 
 @pytest.mark.parametrize("index, old, new, message", [
@@ -215,7 +227,7 @@ def test_example_data_are_the_generators_output_and_labelled_synthetic(tmp_path)
     bib = (paths.DATA_SYNTHETIC / "review" / "references.bib").read_text(encoding="utf-8")
     assert "[{SYNTHETIC}] Type 2 diabetes and {PDSA} cycles: a fictional" in bib and "pdsa" not in bib.lower().replace(
         "{pdsa}", "")
-    assert "Synthetic example data" in data.provenance_note()
+    assert "Synthetic example data" in show.provenance_note(data)
 
 
 def test_load_review_checks_study_count(tmp_path):
@@ -229,20 +241,20 @@ def test_load_review_checks_study_count(tmp_path):
 def test_figures_draw_and_save_byte_stable(tmp_path, extraction):
     src = paths.DATA_SYNTHETIC / "review"
     data = load_review(src / "screening_log.csv", src / "extraction.csv", src / "references.bib")
-    fig, _ = figures.prisma_flow_figure(data.log)
-    figures.save_figure(fig, tmp_path / "a.svg")
-    figures.save_figure(figures.prisma_flow_figure(data.log)[0], tmp_path / "b.svg")
+    fig, _ = prisma.prisma_flow_figure(data.log)
+    show.save_figure(fig, tmp_path / "a.svg")
+    show.save_figure(prisma.prisma_flow_figure(data.log)[0], tmp_path / "b.svg")
     assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
-    figures.save_figure(fig, tmp_path / "a.png")
+    show.save_figure(fig, tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 10_000
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "Records screened\n(n = 1,094)" in texts and "Identification" in texts
-    fig, axes = figures.harvest_plot(extraction)
+    fig, axes = show.harvest_plot(extraction)
     assert axes.shape == (3, 4)
     assert [t.get_text() for t in axes[0, 0].texts] == ["3"]             # study 3 widened, audit and feedback
-    fig, ax = figures.coverage_heatmap(extraction)
+    fig, ax = show.coverage_heatmap(extraction)
     assert ax.images[0].get_array().sum() == 7            # 4 (s1: 2 dims x 2 approaches) + 1 + 2
-    fig, axes = figures.rob_traffic_light(extraction)
+    fig, axes = show.rob_traffic_light(extraction)
     assert len(axes) == 2
     # One legend per tool, listing that tool's scale only, each level its own colour (no shared swatches).
     legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in axes]
@@ -252,13 +264,13 @@ def test_figures_draw_and_save_byte_stable(tmp_path, extraction):
         colours = [tuple(h.get_facecolor()) for h in ax.get_legend().legend_handles]
         assert len(set(colours)) == len(colours)
     assert not fig.legends and [ax.get_title(loc="left") for ax in axes] == ["RoB 2", "ROBINS-I"]
-    rob2_only = figures.rob_traffic_light(extraction.loc[extraction["rob_tool"] == "rob2"])[1]
+    rob2_only = show.rob_traffic_light(extraction.loc[extraction["rob_tool"] == "rob2"])[1]
     assert len(rob2_only) == 1
     assert "Moderate (\u2212)" not in [t.get_text() for t in rob2_only[0].get_legend().get_texts()]
-    fig, axes = figures.rob_summary_plot(data.extraction, weighted=True)
+    fig, axes = show.rob_summary_plot(data.extraction, weighted=True)
     assert len(axes) == 2
     with pytest.raises(ValueError, match="save as .svg or .png"):
-        figures.save_figure(fig, tmp_path / "x.pdf")
+        show.save_figure(fig, tmp_path / "x.pdf")
 
 
 def test_prisma_text_is_legible_and_inside_its_boxes():
@@ -266,9 +278,9 @@ def test_prisma_text_is_legible_and_inside_its_boxes():
 
     src = paths.DATA_SYNTHETIC / "review"
     data = load_review(src / "screening_log.csv", src / "extraction.csv", src / "references.bib")
-    fig, ax = figures.prisma_flow_figure(data.log)
+    fig, ax = prisma.prisma_flow_figure(data.log)
     width_in = fig.get_size_inches()[0]
-    assert width_in == figures.PRISMA_WIDTH == 7.6
+    assert width_in == prisma.PRISMA_WIDTH == 7.6
     # Shown about 765 px (765 / 96 in) wide in the book, every text stays at least 9 pt on screen.
     assert min(t.get_fontsize() for t in ax.texts) * (765 / 96) / width_in >= 9
     renderer = FigureCanvasAgg(fig).get_renderer()
@@ -279,9 +291,9 @@ def test_prisma_text_is_legible_and_inside_its_boxes():
             assert any(b.x0 <= bb.x0 and bb.x1 <= b.x1 and b.y0 <= bb.y0 and bb.y1 <= b.y1 for b in boxes), \
                 text.get_text()
     # Wrapping is measured: "(n = 1,094)" never breaks, and a line is split only where it would not fit.
-    assert figures._wrap("Records screened (n = 1,094)", 1.2) == ["Records screened", "  (n = 1,094)"]
-    assert figures._wrap("Records screened (n = 1,094)", 3.0) == ["Records screened (n = 1,094)"]
-    assert figures._wrap("  MEDLINE (n = 1,253)", 3.0) == ["    MEDLINE (n = 1,253)"]
+    assert prisma._wrap("Records screened (n = 1,094)", 1.2) == ["Records screened", "  (n = 1,094)"]
+    assert prisma._wrap("Records screened (n = 1,094)", 3.0) == ["Records screened (n = 1,094)"]
+    assert prisma._wrap("  MEDLINE (n = 1,253)", 3.0) == ["    MEDLINE (n = 1,253)"]
 
 
 def test_explode(extraction):

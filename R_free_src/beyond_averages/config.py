@@ -240,6 +240,15 @@ class Study(_Frozen):
         root = root or paths.ROOT
         return self.extract_dir if self.extract_dir.is_absolute() else root / self.extract_dir
 
+    def area_inputs(self, area: str, measures_path=None, programme_path=None) -> tuple[Path, Path]:
+        """The measures and programme files of an area's chapters: the given paths (relative ones from the
+        repository root) or the defaults, ``outputs/measures/<area>.parquet`` and ``programme_<area>.parquet`` in
+        the study's extract: the files ``make`` writes."""
+        measures = paths.resolve(measures_path) if measures_path else paths.MEASURES_DIR / f"{area}.parquet"
+        programme = (paths.resolve(programme_path) if programme_path
+                     else self.resolved_extract_dir() / f"programme_{area}.parquet")
+        return measures, programme
+
 
 def _format_validation_error(path: Path, err: ValidationError) -> str:
     lines = []

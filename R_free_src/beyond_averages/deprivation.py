@@ -9,20 +9,12 @@ Never compute a quintile anywhere else: three OpenSAFELY studies wrote three dif
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 N_LSOA_ENGLAND_2019 = 32_844  # LSOAs ranked by IMD 2019 (MHCLG, File 1)
 QUINTILES = (1, 2, 3, 4, 5)
 MOST_DEPRIVED = 1
 LEAST_DEPRIVED = 5
 
-QUINTILE_LABELS = {
-    1: "Q1 (most deprived)",
-    2: "Q2",
-    3: "Q3",
-    4: "Q4",
-    5: "Q5 (least deprived)",
-}
 
 
 def imd_quintile_from_decile(decile) -> np.ndarray | int:
@@ -56,12 +48,3 @@ def imd_quintile_from_rank(rank, n_areas: int = N_LSOA_ENGLAND_2019) -> np.ndarr
         return int(out) if valid else out
     return out
 
-
-def quintile_label(q) -> str:
-    return QUINTILE_LABELS.get(int(q), str(q))
-
-
-def quintile_categorical(values) -> pd.Categorical:
-    """Quintiles as an ordered categorical of display labels (most deprived first)."""
-    labels = [QUINTILE_LABELS[q] for q in QUINTILES]
-    return pd.Categorical([QUINTILE_LABELS.get(int(v), None) for v in values], categories=labels, ordered=True)

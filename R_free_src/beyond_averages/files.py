@@ -68,6 +68,14 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], source: str) ->
         )
 
 
+def describe_rows(frame: pd.DataFrame, mask, limit: int = 3) -> str:
+    """The first ``limit`` rows where ``mask`` holds, as 'row i: column=value, ...', for error messages."""
+    import numpy as np
+
+    idx = np.flatnonzero(np.asarray(mask))[:limit]
+    return "; ".join(f"row {int(i)}: " + ", ".join(f"{k}={v}" for k, v in frame.iloc[i].items()) for i in idx)
+
+
 def read_yaml_mapping(path: str | os.PathLike, error: type[ValueError] = InputError, missing_hint: str = "") -> dict:
     """A YAML file whose top level is a mapping; ``error`` (naming the file) if missing, not YAML or not a mapping."""
     import yaml

@@ -12,7 +12,7 @@ not registered at its end), is alive at the end of m, has completed age (counted
 the band, and, for register areas, has a diagnosis code dated in or before m. The numerator needs an indicator code
 dated in one of the ``lookback`` months up to and including m (any time, for an "ever" indicator). Records dated
 before registration count, as transferred records do. Patients with no IMD (no usable address) are left out of the
-quintile rows and counted in :func:`cohort_summary`.
+quintile rows and counted in the study population's table (:mod:`beyond_averages.study_population`).
 """
 
 from __future__ import annotations
@@ -27,14 +27,16 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .config import Area, Study, load_study
-from .deprivation import imd_quintile_from_decile
-from .files import InputError, require_columns
+from .deprivation import QUINTILES, imd_quintile_from_decile
+from .files import InputError, describe_rows, read_parquet, require_columns
 from .months import NEVER, month_index_of, month_start
 
 PATIENT_COLUMNS = ("patient_id", "practice_id", "sex", "birth_date", "imd_decile", "registration_start",
                    "registration_end", "death_date")
 EVENT_COLUMNS = ("patient_id", "code", "event_date", "value")
-MEASURE_COLUMNS = ("area", "month", "practice_id", "imd_quintile", "numerator", "denominator")
+# The measures table: the one data contract between this step and every estimator.
+MEASURE_KEYS = ("month", "practice_id", "imd_quintile")
+MEASURE_COLUMNS = ("area", *MEASURE_KEYS, "numerator", "denominator")
 
 AGE_BAND_YEARS = 5
 TOP_AGE_BAND = 18  # 90+ (the European Standard Population's top band)
@@ -369,3 +371,30 @@ def attach_programme(measures: pd.DataFrame, programme: pd.DataFrame, source: st
     out = measures.copy()
     out["programme_start"] = out["practice_id"].map(starts).astype("datetime64[s]")
     return out
+
+
+def check_measures(measures: pd.DataFrame, source: str = "measures") -> pd.DataFrame:
+    """Check a measures table against the contract and return it: :class:`InputError` (naming ``source``, the column
+    and the first offending rows) for a missing column (``area`` is optional), an IMD quintile outside 1..5, or counts
+    that are not whole numbers with ``0 <= numerator <= denominator``."""
+    require_columns(measures, MEASURE_COLUMNS[1:], source)
+    bad_q = ~measures["imd_quintile"].isin(QUINTILES)
+    if bad_q.any():
+        raise InputError(f"{source}: column 'imd_quintile' must be 1..5: {describe_rows(measures, bad_q)}")
+    num = pd.to_numeric(measures["numerator"], errors="coerce")
+    den = pd.to_numeric(measures["denominator"], errors="coerce")
+    bad = num.isna() | den.isna() | (num < 0) | (den < 0) | (num > den) | (num % 1 != 0) | (den % 1 != 0)
+    if bad.any():
+        raise InputError(
+            f"{source}: columns 'numerator'/'denominator' must be counts with 0 <= numerator <= denominator: "
+            f"{describe_rows(measures, bad)}"
+        )
+    return measures
+
+
+def read_measures(path) -> pd.DataFrame:
+    """Read and check a measures Parquet file (a relative path is taken from the repository root)."""
+    from .paths import resolve
+
+    path = resolve(path)
+    return check_measures(read_parquet(path, columns=MEASURE_COLUMNS[1:]), source=str(path))

@@ -33,5 +33,11 @@ BOOK = REPORTS / "_book"
 SHARED = ROOT.parent / "shared"                 # the project's shared reference data (beside the checkout)
 
 
+def resolve(path: str | os.PathLike) -> Path:
+    """A path from a notebook parameter or the command line: relative paths are taken from the repository root."""
+    path = Path(path)
+    return path if path.is_absolute() else ROOT / path
+
+
 def area_file(area: str) -> Path:
     return AREAS_DIR / f"{area}.yaml"

@@ -11,16 +11,17 @@ import argparse
 from pathlib import Path
 
 from ..files import write_csv
+from ..report.qualitative import write_framework_matrix
 from . import summaries
 from .csv_import import load_csv_project
-from .refi_qda import to_qdpx
+from .refi_export import to_qdpx
 
 
 def write_appendix(data_dir, out_dir, seed: int = summaries.DEFAULT_SEED) -> list[Path]:
     data = load_csv_project(data_dir)
     out = Path(out_dir)
     matrix = summaries.framework_matrix(data)
-    summaries.write_framework_matrix(matrix, out / "framework_matrix.csv", out / "framework_matrix.html")
+    write_framework_matrix(matrix, out / "framework_matrix.csv", out / "framework_matrix.html")
     write_csv(summaries.theme_summary(data), out / "theme_summary.csv")
     write_csv(summaries.exemplar_quotes(data, seed=seed), out / "exemplar_quotes.csv")
     write_csv(summaries.saturation_curve(data), out / "saturation.csv")

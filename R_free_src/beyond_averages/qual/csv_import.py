@@ -108,12 +108,10 @@ def load_csv_project(
 ) -> QualData:
     """Read and validate a CSV project folder. Real-name columns in ``participants`` are dropped and redacted.
 
-    A relative ``folder`` is taken from the repository root (``paths.ROOT``), so a notebook's parameter
+    A relative ``folder`` is taken from the repository root (:func:`beyond_averages.paths.resolve`), so a notebook's parameter
     ``data_synthetic/qualitative`` means the same wherever the kernel starts.
     """
-    folder = Path(folder)
-    if not folder.is_absolute():
-        folder = paths.ROOT / folder
+    folder = paths.resolve(folder)
     if not folder.is_dir():
         raise InputError(f"{folder}: no such project folder (expected codebook.csv, participants.csv, segments.csv)")
     files = {"codebook": folder / codebook, "participants": folder / participants, "segments": folder / segments}

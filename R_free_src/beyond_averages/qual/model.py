@@ -37,16 +37,6 @@ Method = Literal["interview", "focus_group", "case_study"]
 ROLES: tuple[str, ...] = get_args(Role)
 METHODS: tuple[str, ...] = get_args(Method)
 
-ROLE_LABELS = {
-    "gp": "GP",
-    "practice_nurse": "Practice nurse",
-    "practice_manager": "Practice manager",
-    "pharmacist": "Pharmacist",
-    "commissioner": "Commissioner",
-    "policy_maker": "Policy maker",
-    "other": "Other",
-}
-METHOD_LABELS = {"interview": "Interview", "focus_group": "Focus group", "case_study": "Case study"}
 
 CODEBOOK_COLUMNS = ("theme", "theme_definition", "code", "definition")
 PARTICIPANT_COLUMNS = ("participant_id", "role", "setting", "imd_quintile", "method", "collection_order")

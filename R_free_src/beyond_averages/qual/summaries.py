@@ -1,6 +1,9 @@
 """Summaries of coded data for a qualitative chapter: theme counts, framework matrix, exemplar quotes,
 code co-occurrence, saturation, and themes by the deprivation of the participant's practice or area.
 
+Each function returns a tidy frame of names and numbers; :mod:`beyond_averages.report.qualitative` turns them into
+tables, sentences and figures.
+
 Counting rules (the same in every table):
 
 - A participant "has" a code (or theme) if at least one of their segments is coded with it (with any code of the
@@ -13,14 +16,13 @@ Counting rules (the same in every table):
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from ..files import write_csv, write_text
-from .model import ROLE_LABELS, ROLES, QualData
+from .. import labels
+from .model import ROLES, QualData
 
 Level = Literal["code", "theme"]
 
@@ -28,26 +30,12 @@ Level = Literal["code", "theme"]
 # (beyond_averages.deprivation: 1 = most deprived). Fourteen-odd participants cannot support five quintiles.
 DEPRIVATION_BANDS = {1: "most_deprived", 2: "most_deprived", 3: "middle", 4: "least_deprived", 5: "least_deprived"}
 BAND_ORDER = ("most_deprived", "middle", "least_deprived", "not_known")
-BAND_LABELS = {"most_deprived": "most deprived (IMD Q1-Q2)", "middle": "middle (IMD Q3)",
-               "least_deprived": "least deprived (IMD Q4-Q5)", "not_known": "national role or not known"}
-
-# Display labels for the tables of this strand (data keep tidy names; report.tables.html_table shows these).
-TABLE_LABELS = {
-    "level": "Level", "theme": "Theme", "code": "Code", "definition": "Definition",
-    "n_participants": "Participants", "n_segments": "Segments", "participant_id": "Participant",
-    "role": "Role", "method": "Method", "attribution": "Attributed to", "quote": "Quote", "codes": "Codes",
-    "rank": "Rank", "event": "Event", "participants": "Participants", "new_codes": "New codes",
-    "cumulative_codes": "Codes so far", "new_code_names": "Codes first seen",
-    "participants_by_role": "Participants by role",
-    **{f"participants_{role}": label if label.endswith("s") else f"{label}s" for role, label in ROLE_LABELS.items()},
-}
-
 DEFAULT_SEED = 20240917
 
 
 def role_noun(role: str, n: int = 1) -> str:
     """'GP', 'practice nurse'; plural when ``n`` is not 1 ('GPs', 'practice nurses')."""
-    label = ROLE_LABELS[role] if role == "gp" else ROLE_LABELS[role].lower()
+    label = labels.ROLES[role] if role == "gp" else labels.ROLES[role].lower()
     return label if n == 1 else f"{label}s"
 
 
@@ -62,7 +50,8 @@ def _coded(data: QualData) -> pd.DataFrame:
     return data.coded_segments()
 
 
-def _roles_present(data: QualData) -> list[str]:
+def roles_present(data: QualData) -> list[str]:
+    """The roles of the participants, in :data:`~.model.ROLES` order."""
     present = set(data.participants["role"])
     return [r for r in ROLES if r in present]
 
@@ -75,7 +64,7 @@ def theme_summary(data: QualData) -> pd.DataFrame:
     with the theme or code). Codes never applied appear with zeros.
     """
     coded = _coded(data)
-    roles = _roles_present(data)
+    roles = roles_present(data)
     rows = []
     for theme, book in data.codebook.groupby("theme", sort=False):
         units = [("theme", "", book["theme_definition"].iloc[0], coded[coded["theme"] == theme])]
@@ -96,7 +85,7 @@ def counts_by_role(data: QualData, level: Level = "theme") -> pd.DataFrame:
     coded = _coded(data)
     keys = ["theme"] if level == "theme" else ["theme", "code"]
     units = data.codebook[keys].drop_duplicates()
-    roles = pd.DataFrame({"role": _roles_present(data)})
+    roles = pd.DataFrame({"role": roles_present(data)})
     grid = units.merge(roles, how="cross")
     counts = (coded.groupby(keys + ["role"]).agg(n_participants=("participant_id", "nunique"),
                                                  n_segments=("segment_id", "nunique")).reset_index())
@@ -142,54 +131,6 @@ def framework_matrix(data: QualData, max_chars: int = 160) -> pd.DataFrame:
                          "method": person["method"], "theme": theme, "n_segments": hits["segment_id"].nunique(),
                          "codes": codes, "exemplar": exemplar, "cell": cell})
     return pd.DataFrame(rows)
-
-
-def framework_matrix_wide(matrix: pd.DataFrame, cell: Literal["cell", "codes", "exemplar"] = "cell") -> pd.DataFrame:
-    """Participants (rows: ``participant_id``, ``role``) by themes (columns); each cell is the long form's
-    ``cell`` (codes and exemplar), ``codes`` or ``exemplar`` column."""
-    if cell not in ("cell", "codes", "exemplar"):
-        raise ValueError(f"cell must be 'cell', 'codes' or 'exemplar', not {cell!r}")
-    wide = matrix.pivot(index=["participant_id", "role"], columns="theme", values=cell)
-    wide = wide[list(dict.fromkeys(matrix["theme"]))]
-    order = list(dict.fromkeys(matrix["participant_id"]))
-    wide = wide.reset_index()
-    wide["role"] = wide["role"].map(ROLE_LABELS)
-    wide = wide.set_index("participant_id").loc[order].reset_index()
-    wide.columns.name = None
-    return wide
-
-
-def write_framework_matrix(matrix: pd.DataFrame, csv_path: str | os.PathLike | None = None,
-                           html_path: str | os.PathLike | None = None) -> None:
-    """Write the wide framework matrix for the appendix, each file atomically (UTF-8, byte-stable)."""
-    wide = framework_matrix_wide(matrix).rename(columns={"participant_id": "Participant", "role": "Role"})
-    if csv_path is not None:
-        write_csv(wide, csv_path)
-    if html_path is not None:
-        table = wide.to_html(index=False, escape=True, border=0, na_rep="")
-        write_text(html_path, f'<meta charset="utf-8">\n{table}\n')
-
-
-def theme_summary_display(summary: pd.DataFrame, merge_roles: bool = True) -> pd.DataFrame:
-    """The theme summary for a page: theme rows keep the theme name and say "All codes"; code rows leave the
-    theme blank; the ``level`` column goes.
-
-    With ``merge_roles`` (the default) the ``participants_<role>`` columns become one ``participants_by_role``
-    column listing the roles with at least one participant, in role order (``"GP 3, practice nurse 2"``; ``"none"``
-    for a code never applied), so the table keeps six columns however many roles took part.
-    """
-    out = summary.copy()
-    is_theme = out["level"] == "theme"
-    out.loc[is_theme, "code"] = "All codes"
-    out.loc[~is_theme, "theme"] = ""
-    out = out.drop(columns="level")
-    if merge_roles:
-        roles = [r for r in ROLES if f"participants_{r}" in out.columns]
-        out["participants_by_role"] = [
-            ", ".join(f"{role_noun(r)} {n}" for r in roles if (n := int(row[f"participants_{r}"]))) or "none"
-            for row in out.to_dict("records")]
-        out = out.drop(columns=[f"participants_{r}" for r in roles])
-    return out
 
 
 def exemplar_quotes(data: QualData, per_theme: int = 2, seed: int = DEFAULT_SEED, min_chars: int = 40,
@@ -240,14 +181,6 @@ def exemplar_quotes(data: QualData, per_theme: int = 2, seed: int = DEFAULT_SEED
                          "attribution": f"{r['participant_id']}, {role_noun(r['role'])}",
                          "codes": codes[r["segment_id"]], "quote": " ".join(r["text"].split())})
     return pd.DataFrame(rows, columns=["theme", "rank", "participant_id", "role", "attribution", "codes", "quote"])
-
-
-def exemplar_quotes_display(quotes: pd.DataFrame) -> pd.DataFrame:
-    """Quotes for a page: theme (shown once per theme), attribution and quote in curly quotation marks."""
-    out = quotes[["theme", "attribution", "quote"]].copy()
-    out.loc[out["theme"].duplicated(), "theme"] = ""
-    out["quote"] = "“" + out["quote"] + "”"
-    return out
 
 
 def co_occurrence(data: QualData, level: Level = "code") -> pd.DataFrame:
@@ -311,77 +244,3 @@ def theme_by_deprivation(data: QualData, level: Level = "theme") -> pd.DataFrame
             rows.append({**unit, "band": band, "n_band": int(band_n[band]), "n_participants": n,
                          "share": n / int(band_n[band])})
     return pd.DataFrame(rows)
-
-
-def overview_sentence(data: QualData) -> str:
-    """One sentence saying what was analysed."""
-    people, segs = data.participants, data.segments
-    methods = people.drop_duplicates("collection_order")["method"].value_counts()
-    parts = [f"{methods.get(m, 0)} {label.lower()}{'s' if methods.get(m, 0) != 1 else ''}"
-             for m, label in (("interview", "Interview"), ("focus_group", "Focus group"), ("case_study", "Case study"))
-             if methods.get(m, 0)]
-    roles = people["role"].value_counts()
-    role_text = ", ".join(f"{n} {role_noun(r, n)}" for r, n in roles.reindex(_roles_present(data)).items())
-    n_coded = data.codings["segment_id"].nunique()
-    return (f"The analysis covers {len(people)} participants ({role_text}) from {', '.join(parts)}: "
-            f"{n_coded} coded segments carrying {len(data.codings)} codings against a codebook of "
-            f"{len(data.codebook)} codes in {len(data.themes)} themes.")
-
-
-def theme_sentence(summary: pd.DataFrame) -> str:
-    """Which theme was voiced by most participants, and which by fewest."""
-    themes = summary[summary["level"] == "theme"].sort_values(["n_participants", "n_segments"], ascending=False,
-                                                             kind="mergesort")
-    top, low = themes.iloc[0], themes.iloc[-1]
-    return (f"{top['theme']} was the most widely shared theme, raised by {top['n_participants']} participants in "
-            f"{top['n_segments']} segments; {low['theme']} was raised by the fewest ({low['n_participants']} "
-            f"participants, {low['n_segments']} segments).")
-
-
-def saturation_sentence(curve: pd.DataFrame) -> str:
-    """Where the last new code appeared and how many events followed without one."""
-    total = len(curve)
-    new_events = curve.loc[curve["new_codes"] > 0, "event"]
-    if new_events.empty:
-        return "No codes were applied, so saturation cannot be judged."
-    last = int(new_events.max())
-    after = total - last
-    n_codes = int(curve["cumulative_codes"].iloc[-1])
-    tail = (f"the remaining {after} event{'s' if after != 1 else ''} added no new code, which suggests the codebook "
-            f"was saturated for these roles and settings" if after else
-            "the final event still added codes, so saturation was not reached")
-    return (f"All {n_codes} codes applied had appeared by data-collection event {last} of {total}; {tail}.")
-
-
-def deprivation_paragraph(data: QualData, codes: list[str]) -> str:
-    """:func:`deprivation_sentence` for each code (theme looked up in the codebook), joined as one paragraph."""
-    table = theme_by_deprivation(data, level="code")
-    theme_of = dict(zip(data.codebook["code"], data.codebook["theme"]))
-    unknown = [c for c in codes if c not in theme_of]
-    if unknown:
-        raise ValueError(f"code(s) {', '.join(map(repr, unknown))} are not in the codebook")
-    return " ".join(deprivation_sentence(table, theme_of[c], c) for c in codes)
-
-
-def deprivation_sentence(table: pd.DataFrame, theme: str, code: str | None = None) -> str:
-    """Compare the most and least deprived bands for one theme (or one code, with ``table`` at code level)."""
-    rows = table[table["theme"] == theme]
-    if code is not None:
-        rows = rows[rows["code"] == code]
-    if rows.empty:
-        raise ValueError(f"{code or theme!r} is not in the table")
-    by = rows.set_index("band")
-    name = code or theme
-    parts = []
-    for band in ("most_deprived", "least_deprived"):
-        if band in by.index:
-            parts.append(f"{by.loc[band, 'n_participants']} of {by.loc[band, 'n_band']} participants working in "
-                         f"the {BAND_LABELS[band]} areas")
-    if len(parts) < 2:
-        return f"'{name}' cannot be compared across deprivation bands: one band has no participant."
-    gap = by.loc["most_deprived", "share"] - by.loc["least_deprived", "share"]
-    meaning = ("more often where deprivation is highest" if gap > 0 else
-               "more often where deprivation is lowest" if gap < 0 else "equally often in both")
-    return (f"'{name}' was raised by {parts[0]} and by {parts[1]}: it was voiced {meaning} "
-            f"({abs(gap) * 100:.0f} percentage points apart; small numbers, to be read as a pattern to explore, "
-            f"not an estimate).")

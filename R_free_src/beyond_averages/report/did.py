@@ -1,9 +1,10 @@
 """Figures, tables and computed sentences of the chapter "Difference-in-differences by deprivation".
 
-Every function takes a fitted :class:`beyond_averages.did_analysis.DidAnalysis` and returns a figure ``(fig, ax)``,
-a tidy DataFrame (numbers stay numeric; ``*_display`` functions format for the page) or a sentence string.
-Counts from patient records (numerators, denominators) pass ``disclosure.release_counts`` before any rate or count
-reaches a page: the raw-trend rates are recomputed from released counts.
+Every function takes a fitted :class:`beyond_averages.did.analysis.DidAnalysis` (or, for the sentences of one
+estimator, the fitted estimator) and returns a figure ``(fig, axes)`` drawn from the estimators' ``plot_data()``, a
+tidy DataFrame (numbers stay numeric; ``*_display`` functions format for the page) or a sentence string. Counts from
+patient records (numerators, denominators) pass ``disclosure.release_counts`` before any rate or count reaches a
+page: the raw-trend rates are recomputed from released counts.
 """
 
 from __future__ import annotations
@@ -11,20 +12,71 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from beyond_averages.deprivation import QUINTILE_LABELS, QUINTILES
-from beyond_averages.disclosure import release_counts
-from beyond_averages.report.tables import format_estimate_ci, format_p, html_table
-from beyond_averages.style import COMPARISON_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish
+from beyond_averages import labels
+from beyond_averages.deprivation import QUINTILES
+from beyond_averages.disclosure import DEFAULT_RULES, release_counts
+from beyond_averages.report.tables import format_count, format_estimate_ci, format_p, html_table
+from beyond_averages.style import (
+    COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
+)
 
-ESTIMATOR_LABELS = {"twfe": "Two-way fixed effects", "group_time_att": "Group-time ATT (Callaway-Sant'Anna)"}
+def unit_label(settings) -> str:
+    """The unit the sentences give effects in (from ``settings.outcome_scale``)."""
+    return labels.OUTCOME_UNITS[settings.outcome_scale]
+
+
+def methods_sentence(analysis) -> str:
+    """Numbers of the methods paragraph: practices, adopters, waves, months (counts of practices, not patients),
+    and the effects' scale and weighting."""
+    p = analysis.panel
+    start = p.groupby("practice_id")["programme_start"].first()
+    s = analysis.settings
+    comp = "never adopted" if s.comparison == "never_treated" else "had not yet adopted"
+    return (f"The panel holds {start.size} practices over {p['month'].nunique()} months "
+            f"({p['month'].min():%B %Y} to {p['month'].max():%B %Y}); {int(start.notna().sum())} adopted the "
+            f"programme in {start.dropna().nunique()} waves and are compared with practices that {comp}. Effects "
+            f"are {labels.OUTCOME_SCALES[s.outcome_scale]}, weighted by "
+            f"{'denominators (patients)' if s.weighting == 'denominator' else 'practice'}, and standard errors are "
+            f"clustered by practice.")
+
+
+def adoption_waves_table(analysis) -> pd.DataFrame:
+    """Adoption waves: practices and patients (denominator in the wave's start month), released counts."""
+    p = analysis.panel
+    start = p.groupby("practice_id")["programme_start"].first()
+    rows = []
+    for wave in sorted(start.dropna().unique()):
+        ids = start.index[start == wave]
+        den = p[(p["practice_id"].isin(ids)) & (p["month"] == wave)]["denominator"].sum()
+        rows.append({"wave": pd.Timestamp(wave), "practices": len(ids), "patients": den})
+    never = start.index[start.isna()]
+    den = p[p["practice_id"].isin(never) & (p["month"] == p["month"].min())]["denominator"].sum()
+    rows.append({"wave": pd.NaT, "practices": len(never), "patients": den})
+    out = pd.DataFrame(rows)
+    return release_counts(out, pairs=(), counts=["practices", "patients"], rate_column=None)
+
+
+def adoption_waves_table_display(analysis):
+    t = adoption_waves_table(analysis)
+    return html_table(pd.DataFrame({
+        "Adoption wave": [w.strftime("%B %Y") if pd.notna(w) else "Never adopted" for w in t["wave"]],
+        "Practices": [format_count(v) for v in t["practices"]],
+        "Patients at start": [format_count(v) for v in t["patients"]],
+    }))
+
+
+def disclosure_sentence() -> str:
+    """The disclosure rule applied to every count and raw rate of the chapter."""
+    r = DEFAULT_RULES
+    return (f"Counts are rounded to the nearest {r.round_to} and counts of {r.redact_at_or_below} or fewer are "
+            f"redacted; the raw trends are computed from the rounded counts.")
 
 
 def _released_trends(analysis) -> pd.DataFrame:
     p = analysis.panel.assign(adopter=analysis.panel["programme_start"].notna())
     agg = p.groupby(["imd_quintile", "adopter", "month"], as_index=False)[["numerator", "denominator"]].sum()
     scale = 100.0 if analysis.settings.outcome_scale == "percentage_points" else 1.0
-    out = release_counts(agg, rate_column="rate", per=scale)
-    return out
+    return release_counts(agg, rate_column="rate", per=scale)
 
 
 def raw_trends_figure(analysis):
@@ -44,17 +96,28 @@ def raw_trends_figure(analysis):
                 ax.plot(d["month"], d["rate"], color=colour, lw=1.2, label=label)
             for i, wv in enumerate(waves):
                 ax.axvline(wv, color="grey", lw=0.6, ls=":", label="Adoption waves" if i == 0 else None)
-            ax.set_title(QUINTILE_LABELS[q], fontsize=10)
+            ax.set_title(labels.QUINTILES[q], fontsize=10)
             ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-        ylabel = "Indicator (%)" if analysis.settings.outcome_scale == "percentage_points" else "Indicator"
         for ax in grid[:, 0]:
-            ax.set_ylabel(ylabel)
-        handles, labels = axes[0].get_legend_handles_labels()
+            ax.set_ylabel(labels.INDICATOR_AXIS[analysis.settings.outcome_scale])
+        handles, names = axes[0].get_legend_handles_labels()
         axes[5].axis("off")
-        axes[5].legend(handles, labels, loc="center", fontsize=10)
+        axes[5].legend(handles, names, loc="center", fontsize=10)
         axes[5].tick_params(labelleft=False)
         fig.tight_layout()
     return finish(fig), axes
+
+
+def _event_study_points(ax, fit, *, label: str, color: str, offset: float, ylabel: str) -> None:
+    """One TWFE event study's estimates and 95% intervals, the zero line and the reference-period divide."""
+    data = fit.plot_data()
+    ax.errorbar(data["event_time"] + offset, data["estimate"],
+                yerr=[data["estimate"] - data["ci_lower"], data["ci_upper"] - data["estimate"]],
+                fmt="o", ms=3, lw=0.8, capsize=0, color=color or OVERALL_COLOUR, label=label)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.axvline(fit.reference + 0.5, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("Months since adoption")
+    ax.set_ylabel(ylabel)
 
 
 def event_study_figure(analysis):
@@ -63,9 +126,11 @@ def event_study_figure(analysis):
 
     a, b = analysis.settings.contrast
     lo, hi = analysis.settings.window
+    ylabel = labels.EFFECT_AXIS[analysis.settings.outcome_scale]
     with figure_style():
         fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-        analysis.event_overall.plot(ax=ax1, label="TWFE event study", color="#333333", offset=-0.15)
+        _event_study_points(ax1, analysis.event_overall, label="TWFE event study", color="#333333", offset=-0.15,
+                            ylabel=ylabel)
         gd = analysis.gta_overall.plot_data()
         gd = gd[(gd["event_time"] >= lo) & (gd["event_time"] <= hi)]
         ax1.errorbar(gd["event_time"] + 0.15, gd["estimate"], yerr=[gd["estimate"] - gd["ci_lower"],
@@ -73,50 +138,25 @@ def event_study_figure(analysis):
         ax1.set_title("All patients")
         ax1.legend(fontsize=8)
         for q, off in ((a, -0.15), (b, 0.15)):
-            analysis.event_quintile[q].plot(ax=ax2, label=QUINTILE_LABELS[q], color=QUINTILE_COLOURS[q], offset=off)
+            _event_study_points(ax2, analysis.event_quintile[q], label=labels.QUINTILES[q],
+                                color=QUINTILE_COLOURS[q], offset=off, ylabel=ylabel)
         ax2.set_title(f"Q{a} vs Q{b} (TWFE event study)")
         ax2.legend(fontsize=8)
         ax2.set_xlabel("Months since adoption")
     return fig, (ax1, ax2)
 
 
-def cohort_table(analysis) -> pd.DataFrame:
-    """Adoption waves: practices and patients (denominator in the wave's start month), released counts."""
-    p = analysis.panel
-    start = p.groupby("practice_id")["programme_start"].first()
-    rows = []
-    for wave in sorted(start.dropna().unique()):
-        ids = start.index[start == wave]
-        den = p[(p["practice_id"].isin(ids)) & (p["month"] == wave)]["denominator"].sum()
-        rows.append({"wave": pd.Timestamp(wave), "practices": len(ids), "patients": den})
-    never = start.index[start.isna()]
-    den = p[p["practice_id"].isin(never) & (p["month"] == p["month"].min())]["denominator"].sum()
-    rows.append({"wave": pd.NaT, "practices": len(never), "patients": den})
-    out = pd.DataFrame(rows)
-    return release_counts(out, pairs=(), counts=["practices", "patients"], rate_column=None)
-
-
-def cohort_table_display(analysis):
-    t = cohort_table(analysis)
-    return html_table(pd.DataFrame({
-        "Adoption wave": [w.strftime("%B %Y") if pd.notna(w) else "Never adopted" for w in t["wave"]],
-        "Practices": [f"{v:,.0f}" if pd.notna(v) else "[REDACTED]" for v in t["practices"]],
-        "Patients at start": [f"{v:,.0f}" if pd.notna(v) else "[REDACTED]" for v in t["patients"]],
-    }))
-
-
 def effects_by_quintile(analysis) -> pd.DataFrame:
     """Tidy effects per quintile and the Q_a - Q_b contrast (triple difference), both estimators."""
     a, b = analysis.settings.contrast
-    tw = analysis.twfe_quintile.summary()
-    tw["estimator"] = "twfe"
-    gt = analysis.gta_quintile.summary(contrast=(a, b))
-    gt["estimator"] = "group_time_att"
-    keep = ["estimator", "term", "estimate", "std_error", "ci_lower", "ci_upper", "p_value"]
-    out = pd.concat([tw[keep + ["wild_p_value"]], gt[keep]], ignore_index=True)
-    out["imd_quintile"] = [int(t.split("=")[1]) if " - " not in t else np.nan for t in out["term"]]
-    out["is_contrast"] = out["term"].str.contains(" - ")
-    return out
+    tw = analysis.twfe_quintile.tidy().assign(estimator="twfe")
+    gt = pd.concat([analysis.gta_quintile.tidy(), analysis.gta_quintile.contrast(a, b)], ignore_index=True)
+    gt = gt.assign(estimator="group_time_att", wild_p_value=np.nan)
+    keep = ["estimator", "term", "estimate", "std_error", "ci_lower", "ci_upper", "p_value", "wild_p_value"]
+    out = pd.concat([tw, gt], ignore_index=True)
+    out["imd_quintile"] = pd.to_numeric(out["level"], errors="coerce")
+    out["is_contrast"] = out["level"].isna()
+    return out[keep + ["imd_quintile", "is_contrast"]]
 
 
 def effects_by_quintile_display(analysis):
@@ -125,12 +165,12 @@ def effects_by_quintile_display(analysis):
     rows = []
     for key in list(QUINTILES) + ["contrast"]:
         sel = e["is_contrast"] if key == "contrast" else e["imd_quintile"] == key
-        label = f"Difference {QUINTILE_LABELS[a]} minus {QUINTILE_LABELS[b]}" if key == "contrast" else \
-            QUINTILE_LABELS[key]
+        label = f"Difference {labels.QUINTILES[a]} minus {labels.QUINTILES[b]}" if key == "contrast" else \
+            labels.QUINTILES[key]
         row = {"IMD quintile": label}
         for est in ("twfe", "group_time_att"):
             r = e[sel & (e["estimator"] == est)].iloc[0]
-            row[ESTIMATOR_LABELS[est]] = format_estimate_ci(r["estimate"], r["ci_lower"], r["ci_upper"])
+            row[labels.ESTIMATORS[est]] = format_estimate_ci(r["estimate"], r["ci_lower"], r["ci_upper"])
         rows.append(row)
     return html_table(pd.DataFrame(rows))
 
@@ -143,12 +183,25 @@ def triple_difference(analysis) -> pd.DataFrame:
 def triple_difference_display(analysis):
     t = triple_difference(analysis)
     return html_table(pd.DataFrame({
-        "Estimator": [ESTIMATOR_LABELS[x] for x in t["estimator"]],
+        "Estimator": [labels.ESTIMATORS[x] for x in t["estimator"]],
         "Difference in effect (95% CI)": [format_estimate_ci(r.estimate, r.ci_lower, r.ci_upper)
                                           for r in t.itertuples()],
         "p (cluster-robust)": [format_p(p) for p in t["p_value"]],
         "p (wild cluster bootstrap)": [format_p(p) for p in t["wild_p_value"]],
     }))
+
+
+def triple_difference_sentence(analysis) -> str:
+    """Which quintiles the triple difference contrasts, and how its wild cluster bootstrap p-value was drawn (both
+    from the settings)."""
+    s = analysis.settings
+    a, b = s.contrast
+    what = f"The difference is the effect in {labels.QUINTILES[a]} minus the effect in {labels.QUINTILES[b]}"
+    if not s.wild_bootstrap:
+        return f"{what}; no wild cluster bootstrap was run, so only cluster-robust p-values are given."
+    return (f"{what}. Its wild cluster bootstrap p-value (two-way fixed effects only) comes from the restricted "
+            f"bootstrap with {labels.BOOT_WEIGHTS[s.boot_weights]} weights and {s.wild_bootstrap:,} draws, clustered by "
+            f"practice (seed {s.seed}).")
 
 
 def _baseline(analysis, measure: str) -> float:
@@ -162,7 +215,7 @@ def inequality_effects(analysis) -> pd.DataFrame:
     """DiD on each practice-month's gap (Q5 - Q1) and SII, by estimator, with the adopters' baseline value."""
     rows = []
     for (measure, est), fit in analysis.inequality.items():
-        r = fit.summary().iloc[0] if est == "twfe" else fit.aggregate("simple").iloc[0]
+        r = fit.tidy().iloc[0]
         rows.append({"measure": measure, "estimator": est, "baseline": _baseline(analysis, measure),
                      **{k: float(r[k]) for k in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")}})
     return pd.DataFrame(rows)
@@ -170,10 +223,9 @@ def inequality_effects(analysis) -> pd.DataFrame:
 
 def inequality_effects_display(analysis):
     t = inequality_effects(analysis)
-    names = {"gap": "Gap, Q5 minus Q1", "sii": "Slope index of inequality"}
     return html_table(pd.DataFrame({
-        "Within-practice measure": [names[m] for m in t["measure"]],
-        "Estimator": [ESTIMATOR_LABELS[x] for x in t["estimator"]],
+        "Within-practice measure": [labels.WITHIN_PRACTICE_MEASURES[m] for m in t["measure"]],
+        "Estimator": [labels.ESTIMATORS[x] for x in t["estimator"]],
         "Adopters' baseline": [f"{v:.2f}" for v in t["baseline"]],
         "Change due to programme (95% CI)": [format_estimate_ci(r.estimate, r.ci_lower, r.ci_upper)
                                              for r in t.itertuples()],
@@ -200,11 +252,9 @@ def parallel_trends(analysis) -> pd.DataFrame:
 
 def parallel_trends_display(analysis):
     t = parallel_trends(analysis)
-    tests = {"twfe_leads": "TWFE event study: all leads = 0 (F)",
-             "group_time_pre": "Group-time ATT: event-time effects before adoption = 0 (Wald)"}
-    pops = {"all": "All patients", **{f"Q{q}": QUINTILE_LABELS[q] for q in QUINTILES}}
+    pops = {"all": "All patients", **{f"Q{q}": labels.QUINTILES[q] for q in QUINTILES}}
     return html_table(pd.DataFrame({"Population": [pops[p] for p in t["population"]],
-                                    "Test": [tests[x] for x in t["test"]],
+                                    "Test": [labels.PRETREND_TESTS[x] for x in t["test"]],
                                     "Restrictions": t["df"].astype(int), "p": [format_p(p) for p in t["p_value"]]}))
 
 
@@ -213,7 +263,7 @@ def gap_sentence(analysis) -> str:
     s = analysis.settings
     t = inequality_effects(analysis)
     r = t[(t["measure"] == "gap") & (t["estimator"] == s.estimator)].iloc[0]
-    base, unit = r["baseline"], s.unit_label
+    base, unit = r["baseline"], unit_label(s)
     if r["ci_lower"] <= 0 <= r["ci_upper"] or not np.isfinite(base) or base == 0:
         verdict = "there is no clear evidence that the within-practice gap changed"
     elif np.sign(r["estimate"]) != np.sign(base):
@@ -223,7 +273,7 @@ def gap_sentence(analysis) -> str:
     return (f"Before adoption, the indicator among adopting practices' patients in the least deprived quintile was "
             f"{abs(base):.1f} {unit} {'higher' if base > 0 else 'lower'} than in the most deprived quintile. "
             f"The programme changed this gap by {r['estimate']:.2f} {unit} "
-            f"(95% CI {r['ci_lower']:.2f} to {r['ci_upper']:.2f}; {ESTIMATOR_LABELS[s.estimator]}): "
+            f"(95% CI {r['ci_lower']:.2f} to {r['ci_upper']:.2f}; {labels.ESTIMATORS[s.estimator]}): "
             f"{verdict}.")
 
 
@@ -237,16 +287,13 @@ def contrast_sentence(analysis) -> str:
     rc = e[e["is_contrast"]].iloc[0]
     clear = not (rc["ci_lower"] <= 0 <= rc["ci_upper"])
     more = "more" if rc["estimate"] > 0 else "less"
-    tail = (f"the programme raised the indicator {more} in {QUINTILE_LABELS[a]} than in {QUINTILE_LABELS[b]}"
-            if clear else f"the effects in {QUINTILE_LABELS[a]} and {QUINTILE_LABELS[b]} cannot be told apart")
+    tail = (f"the programme raised the indicator {more} in {labels.QUINTILES[a]} than in {labels.QUINTILES[b]}"
+            if clear else f"the effects in {labels.QUINTILES[a]} and {labels.QUINTILES[b]} cannot be told apart")
     text = (f"Compared with practices that had not adopted, the programme changed the indicator by "
-            f"{ra['estimate']:.2f} {s.unit_label} in {QUINTILE_LABELS[a]} and {rb['estimate']:.2f} in "
-            f"{QUINTILE_LABELS[b]}; the difference is {rc['estimate']:.2f} (95% CI {rc['ci_lower']:.2f} to "
+            f"{ra['estimate']:.2f} {unit_label(s)} in {labels.QUINTILES[a]} and {rb['estimate']:.2f} in "
+            f"{labels.QUINTILES[b]}; the difference is {rc['estimate']:.2f} (95% CI {rc['ci_lower']:.2f} to "
             f"{rc['ci_upper']:.2f}), so {tail}.")
-    msg = analysis.twfe_quintile.few_clusters_message
-    if msg:
-        text += f" Caution: {msg}."
-    return text
+    return text + _caution(analysis.twfe_quintile)
 
 
 def parallel_trends_sentence(analysis) -> str:
@@ -257,3 +304,39 @@ def parallel_trends_sentence(analysis) -> str:
                 f"(smallest p = {t['p_value'].min():.3f}); this is consistent with, not proof of, parallel trends.")
     return (f"{len(low)} of {len(t)} pre-trend tests reject parallel pre-adoption trends at the 5% level "
             f"(smallest p = {t['p_value'].min():.3f}): read the effects with caution.")
+
+
+# ------------------------------------------------------------------------------ sentences of one fitted estimator
+def _caution(fit) -> str:
+    msg = fit.few_clusters_message
+    return f" Caution: {msg}." if msg else ""
+
+
+def twfe_sentence(fit, unit: str = labels.OUTCOME_UNITS["percentage_points"]) -> str:
+    """A :class:`~beyond_averages.did.twfe.TwoWayFixedEffects` headline: the contrast if it was fitted with one,
+    else its first effect."""
+    r = fit.effect_summary().iloc[0]
+    what = (f"the difference in effect between {fit.by} {fit.contrast_levels[0]} and {fit.contrast_levels[1]}"
+            if fit.contrast_levels is not None else "the programme's effect")
+    return (f"Two-way fixed effects estimate {what} at {r['estimate']:.2f} {unit} "
+            f"(95% CI {r['ci_lower']:.2f} to {r['ci_upper']:.2f}; {fit.n_clusters} clusters, "
+            f"{fit.n_treated_clusters} treated).") + _caution(fit)
+
+
+def event_study_sentence(fit, unit: str = labels.OUTCOME_UNITS["percentage_points"]) -> str:
+    """An :class:`~beyond_averages.did.event_study.EventStudy` headline: range of post-adoption effects and the
+    joint pre-trend test."""
+    post = fit.effect_summary()
+    pt = fit.pretrend_test()
+    return (f"Across event times 0 to {int(post['event_time'].max())}, estimates range from "
+            f"{post['estimate'].min():.2f} to {post['estimate'].max():.2f} {unit}; the joint test that the "
+            f"{pt['df']} pre-adoption coefficients are all zero gives p = {pt['p_value_f']:.3f}.")
+
+
+def group_time_sentence(fit, contrast: tuple | None = None, unit: str = labels.OUTCOME_UNITS["percentage_points"]) -> str:
+    """A :class:`~beyond_averages.did.staggered.GroupTimeATT` headline: the simple aggregation (its last level
+    with ``by``) or, with ``contrast=(a, b)``, the difference between two levels."""
+    r = fit.effect_summary(contrast).iloc[-1]
+    what = f"the difference in effect, {r['term']}," if contrast else "the average effect on adopters"
+    return (f"Comparing each adoption wave with {fit.comparison.replace('_', '-')} units, {what} is "
+            f"{r['estimate']:.2f} {unit} (95% CI {r['ci_lower']:.2f} to {r['ci_upper']:.2f}).") + _caution(fit)

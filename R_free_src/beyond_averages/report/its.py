@@ -1,5 +1,6 @@
 """Figures, tables and sentences of the interrupted-time-series chapter, built from a fitted
-:class:`~beyond_averages.its_inequality.ITSAnalysis` (all formatting lives here; the models hold tidy numbers).
+:class:`~beyond_averages.its.ITSAnalysis` (all formatting lives here; the models hold tidy numbers and draw nothing:
+figures come from their ``plot_data()``).
 
 Headline: the controlled ITS by quintile (wave practices minus never-adopting practices). Secondary: the
 uncontrolled per-quintile fits, the Q1-vs-Q5 interaction model of those series and the gap / SII series.
@@ -14,20 +15,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED, QUINTILE_LABELS
+from beyond_averages import labels
+from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
+from beyond_averages.its.comparative import ComparativeSegmentedRegression, ControlledQuintileITS
+from beyond_averages.report.counterfactual_plot import plot_counterfactual, quintile_panels
 from beyond_averages.report.tables import format_estimate_ci, format_p, html_table
 from beyond_averages.style import (
     COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
 )
 
-MEASURE_LABELS = {"absolute": "Absolute change", "ratio": "Ratio to counterfactual"}
-CONTRAST = f"{MOST_DEPRIVED} - {LEAST_DEPRIVED}"
-GROUP_LABELS = {**{str(q): v for q, v in QUINTILE_LABELS.items()}, CONTRAST: "Q1 minus Q5"}
-TERM_LABELS = {"level_change": "Level change", "slope_change": "Slope change (per month)"}
+CONTRAST = labels.CONTRAST_KEY
 NUMBER_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
-FAMILY_LABELS = {"gaussian": "Gaussian (linear) model", "poisson": "Poisson model",
-                 "quasipoisson": "quasi-Poisson model", "binomial": "binomial (logistic) model",
-                 "quasibinomial": "quasi-binomial (logistic) model"}
+GROUP_LABELS = {**{str(q): v for q, v in labels.QUINTILES.items()}, CONTRAST: labels.CONTRAST}
+# Column headers of this chapter's tables (candidates for beyond_averages.labels.COLUMNS).
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -62,9 +62,12 @@ def _season_text(s) -> str:
     return {"month": "calendar-month terms for seasonality", "none": "no seasonal terms"}[s.seasonality]
 
 
+def _covid_span(s) -> str:
+    return f"{pd.Timestamp(s.covid_start):%B %Y} to {pd.Timestamp(s.covid_end):%B %Y}"
+
+
 def _covid_text(s) -> str:
-    start, end = pd.Timestamp(s.covid_start), pd.Timestamp(s.covid_end)
-    span = f"{start:%B %Y} to {end:%B %Y}"
+    span = _covid_span(s)
     return {"exclude": f"the months {span} (the COVID-19 disruption up to the programme's start) left out of the fit",
             "indicator": f"an indicator for the months {span} (COVID-19 disruption)",
             "none": "no COVID-19 adjustment"}[s.covid]
@@ -98,11 +101,14 @@ def methods_sentence(analysis) -> str:
     s, c = analysis.settings, analysis.controlled_settings
     controlled_covid = ("all months used (the COVID-19 disruption hit both groups of practices and cancels in "
                         "their difference)" if c.covid == "none" else _covid_text(c))
-    return (f"{_indicator_text(analysis.area)}Adoption wave {analysis.wave}: {analysis.n_practices} practices "
-            f"started the programme in {analysis.interruption:%B %Y} (the interruption, counted as the first post "
-            f"month) and {analysis.n_comparison} practices never adopted it. Controlled analysis: {controlled_covid}; "
-            f"each difference series was fitted with {_autocorrelation_text(c)}. Uncontrolled analysis: a "
-            f"{FAMILY_LABELS[s.family]} with {_season_text(s)}, {_covid_text(s)}, and {_autocorrelation_text(s)}.")
+    wave = (f"Adoption wave {analysis.wave}: {analysis.n_practices} practices started the programme in "
+            f"{analysis.interruption:%B %Y} (the interruption, counted as the first post month) and "
+            f"{analysis.n_comparison} practices never adopted it.")
+    controlled = (f"Controlled analysis: {controlled_covid}; each difference series was fitted with "
+                  f"{_autocorrelation_text(c)}.")
+    uncontrolled = (f"Uncontrolled analysis: a {labels.FAMILIES[s.family]} with {_season_text(s)}, "
+                    f"{_covid_text(s)}, and {_autocorrelation_text(s)}.")
+    return _indicator_text(analysis.area) + " ".join([wave, controlled, uncontrolled])
 
 
 def controlled_sentence(analysis) -> str:
@@ -121,7 +127,7 @@ def controlled_sentence(analysis) -> str:
     return (f"{h} months after the start, compared with never-adopting practices of the same quintile, the "
             f"programme changed the indicator by {signed(q1['estimate'])} percentage points in the most deprived "
             f"quintile ({ci(q1)}) and by {signed(q5['estimate'])} in the least deprived ({ci(q5)}). The difference, "
-            f"Q1 minus Q5, was {signed(d['estimate'])} percentage points ({ci(d)}; {p_text(d['p_value'])}): "
+            f"{labels.CONTRAST}, was {signed(d['estimate'])} percentage points ({ci(d)}; {p_text(d['p_value'])}): "
             f"{verdict}.")
 
 
@@ -132,21 +138,25 @@ def uncontrolled_sentence(analysis) -> str:
     cmp = cmp[cmp["horizon"] == h].set_index("group")
     q = cmp.drop(index=CONTRAST)["difference"]
     direction = "lower" if q.mean() < 0 else "higher"
-    return (f"Without the comparison practices, the per-quintile effects at {h} months were {signed(q.min())} to "
-            f"{signed(q.max())} percentage points away from the controlled ones (mean {signed(q.mean())}; uncontrolled "
-            f"minus controlled), and the Q1 minus Q5 contrast {signed(cmp.loc[CONTRAST, 'difference'])} away "
-            f"({signed(cmp.loc[CONTRAST, 'uncontrolled'])} against {signed(cmp.loc[CONTRAST, 'controlled'])}). An "
-            f"uncontrolled counterfactual carries the pre-COVID-19 trend forward, so anything that moved every "
-            f"practice after March 2020 -- the disruption itself and a recovery slower than that trend assumes -- "
-            f"is counted as programme effect; the never-adopting practices went through the same months, and "
-            f"subtracting them removes it. The uncontrolled estimates are {direction} on average: that part of "
-            f"them reflects shocks shared by all practices, not the programme.")
+    s = analysis.settings
+    trend = "pre-COVID-19 trend" if s.covid == "exclude" else "pre-programme trend"
+    gap = (f"Without the comparison practices, the per-quintile effects at {h} months were {signed(q.min())} to "
+           f"{signed(q.max())} percentage points away from the controlled ones (mean {signed(q.mean())}; "
+           f"uncontrolled minus controlled), and the {labels.CONTRAST} contrast "
+           f"{signed(cmp.loc[CONTRAST, 'difference'])} away ({signed(cmp.loc[CONTRAST, 'uncontrolled'])} against "
+           f"{signed(cmp.loc[CONTRAST, 'controlled'])}).")
+    why = ("An uncontrolled counterfactual carries the " + trend + " forward, so anything that moved every practice "
+           f"after {pd.Timestamp(s.covid_start):%B %Y} -- the disruption itself and a recovery slower than that trend "
+           "assumes -- is counted as programme effect; the never-adopting practices went through the same months, "
+           "and subtracting them removes it. The uncontrolled estimates are " + direction + " on average: that part "
+           "of them reflects shocks shared by all practices, not the programme.")
+    return f"{gap} {why}"
 
 
 def gap_sentence(analysis) -> str:
     """Did the (uncontrolled) Q5 - Q1 gap of the wave practices move from its counterfactual?"""
     h = max(analysis.horizons)
-    eff = analysis.gap_fit.effect_summary([h]).table
+    eff = analysis.gap_fit.effect_summary([h])
     row = eff[eff["measure"] == "absolute"].iloc[0]
     cf_gap, change = row["counterfactual"], row["estimate"]
     toward_zero = np.sign(change) == -np.sign(cf_gap)
@@ -158,79 +168,55 @@ def gap_sentence(analysis) -> str:
             f"inequality {verdict}.")
 
 
+def uncontrolled_figure_note(analysis) -> str:
+    """What the open points and the counterfactual of the uncontrolled figure are, from the settings."""
+    s = analysis.settings
+    left_out = []
+    if s.covid == "exclude":
+        left_out.append(f"{_covid_span(s)} (the COVID-19 disruption up to the programme's start)")
+    if s.transition_months:
+        left_out.append(f"the {s.transition_months} transition month(s) from the programme's start")
+    points = (f"Open points are the months left out of the uncontrolled fits: {' and '.join(left_out)}"
+              if left_out else "Every month was used in the uncontrolled fits")
+    before = f" before {pd.Timestamp(s.covid_start):%B %Y}" if s.covid == "exclude" else ""
+    return f"{points}. Each counterfactual carries forward the trend of the fitted months{before}."
+
+
+def effect_sentence(model, effects: pd.DataFrame) -> str:
+    """One sentence on the last horizon of ``model.effect_summary(...)`` (a difference where the model has one)."""
+    level = f"{100 * (1 - model.settings.alpha):.0f}% CI"
+    if isinstance(model, ControlledQuintileITS):
+        d = effects[effects["group"] == CONTRAST].iloc[-1]
+        return (f"At {int(d['horizon'])} months the controlled effect in the most deprived quintile minus that in "
+                f"the least deprived was {d['estimate']:+.2f} percentage points ({level} {d['ci_lower']:+.2f} to "
+                f"{d['ci_upper']:+.2f}).")
+    if isinstance(model, ComparativeSegmentedRegression):
+        d = effects[(effects["group"] == f"{model.focal} - {model.reference}") & (effects["measure"] == "absolute")]
+        d = d.iloc[-1]
+        return (f"At {int(d['horizon'])} months the effect in {model.focal} differed from that in {model.reference} "
+                f"by {d['estimate']:+.2f} ({level} {d['ci_lower']:+.2f} to {d['ci_upper']:+.2f}; "
+                f"{p_text(d['p_value'])}).")
+    d = effects[effects["measure"] == "absolute"].iloc[-1]
+    return (f"{int(d['horizon'])} months after the interruption the fitted value was {d['estimate']:+.2f} ({level} "
+            f"{d['ci_lower']:+.2f} to {d['ci_upper']:+.2f}) compared with the counterfactual "
+            f"({model.settings.ci_method} method).")
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Figures
 # ---------------------------------------------------------------------------------------------------------------
-def plot_counterfactual(cf: pd.DataFrame, interruption, ax=None, title: str | None = None,
-                        colour: str = OVERALL_COLOUR, ylabel: str = "Indicator"):
-    """Observed points (open: not fitted), fitted line, dashed counterfactual with its band, interruption line ->
-    ``(fig, ax)``. The fitted line is drawn over the fitted months only, so excluded months do not look fitted."""
-    with figure_style():
-        if ax is None:
-            fig, ax = plt.subplots()
-        else:
-            fig = ax.figure
-        used = cf["in_fit"].to_numpy() if "in_fit" in cf else np.ones(len(cf), bool)
-        months = pd.to_datetime(cf["month"])
-        ax.scatter(months[used], cf["observed"][used], s=8, color=colour, alpha=0.7, label="Observed (fitted)")
-        if (~used).any():
-            ax.scatter(months[~used], cf["observed"][~used], s=8, facecolors="none", edgecolors=colour,
-                       alpha=0.7, label="Observed (not fitted)")
-        ax.plot(months, cf["fitted"].where(used), color=colour, lw=1.5, label="Fitted")
-        post = months >= pd.Timestamp(interruption)
-        ax.plot(months[post], cf["counterfactual"][post], color=colour, lw=1.2, ls="--",
-                label="Counterfactual (95% CI)")
-        ax.fill_between(months[post], cf["counterfactual_lower"][post], cf["counterfactual_upper"][post],
-                        color=colour, alpha=0.15, lw=0)
-        ax.axvline(pd.Timestamp(interruption), color="grey", lw=0.8, ls=":", label="Programme start")
-        ax.set_ylabel(ylabel)
-        if title:
-            ax.set_title(title)
-    return fig, ax
-
-
-def _quintile_grid(analysis, frames: dict, ylabel: str, zero_line: bool = False):
-    """Two rows of three panels (one per quintile), the sixth holding the legend."""
-    with figure_style():
-        fig, grid = plt.subplots(2, 3, figsize=(9, 5.6), sharey=True, sharex=True)
-        axes = grid.ravel()
-        for ax, (q, cf) in zip(axes, frames.items()):
-            plot_counterfactual(cf, analysis.interruption, ax=ax, title=QUINTILE_LABELS[q],
-                                colour=QUINTILE_COLOURS[q], ylabel="")
-            if zero_line:
-                ax.axhline(0, color="grey", lw=0.6)
-            ax.title.set_fontsize(10)
-            ax.tick_params(axis="x", labelrotation=45, labelsize=8)
-        for ax in grid[:, 0]:
-            ax.set_ylabel(ylabel)
-        # The legend shows the line and marker styles in a neutral colour (each panel has its quintile's colour).
-        k = dict(color=OVERALL_COLOUR)
-        handles = [plt.Line2D([], [], marker="o", ls="none", ms=4, **k),
-                   plt.Line2D([], [], marker="o", ls="none", ms=4, markerfacecolor="none", **k),
-                   plt.Line2D([], [], lw=1.5, **k), plt.Line2D([], [], lw=1.2, ls="--", **k),
-                   plt.Line2D([], [], color="grey", lw=0.8, ls=":")]
-        labels = ["Observed (fitted)", "Observed (not fitted)", "Fitted", "Counterfactual (95% CI band)",
-                  "Programme start"]
-        if all(bool(np.all(cf["in_fit"])) for cf in frames.values() if "in_fit" in cf):
-            handles, labels = handles[:1] + handles[2:], labels[:1] + labels[2:]
-            labels[0] = "Observed"
-        axes[5].axis("off")
-        axes[5].legend(handles, labels, loc="center", fontsize=10)
-        fig.tight_layout()
-    return finish(fig)
-
-
 def controlled_figure(analysis):
     """Headline figure: per quintile, the programme practices' indicator minus that of never-adopting practices,
     with the fitted segmented regression and the counterfactual (the difference's pre-period trend carried on)."""
-    frames = {q: f.difference_counterfactual() for q, f in analysis.controlled.fits_.items()}
-    return _quintile_grid(analysis, frames, "Programme minus comparison (pp)", zero_line=True)
+    c = analysis.controlled
+    frames = {int(q): part.reset_index(drop=True) for q, part in c.plot_data().groupby(c.quintile_col, sort=True)}
+    return quintile_panels(frames, analysis.interruption, "Programme minus comparison (pp)", zero_line=True)
 
 
 def quintile_fit_figure(analysis):
     """Secondary: the uncontrolled fit of the programme practices' own series in each quintile."""
-    frames = {q: f.counterfactual() for q, f in analysis.quintile_fits.items()}
-    return _quintile_grid(analysis, frames, "Indicator (%)")
+    frames = {q: f.plot_data() for q, f in analysis.quintile_fits.items()}
+    return quintile_panels(frames, analysis.interruption, "Indicator (%)")
 
 
 def arms_figure(analysis):
@@ -245,13 +231,13 @@ def arms_figure(analysis):
                 d = data[(data["imd_quintile"] == q) & (data["arm"] == arm)]
                 ax.plot(d["month"], d["rate"], color=colour, lw=1.2, label=label)
             ax.axvline(analysis.interruption, color="grey", lw=0.8, ls=":", label="Programme start")
-            ax.set_title(QUINTILE_LABELS[int(q)], fontsize=10)
+            ax.set_title(labels.QUINTILES[int(q)], fontsize=10)
             ax.tick_params(axis="x", labelrotation=45, labelsize=8)
         for ax in grid[:, 0]:
             ax.set_ylabel("Indicator (%)")
-        handles, labels = axes[0].get_legend_handles_labels()
+        handles, names = axes[0].get_legend_handles_labels()
         axes[5].axis("off")
-        axes[5].legend(handles, labels, loc="center", fontsize=10)
+        axes[5].legend(handles, names, loc="center", fontsize=10)
         fig.tight_layout()
     return finish(fig)
 
@@ -264,7 +250,7 @@ def inequality_fit_figure(analysis):
     with figure_style():
         fig, axes = plt.subplots(1, len(fits), figsize=(4.5 * len(fits), 3.6))
         for ax, (label, fit) in zip(np.atleast_1d(axes), fits):
-            plot_counterfactual(fit.counterfactual(), analysis.interruption, ax=ax, title=label, ylabel="pp")
+            plot_counterfactual(fit.plot_data(), analysis.interruption, ax=ax, title=label, ylabel="pp")
             ax.axhline(0, color="grey", lw=0.6)
             ax.tick_params(axis="x", labelrotation=45)
         np.atleast_1d(axes)[0].legend(loc="best", fontsize=7)
@@ -276,9 +262,9 @@ def diagnostics_figure(analysis):
     """Autocorrelation of the normalized residuals of the controlled Q1, Q5 and Q1 - Q5 models (what the error
     model left), with the +/- 1.96/sqrt(n) band."""
     c = analysis.controlled
-    fits = [(QUINTILE_LABELS[MOST_DEPRIVED], c.fits_[MOST_DEPRIVED], QUINTILE_COLOURS[MOST_DEPRIVED]),
-            (QUINTILE_LABELS[LEAST_DEPRIVED], c.fits_[LEAST_DEPRIVED], QUINTILE_COLOURS[LEAST_DEPRIVED]),
-            ("Q1 minus Q5", c.contrast_, OVERALL_COLOUR)]
+    fits = [(labels.QUINTILES[MOST_DEPRIVED], c.fits_[MOST_DEPRIVED], QUINTILE_COLOURS[MOST_DEPRIVED]),
+            (labels.QUINTILES[LEAST_DEPRIVED], c.fits_[LEAST_DEPRIVED], QUINTILE_COLOURS[LEAST_DEPRIVED]),
+            (labels.CONTRAST, c.contrast_, OVERALL_COLOUR)]
     with figure_style():
         fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.0), sharey=True)
         for ax, (name, fit, colour) in zip(axes, fits):
@@ -309,40 +295,40 @@ def _wide_by_horizon(eff: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
 
 def controlled_effects_table(analysis):
     """Headline table: controlled effect per quintile and Q1 - Q5 at each horizon, 'estimate (95% CI)'."""
-    return html_table(_wide_by_horizon(analysis.controlled_effects()), {"group": "IMD quintile"})
+    return html_table(_wide_by_horizon(analysis.controlled_effects()), {"group": labels.ITS_COLUMNS["group"]})
 
 
 def controlled_change_table(analysis):
     """Level change and slope change of the controlled difference per quintile and Q1 - Q5, with p-values."""
-    tab = analysis.controlled.summary()
+    tab = analysis.controlled.tidy()
     models = {**{str(q): f for q, f in analysis.controlled.fits_.items()}, CONTRAST: analysis.controlled.contrast_}
     out = pd.DataFrame({
         "group": tab["group"].map(GROUP_LABELS),
-        "term": tab["term"].map(TERM_LABELS),
+        "term": tab["term"].map(labels.ITS_TERMS),
         "estimate": [format_estimate_ci(e, lo, hi, 3) for e, lo, hi in
                      zip(tab["estimate"], tab["ci_lower"], tab["ci_upper"])],
         "p_value": tab["p_value"].map(format_p),
         "correction": [correction_label(models[g]) for g in tab["group"]],
     })
-    return html_table(out, {"group": "IMD quintile", "estimate": "Estimate, pp (95% CI)",
-                            "correction": "Autocorrelation"})
+    return html_table(out, {k: labels.ITS_COLUMNS[k] for k in ("group", "estimate", "correction")})
 
 
 def uncontrolled_effects_table(analysis):
     """Secondary table: uncontrolled effect per quintile (and Q1 - Q5 from the interaction model) by horizon."""
     eff = analysis.quintile_effects()
     eff = eff[eff["measure"] == "absolute"].assign(group=lambda d: d["imd_quintile"].astype(str))
-    con = analysis.contrast.effect_summary(analysis.horizons).table
+    con = analysis.contrast.effect_summary(analysis.horizons)
     con = con[(con["measure"] == "absolute") & (con["group"] == CONTRAST)]
-    return html_table(_wide_by_horizon(pd.concat([eff, con], ignore_index=True)), {"group": "IMD quintile"})
+    return html_table(_wide_by_horizon(pd.concat([eff, con], ignore_index=True)),
+                      {"group": labels.ITS_COLUMNS["group"]})
 
 
 def diagnostics_table(analysis):
     """Durbin-Watson and Ljung-Box per fitted series, controlled and uncontrolled, with the correction used."""
     c = analysis.controlled
-    fits = ([("Controlled", QUINTILE_LABELS[q], f) for q, f in c.fits_.items()]
-            + [("Controlled", "Q1 minus Q5", c.contrast_)]
-            + [("Uncontrolled", QUINTILE_LABELS[q], f) for q, f in analysis.quintile_fits.items()]
+    fits = ([("Controlled", labels.QUINTILES[q], f) for q, f in c.fits_.items()]
+            + [("Controlled", labels.CONTRAST, c.contrast_)]
+            + [("Uncontrolled", labels.QUINTILES[q], f) for q, f in analysis.quintile_fits.items()]
             + [("Uncontrolled", "Gap (Q5 minus Q1)", analysis.gap_fit)])
     if analysis.sii_fit is not None:
         fits.append(("Uncontrolled", "SII", analysis.sii_fit))
@@ -352,6 +338,5 @@ def diagnostics_table(analysis):
         rows.append({"model": model, "series": name, "durbin_watson": f"{d.loc['durbin_watson', 'value']:.2f}",
                      "ljung_box": f"{d.loc['ljung_box', 'value']:.1f} (lag {int(d.loc['ljung_box', 'lag'])})",
                      "p_value": format_p(d.loc["ljung_box", "p_value"]), "correction": correction_label(fit)})
-    return html_table(pd.DataFrame(rows), {"model": "Analysis", "series": "Series", "durbin_watson": "Durbin–Watson",
-                                           "ljung_box": "Ljung–Box", "p_value": "Ljung–Box p",
-                                           "correction": "Autocorrelation"})
+    names = ("model", "series", "durbin_watson", "ljung_box", "p_value", "correction")
+    return html_table(pd.DataFrame(rows), {k: labels.ITS_COLUMNS[k] for k in names})

@@ -8,26 +8,14 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-# Tidy column name -> display label. Data keep tidy names; only pages show these.
-LABELS: dict[str, str] = {
-    "estimate": "Estimate",
-    "std_error": "Std. error",
-    "ci_lower": "95% CI lower",
-    "ci_upper": "95% CI upper",
-    "p_value": "p",
-    "imd_quintile": "IMD quintile",
-    "numerator": "Numerator",
-    "denominator": "Denominator",
-    "rate": "Rate (%)",
-    "term": "Term",
-    "n_obs": "Observations",
-}
+from beyond_averages import labels
 
 
-def display_columns(frame: pd.DataFrame, labels: Mapping[str, str] | None = None) -> pd.DataFrame:
-    mapping = dict(LABELS)
-    if labels:
-        mapping.update(labels)
+
+def display_columns(frame: pd.DataFrame, extra: Mapping[str, str] | None = None) -> pd.DataFrame:
+    mapping = dict(labels.COLUMNS)
+    if extra:
+        mapping.update(extra)
     return frame.rename(columns={c: mapping.get(c, c) for c in frame.columns})
 
 
@@ -57,11 +45,11 @@ def format_p(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def html_table(frame: pd.DataFrame, labels: Mapping[str, str] | None = None):
+def html_table(frame: pd.DataFrame, extra: Mapping[str, str] | None = None):
     """A pandas Styler without the index, for a notebook cell whose output becomes a book table.
 
     The Styler's table id is derived from the content (pandas draws a random one), so reruns give the same HTML.
     """
-    shown = display_columns(frame, labels)
+    shown = display_columns(frame, extra)
     digest = hashlib.sha256(pd.util.hash_pandas_object(shown.astype(str), index=False).values.tobytes())
     return shown.style.hide(axis="index").set_uuid(digest.hexdigest()[:8])

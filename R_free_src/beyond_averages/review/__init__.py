@@ -2,9 +2,10 @@
 
 Modules, one job each: ``vocabulary`` (controlled codes and labels), ``screening_log`` (the checked PRISMA counts),
 ``importers`` (PRISMA2020 app CSV, Rayyan, Covidence, labelled CSVs), ``references`` (RIS/BibTeX in, BibTeX out),
-``extraction`` (the validated study table), ``dataset`` (load and cross-check all inputs), ``synthesis`` (counts,
-harvest data, PROGRESS-Plus coverage, risk of bias, computed sentences), ``flow`` (PRISMA box content),
-``figures``, ``tables``, ``synthetic`` (the labelled fictional example).
+``text_input`` (CSV and text inputs read safely), ``extraction`` (the validated study table), ``dataset`` (load and
+cross-check all inputs), ``synthesis`` (counts, harvest data, PROGRESS-Plus coverage, risk of bias), ``flow`` (PRISMA
+box content), ``synthetic`` (the labelled fictional example). Tables, sentences and figures of the review are in
+:mod:`beyond_averages.report.review` and :mod:`beyond_averages.report.prisma`.
 """
 
 from .dataset import ReviewData, load_review

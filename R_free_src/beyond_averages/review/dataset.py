@@ -29,23 +29,13 @@ class ReviewData:
         """True when every reference is a labelled synthetic record (title starting "[SYNTHETIC]")."""
         return all(r.title.startswith("[SYNTHETIC]") for r in self.references)
 
-    def provenance_note(self) -> str:
-        """A Markdown callout saying whether the chapter shows the synthetic example or real review data."""
-        if self.is_synthetic:
-            return ("::: {.callout-warning}\n## Synthetic example data\nEvery study, author and count in this chapter "
-                    "is fictional: it comes from the labelled synthetic example in `data_synthetic/review/`, so the "
-                    "chapter renders before the real review data exist. Point the chapter's parameters at the real "
-                    "screening log, extraction table and references to replace it.\n:::")
-        return (f"::: {{.callout-note}}\nThis chapter summarises {len(self.extraction)} included studies from the "
-                "review's screening log, extraction table and reference library.\n:::")
-
 
 def load_review(screening_log: str | os.PathLike, extraction: str | os.PathLike,
                 references: str | os.PathLike) -> ReviewData:
     """Read and cross-check the inputs: every extraction key has a reference and vice versa, and the log's
     included-studies count (the total, when a previous version is counted) equals the number of extraction rows.
     Relative paths are taken from the repository root, so the same parameters work from any working directory."""
-    screening_log, extraction, references = (paths.ROOT / p for p in (screening_log, extraction, references))
+    screening_log, extraction, references = (paths.resolve(p) for p in (screening_log, extraction, references))
     log = read_log(screening_log)
     table = read_extraction(extraction)
     refs = read_references(references)

@@ -17,8 +17,6 @@ a positive studies count is the template's untouched default and is read as "not
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import re
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Literal
 import pandas as pd
 
 from ..files import InputError
+from .text_input import read_table
 from .screening_log import ScreeningLog, parse_count, read_screening_log
 
 Decision = Literal["included", "excluded", "maybe", "conflict", "undecided"]
@@ -63,25 +62,6 @@ PRISMA_STEPS: dict[str, str] = {
 BREAKDOWNS = {"database_specific_results": "database_results", "register_specific_results": "register_results"}
 IGNORED_KEYS = {"NA", "", "identification", "screening", "included", "total_studies_ma", "total_reports_ma"}
 _PLACEHOLDER = re.compile(r"^x+$", re.IGNORECASE)
-
-
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """A CSV as text cells: UTF-8 with or without BOM, comma/semicolon/tab sniffed from the header line."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8 CSV") from None
-    if not text.strip():
-        raise InputError(f"{path}: the file is empty")
-    header = text.splitlines()[0]
-    delimiter = max((",", ";", "\t"), key=header.count)
-    frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False, na_filter=False,
-                        quoting=csv.QUOTE_MINIMAL)
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
 
 
 def _split_pairs(text: str) -> list[tuple[str, str]]:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import InputError, write_text
+from .text_input import read_text
 
 MULTI_VALUED = {"AU", "A1", "A2", "A3", "KW", "AD", "N1", "SN", "UR", "L1", "L2", "L4", "DB", "C2"}
 RIS_TYPES = {
@@ -291,12 +292,7 @@ def parse_bibtex(text: str, source: str = "<bib>") -> tuple[Reference, ...]:
 def read_references(path: str | os.PathLike) -> tuple[Reference, ...]:
     """Read ``.ris``/``.txt`` (RIS) or ``.bib`` by extension; text must be UTF-8."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not UTF-8 text (byte {err.start}); export the library as UTF-8") from None
+    text = read_text(path, "export the library as UTF-8")
     suffix = path.suffix.lower()
     if suffix == ".bib":
         return parse_bibtex(text, str(path))

@@ -33,6 +33,7 @@ from typing import Literal
 import pandas as pd
 
 from ..files import InputError
+from .text_input import read_table
 
 SourceKind = Literal["database", "register", "website", "organisation", "citation"]
 SOURCE_KINDS: tuple[str, ...] = ("database", "register", "website", "organisation", "citation")
@@ -284,8 +285,6 @@ def read_screening_log(path: str | os.PathLike) -> ScreeningLog:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    from .importers import read_table
-
     frame = read_table(path)
     missing = [c for c in ("step", "n") if c not in frame.columns]
     if missing:

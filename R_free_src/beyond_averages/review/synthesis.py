@@ -1,8 +1,9 @@
-"""Synthesis of the extraction table: counts, harvest-plot data, PROGRESS-Plus coverage, risk of bias, sentences.
+"""Synthesis of the extraction table: counts, harvest-plot data, PROGRESS-Plus coverage, risk of bias.
 
 All functions take the validated extraction frame (:func:`.extraction.read_extraction`) and return tidy frames of
-codes and numbers; labels are added only by :mod:`.tables` and :mod:`.figures`. Studies are numbered 1..n in the
-order of the characteristics table (year, then key), and the same numbers label the harvest and risk-of-bias plots.
+codes and numbers; labels, sentences and figures are added only by :mod:`beyond_averages.report.review`. Studies
+are numbered 1..n in the order of the characteristics table (year, then key), and the same numbers label the
+harvest and risk-of-bias plots.
 Counts here are counts of published studies, not of patients, so they are shown unrounded.
 """
 
@@ -15,20 +16,13 @@ import pandas as pd
 
 from ..files import InputError
 from .extraction import ROB_COLUMNS, explode
-from .screening_log import MAIN_KINDS, OTHER_KINDS, ScreeningLog
-from .vocabulary import DESIGNS, DIRECTIONS, JUDGEMENTS, PROGRESS_PLUS, QI_APPROACHES, QUALITY_HEIGHT, ROB_TOOLS
+from .vocabulary import DESIGNS, DIRECTIONS, PROGRESS_PLUS, QI_APPROACHES, QUALITY_HEIGHT, ROB_TOOLS
 
 HarvestBy = Literal["qi_approach", "progress_plus"]
 HarvestHeight = Literal["quality", "size"]
 CountedColumn = Literal["country", "design", "qi_approach", "clinical_area"]
 COUNTED: tuple[str, ...] = ("country", "design", "qi_approach", "clinical_area")
 VOCABS = {"design": DESIGNS, "qi_approach": QI_APPROACHES, "progress_plus": PROGRESS_PLUS}
-
-
-def cite(keys) -> str:
-    """Pandoc citation for the keys, ``[@a; @b]``, or an empty string."""
-    keys = list(keys)
-    return f"[{'; '.join('@' + k for k in keys)}]" if keys else ""
 
 
 def study_order(extraction: pd.DataFrame) -> pd.DataFrame:
@@ -152,85 +146,3 @@ def rob_summary(extraction: pd.DataFrame, weighted: bool = False) -> pd.DataFram
     out = long.groupby(["tool", "domain", "domain_label", "judgement"], sort=False)["weight"].sum().reset_index()
     out["share"] = out["weight"] / out.groupby(["tool", "domain"])["weight"].transform("sum")
     return out
-
-
-# -- sentences -----------------------------------------------------------------------------------------------------
-def _n(count: int, noun: str) -> str:
-    plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
-    return f"{count:,} {noun if count == 1 else plural}"
-
-
-def flow_sentence(log: ScreeningLog) -> str:
-    """What the flow diagram says, in one sentence of computed numbers."""
-    c = log.counts
-    main, other = log.identified(MAIN_KINDS), log.identified(OTHER_KINDS)
-    removed = c["duplicates_removed"] + c["automation_removed"] + c["other_removed"]
-    text = (f"The database and register searches identified {_n(main, 'record')}"
-            + (f" and other methods a further {other:,}" if other else "")
-            + f"; after {removed:,} were removed before screening, {c['records_screened']:,} titles and abstracts "
-            f"were screened and {_n(c['reports_assessed'] + c['other_reports_assessed'], 'report')} were assessed "
-            f"in full, of which {_n(c['new_studies'], 'study')}")
-    if c["new_reports"] is not None:
-        text += f" ({_n(c['new_reports'], 'report')})"
-    text += " met the inclusion criteria"
-    if log.has_previous:
-        text += f", giving {log.total_studies:,} studies with the {c['previous_studies']:,} of the previous version"
-    return text + "."
-
-
-def equity_sentence(extraction: pd.DataFrame) -> str:
-    """How many studies found inequalities narrowed, unchanged or widened, with citations."""
-    ordered = study_order(extraction)
-    n = len(ordered)
-    assessed = ordered.loc[ordered["effect_direction"] != "not_assessed"]
-    parts = []
-    for direction, phrase in (("narrowed", "narrowed"), ("no_change", "did not change"), ("widened", "widened")):
-        keys = assessed.loc[assessed["effect_direction"] == direction, "key"]
-        if len(keys):
-            parts.append(f"{len(keys)} found that inequalities {phrase} {cite(keys)}")
-    if not parts:
-        return f"None of the {_n(n, 'included study')} assessed the effect of the intervention on inequalities."
-    listing = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-    not_assessed = n - len(assessed)
-    return (f"Of the {_n(n, 'included study')}, {len(assessed)} assessed the effect on inequalities: {listing}"
-            + (f"; {not_assessed} did not assess it." if not_assessed else "."))
-
-
-def coverage_sentence(extraction: pd.DataFrame) -> str:
-    """Which PROGRESS-Plus dimensions were most and never considered."""
-    counts = explode(extraction, "progress_plus").groupby("progress_plus").size()
-    n = len(extraction)
-    if counts.empty:
-        return "No included study reported results across any PROGRESS-Plus dimension."
-    top = counts.sort_values(ascending=False, kind="stable")
-    top = top[top == top.iloc[0]]
-    names = " and ".join(PROGRESS_PLUS[c].lower() for c in top.index)
-    never = [PROGRESS_PLUS[d].lower() for d in PROGRESS_PLUS if d not in counts.index and d != "other_plus"]
-    text = f"The dimension most often considered was {names} ({top.iloc[0]} of {n} studies)"
-    if never:
-        text += "; no study considered " + (", ".join(never[:-1]) + " or " + never[-1] if len(never) > 1 else never[0])
-    return text + "."
-
-
-def rob_sentence(extraction: pd.DataFrame) -> str:
-    """How many studies were at low overall risk of bias, by tool."""
-    parts = []
-    for tool, spec in ROB_TOOLS.items():
-        sub = extraction.loc[extraction["rob_tool"] == tool]
-        if len(sub):
-            low = int((sub["rob_overall"] == "low").sum())
-            parts.append(f"{low} of {_n(len(sub), 'study')} assessed with {spec['label']} were at low overall risk "
-                         "of bias")
-    untooled = int((extraction["rob_tool"] == "").sum())
-    if not parts:
-        return "Risk of bias was not assessed for any included study."
-    text = "; ".join(parts)
-    if untooled:
-        text += f"; {_n(untooled, 'study')} had no risk-of-bias assessment"
-    return text[0].upper() + text[1:] + "."
-
-
-def labels_for(column: str) -> dict[str, str]:
-    """Display labels for the codes of a column (identity for free-text columns)."""
-    return {"design": DESIGNS, "qi_approach": QI_APPROACHES, "progress_plus": PROGRESS_PLUS,
-            "effect_direction": DIRECTIONS, "judgement": JUDGEMENTS}.get(column, {})

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import string
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .. import paths
 from ..files import write_csv
 from .extraction import COLUMNS, ROB_COLUMNS
 from .references import Reference, write_bibtex
@@ -152,8 +154,4 @@ def write_synthetic_review(out_dir: str | os.PathLike, seed: int = 2024, n_studi
 
 
 if __name__ == "__main__":
-    import sys
-
-    from .. import paths
-
     write_synthetic_review(sys.argv[1] if len(sys.argv) > 1 else paths.DATA_SYNTHETIC / "review")

@@ -1,0 +1,126 @@
+"""Write coded data as a REFI-QDA 1.0 project (``.qdpx``) that NVivo, ATLAS.ti, MAXQDA and QualCoder open.
+
+The file is byte-stable: GUIDs are derived from the data (UUID5 in a fixed namespace) and zip members carry a fixed
+timestamp, so the same data give the same bytes. :mod:`.refi_qda` reads such files back.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..files import atomic_path
+from .model import QualData
+from .refi_qda import NS, VARIABLES
+
+_GUID_NAMESPACE = uuid.UUID("5b0e2f0a-7c1d-4f7e-9d1a-3a5e6b8c9d10")  # fixed: same data, same GUIDs, same bytes
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _guid(kind: str, key: str) -> str:
+    return str(uuid.uuid5(_GUID_NAMESPACE, f"{kind}:{key}")).upper()
+
+
+def _source_texts(data: QualData) -> tuple[dict[str, str], dict[str, tuple[int, int]]]:
+    """Each source's text: the transcript if known, else the coded passages laid out at their positions
+    (spaces between) and, for segments without positions, appended in text order after a blank line."""
+    texts, spans = {}, {}
+    for source, segs in data.segments.groupby("source", sort=True):
+        if source in data.documents:
+            texts[source] = data.documents[source]
+            spans.update({r["segment_id"]: (int(r["start"]), int(r["end"])) for r in segs.to_dict("records")})
+            continue
+        placed = segs[segs["start"].notna()]
+        canvas = [" "] * int(placed["end"].max() if len(placed) else 0)
+        for r in placed.to_dict("records"):
+            for k, ch in enumerate(r["text"]):
+                slot = int(r["start"]) + k
+                if canvas[slot] not in (" ", ch):
+                    raise ValueError(f"segments of {source!r} overlap with different text at position {slot}")
+                canvas[slot] = ch
+            spans[r["segment_id"]] = (int(r["start"]), int(r["end"]))
+        text = "".join(canvas)
+        for r in segs[segs["start"].isna()].sort_values(["text", "segment_id"]).to_dict("records"):
+            text += "\n\n" if text else ""
+            spans[r["segment_id"]] = (len(text), len(text) + len(r["text"]))
+            text += r["text"]
+        texts[source] = text
+    return texts, spans
+
+
+def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None = None) -> Path:
+    """Write ``data`` as a REFI-QDA 1.0 ``.qdpx`` (atomically, byte-stable: fixed GUIDs, no timestamps).
+
+    Themes become top-level codes (``isCodable="false"``) with their codes nested; participants become Cases with
+    Text/Integer variables; each source becomes a TextSource whose text is stored in ``sources/<guid>.txt``; a
+    source with one participant is linked by ``SourceRef``, the selections of a shared source (focus group, case
+    study) by ``SelectionRef``. Real names never reach a QualData, so none reach the file.
+    """
+    path = Path(path)
+    user = _guid("user", "beyond_averages")
+    root = ET.Element("Project", {"xmlns": NS, "name": project_name or data.label, "origin": "beyond_averages",
+                                  "creatingUserGUID": user})
+    ET.SubElement(ET.SubElement(root, "Users"), "User", {"guid": user, "name": "beyond_averages"})
+    codes_el = ET.SubElement(ET.SubElement(root, "CodeBook"), "Codes")
+    code_guid = {}
+    for theme, book in data.codebook.groupby("theme", sort=False):
+        theme_el = ET.SubElement(codes_el, "Code", {"guid": _guid("theme", theme), "name": theme, "isCodable": "false"})
+        if book["theme_definition"].iloc[0]:
+            ET.SubElement(theme_el, "Description").text = book["theme_definition"].iloc[0]
+        for code, definition in zip(book["code"], book["definition"]):
+            code_guid[code] = _guid("code", f"{theme}/{code}")
+            code_el = ET.SubElement(theme_el, "Code", {"guid": code_guid[code], "name": code, "isCodable": "true"})
+            ET.SubElement(code_el, "Description").text = definition
+    variables = ET.SubElement(root, "Variables")
+    for name, kind in VARIABLES.items():
+        ET.SubElement(variables, "Variable", {"guid": _guid("variable", name), "name": name, "typeOfVariable": kind})
+
+    texts, spans = _source_texts(data)
+    source_people = data.segments.groupby("source")["participant_id"].agg(lambda s: sorted(set(s)))
+    sel_guid = {sid: _guid("selection", sid) for sid in data.segments["segment_id"]}
+    cases = ET.SubElement(root, "Cases")
+    for person in data.participants.sort_values(["collection_order", "participant_id"]).to_dict("records"):
+        case = ET.SubElement(cases, "Case", {"guid": _guid("case", person["participant_id"]),
+                                             "name": person["participant_id"]})
+        for name, kind in VARIABLES.items():
+            value = person[name]
+            if pd.isna(value) or value == "":
+                continue
+            vv = ET.SubElement(case, "VariableValue")
+            ET.SubElement(vv, "VariableRef", {"targetGUID": _guid("variable", name)})
+            ET.SubElement(vv, "IntegerValue" if kind == "Integer" else "TextValue").text = str(value)
+        mine = data.segments[data.segments["participant_id"] == person["participant_id"]]
+        shared = [s for s in sorted(set(mine["source"])) if len(source_people[s]) > 1]
+        for source in sorted(set(mine["source"]) - set(shared)):
+            ET.SubElement(case, "SourceRef", {"targetGUID": _guid("source", source)})
+        for sid in mine.loc[mine["source"].isin(shared), "segment_id"]:
+            ET.SubElement(case, "SelectionRef", {"targetGUID": sel_guid[sid]})
+
+    sources_el = ET.SubElement(root, "Sources")
+    codes_of = data.codings.groupby("segment_id")["code"].agg(list)
+    for source in sorted(texts):
+        sguid = _guid("source", source)
+        src = ET.SubElement(sources_el, "TextSource", {"guid": sguid, "name": source,
+                                                       "plainTextPath": f"internal://{sguid}.txt"})
+        segs = data.segments[data.segments["source"] == source]
+        for sid in sorted(segs["segment_id"], key=lambda s: (spans[s], s)):
+            start, end = spans[sid]
+            sel = ET.SubElement(src, "PlainTextSelection", {"guid": sel_guid[sid], "name": sid,
+                                                            "startPosition": str(start), "endPosition": str(end)})
+            for code in sorted(codes_of.get(sid, []), key=list(code_guid).index):
+                coding = ET.SubElement(sel, "Coding", {"guid": _guid("coding", f"{sid}/{code}")})
+                ET.SubElement(coding, "CodeRef", {"targetGUID": code_guid[code]})
+    ET.indent(root, space="  ")
+    xml = ('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")
+    with atomic_path(path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr(zipfile.ZipInfo("project.qde", _ZIP_TIME), xml, compress_type=zipfile.ZIP_DEFLATED)
+            for source in sorted(texts):
+                info = zipfile.ZipInfo(f"sources/{_guid('source', source)}.txt", _ZIP_TIME)
+                archive.writestr(info, texts[source].encode("utf-8"), compress_type=zipfile.ZIP_DEFLATED)
+    return path

@@ -1,0 +1,247 @@
+"""The qualitative chapter's tables, computed sentences and figures (code co-occurrence heatmap, saturation curve),
+and the framework matrix of its appendix.
+
+Tables and sentences take the tidy frames of :mod:`beyond_averages.qual.summaries` (or the
+:class:`~beyond_averages.qual.analysis.QualitativeAnalysis` holding them); display labels come from
+:mod:`beyond_averages.labels`. Figure functions return ``(fig, ax)``; the style is applied by context
+(:func:`beyond_averages.style.figure_style`), never at import.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from typing import Literal
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import BoundaryNorm
+from matplotlib.ticker import MaxNLocator
+
+from .. import labels
+from ..files import write_csv, write_text
+from ..qual.model import ROLES, QualData
+from ..qual.summaries import role_noun, roles_present, theme_by_deprivation
+from ..style import OVERALL_COLOUR, TREATED_COLOUR, figure_style
+from .tables import html_table
+
+
+# -- tables --------------------------------------------------------------------------------------------------------
+def framework_matrix_wide(matrix: pd.DataFrame, cell: Literal["cell", "codes", "exemplar"] = "cell") -> pd.DataFrame:
+    """Participants (rows: ``participant_id``, ``role``) by themes (columns); each cell is the long form's
+    ``cell`` (codes and exemplar), ``codes`` or ``exemplar`` column."""
+    if cell not in ("cell", "codes", "exemplar"):
+        raise ValueError(f"cell must be 'cell', 'codes' or 'exemplar', not {cell!r}")
+    wide = matrix.pivot(index=["participant_id", "role"], columns="theme", values=cell)
+    wide = wide[list(dict.fromkeys(matrix["theme"]))]
+    order = list(dict.fromkeys(matrix["participant_id"]))
+    wide = wide.reset_index()
+    wide["role"] = wide["role"].map(labels.ROLES)
+    wide = wide.set_index("participant_id").loc[order].reset_index()
+    wide.columns.name = None
+    return wide
+
+
+def write_framework_matrix(matrix: pd.DataFrame, csv_path: str | os.PathLike | None = None,
+                           html_path: str | os.PathLike | None = None) -> None:
+    """Write the wide framework matrix for the appendix, each file atomically (UTF-8, byte-stable)."""
+    wide = framework_matrix_wide(matrix).rename(columns={"participant_id": "Participant", "role": "Role"})
+    if csv_path is not None:
+        write_csv(wide, csv_path)
+    if html_path is not None:
+        table = wide.to_html(index=False, escape=True, border=0, na_rep="")
+        write_text(html_path, f'<meta charset="utf-8">\n{table}\n')
+
+
+def theme_summary_display(summary: pd.DataFrame, merge_roles: bool = True) -> pd.DataFrame:
+    """The theme summary for a page: theme rows keep the theme name and say "All codes"; code rows leave the
+    theme blank; the ``level`` column goes.
+
+    With ``merge_roles`` (the default) the ``participants_<role>`` columns become one ``participants_by_role``
+    column listing the roles with at least one participant, in role order (``"GP 3, practice nurse 2"``; ``"none"``
+    for a code never applied), so the table keeps six columns however many roles took part.
+    """
+    out = summary.copy()
+    is_theme = out["level"] == "theme"
+    out.loc[is_theme, "code"] = "All codes"
+    out.loc[~is_theme, "theme"] = ""
+    out = out.drop(columns="level")
+    if merge_roles:
+        roles = [r for r in ROLES if f"participants_{r}" in out.columns]
+        out["participants_by_role"] = [
+            ", ".join(f"{role_noun(r)} {n}" for r in roles if (n := int(row[f"participants_{r}"]))) or "none"
+            for row in out.to_dict("records")]
+        out = out.drop(columns=[f"participants_{r}" for r in roles])
+    return out
+
+
+def exemplar_quotes_display(quotes: pd.DataFrame) -> pd.DataFrame:
+    """Quotes for a page: theme (shown once per theme), attribution and quote in curly quotation marks."""
+    out = quotes[["theme", "attribution", "quote"]].copy()
+    out.loc[out["theme"].duplicated(), "theme"] = ""
+    out["quote"] = "“" + out["quote"] + "”"
+    return out
+
+
+def theme_table(summary: pd.DataFrame):
+    """:func:`theme_summary_display` as an HTML table with the strand's column headers."""
+    return html_table(theme_summary_display(summary), labels.QUALITATIVE_COLUMNS)
+
+
+def framework_table(matrix: pd.DataFrame, cell: Literal["cell", "codes", "exemplar"] = "codes"):
+    """The wide framework matrix (:func:`framework_matrix_wide`) as an HTML table; the chapter shows the codes."""
+    return html_table(framework_matrix_wide(matrix, cell=cell), labels.QUALITATIVE_COLUMNS)
+
+
+def quotes_table(quotes: pd.DataFrame):
+    """:func:`exemplar_quotes_display` as an HTML table with the strand's column headers."""
+    return html_table(exemplar_quotes_display(quotes), labels.QUALITATIVE_COLUMNS)
+
+
+# -- sentences -----------------------------------------------------------------------------------------------------
+def overview_sentence(data: QualData) -> str:
+    """One sentence saying what was analysed."""
+    people = data.participants
+    methods = people.drop_duplicates("collection_order")["method"].value_counts()
+    parts = [f"{methods.get(m, 0)} {label.lower()}{'s' if methods.get(m, 0) != 1 else ''}"
+             for m, label in labels.METHODS.items() if methods.get(m, 0)]
+    roles = people["role"].value_counts()
+    role_text = ", ".join(f"{n} {role_noun(r, n)}" for r, n in roles.reindex(roles_present(data)).items())
+    n_coded = data.codings["segment_id"].nunique()
+    return (f"The analysis covers {len(people)} participants ({role_text}) from {', '.join(parts)}: "
+            f"{n_coded} coded segments carrying {len(data.codings)} codings against a codebook of "
+            f"{len(data.codebook)} codes in {len(data.themes)} themes.")
+
+
+def theme_sentence(summary: pd.DataFrame) -> str:
+    """Which theme was voiced by most participants, and which by fewest."""
+    themes = summary[summary["level"] == "theme"].sort_values(["n_participants", "n_segments"], ascending=False,
+                                                             kind="mergesort")
+    top, low = themes.iloc[0], themes.iloc[-1]
+    return (f"{top['theme']} was the most widely shared theme, raised by {top['n_participants']} participants in "
+            f"{top['n_segments']} segments; {low['theme']} was raised by the fewest ({low['n_participants']} "
+            f"participants, {low['n_segments']} segments).")
+
+
+def saturation_sentence(curve: pd.DataFrame) -> str:
+    """Where the last new code appeared and how many events followed without one."""
+    total = len(curve)
+    new_events = curve.loc[curve["new_codes"] > 0, "event"]
+    if new_events.empty:
+        return "No codes were applied, so saturation cannot be judged."
+    last = int(new_events.max())
+    after = total - last
+    n_codes = int(curve["cumulative_codes"].iloc[-1])
+    tail = (f"the remaining {after} event{'s' if after != 1 else ''} added no new code, which suggests the codebook "
+            f"was saturated for these roles and settings" if after else
+            "the final event still added codes, so saturation was not reached")
+    return (f"All {n_codes} codes applied had appeared by data-collection event {last} of {total}; {tail}.")
+
+
+def deprivation_paragraph(data: QualData, codes: list[str]) -> str:
+    """:func:`deprivation_sentence` for each code (theme looked up in the codebook), joined as one paragraph."""
+    table = theme_by_deprivation(data, level="code")
+    theme_of = dict(zip(data.codebook["code"], data.codebook["theme"]))
+    unknown = [c for c in codes if c not in theme_of]
+    if unknown:
+        raise ValueError(f"code(s) {', '.join(map(repr, unknown))} are not in the codebook")
+    return " ".join(deprivation_sentence(table, theme_of[c], c) for c in codes)
+
+
+def deprivation_sentence(table: pd.DataFrame, theme: str, code: str | None = None) -> str:
+    """Compare the most and least deprived bands for one theme (or one code, with ``table`` at code level)."""
+    rows = table[table["theme"] == theme]
+    if code is not None:
+        rows = rows[rows["code"] == code]
+    if rows.empty:
+        raise ValueError(f"{code or theme!r} is not in the table")
+    by = rows.set_index("band")
+    name = code or theme
+    parts = []
+    for band in ("most_deprived", "least_deprived"):
+        if band in by.index:
+            parts.append(f"{by.loc[band, 'n_participants']} of {by.loc[band, 'n_band']} participants working in "
+                         f"the {labels.DEPRIVATION_BANDS[band]} areas")
+    if len(parts) < 2:
+        return f"'{name}' cannot be compared across deprivation bands: one band has no participant."
+    gap = by.loc["most_deprived", "share"] - by.loc["least_deprived", "share"]
+    meaning = ("more often where deprivation is highest" if gap > 0 else
+               "more often where deprivation is lowest" if gap < 0 else "equally often in both")
+    return (f"'{name}' was raised by {parts[0]} and by {parts[1]}: it was voiced {meaning} "
+            f"({abs(gap) * 100:.0f} percentage points apart; small numbers, to be read as a pattern to explore, "
+            f"not an estimate).")
+
+
+# -- figures -------------------------------------------------------------------------------------------------------
+def _wrap(label: str, width: int = 24) -> str:
+    return "\n".join(textwrap.wrap(str(label), width)) or str(label)
+
+
+def plot_co_occurrence(matrix: pd.DataFrame, *, title: str | None = None, show_diagonal: bool = False):
+    """Heatmap of :func:`beyond_averages.qual.summaries.co_occurrence`, each cell annotated with its count.
+
+    The table is symmetric, so only its lower triangle is drawn. Without ``show_diagonal`` (the default) the
+    diagonal (segments per code) is left out, being on another scale that would wash out the pairs, which are the
+    point of the figure: rows are then the 2nd..last code and columns the 1st..second-to-last, so no row or column
+    is empty. With ``show_diagonal`` all codes are rows and columns and the diagonal is drawn. Colours are one step
+    per count; the colour bar sits against the heatmap.
+    """
+    values = matrix.to_numpy(dtype=float)
+    n = values.shape[0]
+    offset = 0 if show_diagonal else 1
+    rows, cols = list(matrix.index[offset:]), list(matrix.columns[: n - offset])
+    shown = values[offset:, : n - offset].copy()
+    m = len(rows)
+    lower = np.tril(np.ones((m, m), dtype=bool))  # row i (code i + offset) against columns 0..i + offset - offset
+    shown[~lower] = np.nan
+    top = int(np.nanmax(shown)) if m and np.isfinite(shown).any() else 0
+    cmap = plt.get_cmap("Blues", max(top, 1) + 1)
+    norm = BoundaryNorm(np.arange(-0.5, max(top, 1) + 1.5), cmap.N)
+    with figure_style():
+        size = max(3.5, 0.32 * m + 2.2)
+        fig, ax = plt.subplots(figsize=(size + 0.8, size))
+        image = ax.imshow(shown, cmap=cmap, norm=norm)
+        ax.grid(False)
+        for (i, j), value in np.ndenumerate(shown):
+            if lower[i, j]:
+                ax.text(j, i, str(int(value)), ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.6 * max(top, 1) else ("#999999" if value == 0 else OVERALL_COLOUR))
+        ax.set_xticks(range(m), [_wrap(c) for c in cols], rotation=90, fontsize=8)
+        ax.set_yticks(range(m), [_wrap(c) for c in rows], fontsize=8)
+        for side in ("left", "bottom"):
+            ax.spines[side].set_visible(False)
+        # The colour bar in the empty upper-right triangle, against the heatmap rather than at the figure's edge
+        # (beside it when the triangle is too small to hold it).
+        cax = ax.inset_axes((0.72, 0.55, 0.04, 0.4) if m >= 3 else (1.05, 0.1, 0.05, 0.8))
+        bar = fig.colorbar(image, cax=cax, ticks=MaxNLocator(integer=True, nbins=6))
+        bar.set_label("Segments coded with both" + (" (diagonal: with the code)" if show_diagonal else ""),
+                      fontsize=7)
+        bar.ax.tick_params(labelsize=7)
+        if title:
+            ax.set_title(title)
+    return fig, ax
+
+
+def plot_saturation(curve: pd.DataFrame, *, title: str | None = None):
+    """Cumulative codes (line) and new codes (bars) by data-collection event, with the event's method as tick
+    label; the last event that added a code is marked."""
+    with figure_style():
+        fig, ax = plt.subplots()
+        x = curve["event"].to_numpy()
+        ax.bar(x, curve["new_codes"], color="#9ecae1", label="New codes at this event")
+        ax.plot(x, curve["cumulative_codes"], marker="o", color=OVERALL_COLOUR, label="Codes so far")
+        new = curve.loc[curve["new_codes"] > 0, "event"]
+        if len(new):
+            ax.axvline(new.max() + 0.5, color=TREATED_COLOUR, linestyle="--", linewidth=1,
+                       label="After this, no new code")
+        ticks = [f"{e}\n{p}" for e, p in zip(curve["event"], curve["participants"].str.replace("; ", "\n"))]
+        ax.set_xticks(x, ticks, fontsize=7)
+        ax.set_xlabel("Data-collection event (participants), in collection order")
+        ax.set_ylabel("Codes")
+        ax.set_ylim(0, max(1, int(curve["cumulative_codes"].max())) * 1.1)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend(loc="lower right")
+        if title:
+            ax.set_title(title)
+    return fig, ax

@@ -1,0 +1,170 @@
+"""Tables, figures and sentences of the data chapter (the study population and the indicator by deprivation),
+each drawn from a :class:`beyond_averages.study_population.PopulationAnalysis`."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from beyond_averages import labels
+from beyond_averages.report.tables import format_count, format_estimate_ci, html_table
+from beyond_averages.style import OVERALL_COLOUR, QUINTILE_COLOURS, figure_style, finish
+
+
+def methods_text(analysis) -> str:
+    """The chapter's methods paragraph, with the study's own numbers."""
+    inputs = analysis.inputs
+    a, s = inputs.area, inputs.study
+    n_practices = inputs.measures["practice_id"].nunique()
+    lookback = (f"in the {a.indicator.lookback_months} months up to and including the month"
+                if a.indicator.lookback_months else "at any time before the month's end")
+    waves = analysis.waves
+    return (
+        f"**Indicator.** {a.indicator_label}: for each month from {pd.Timestamp(s.study_start):%B %Y} to "
+        f"{pd.Timestamp(s.study_end):%B %Y}, the denominator is every patient registered at one of the "
+        f"{n_practices} practices, alive and eligible on the month's last day; the numerator those with a code from "
+        f"the codelist *{a.codelists[a.indicator.codelist].description.lower()}* recorded {lookback}. "
+        "Deprivation is the national quintile of the Index of Multiple Deprivation 2019 of the patient's small area "
+        "of residence (quintile 1 most deprived), so each practice's list is split by its own patients' deprivation. "
+        f"**Programme.** {len(inputs.programme)} practices adopted the quality-improvement programme in "
+        f"{len(waves)} waves ({', '.join(f'{w:%B %Y}' for w in waves)}); the others form the comparison group. "
+        "**Inequality.** The absolute gap (least minus most deprived quintile, Newcombe 95% confidence interval), "
+        "the ratio, and the slope and relative indices of inequality (SII, RII) computed as Public Health "
+        "England's Fingertips tools do, with Monte Carlo confidence intervals. Age-standardised rates use the 2013 "
+        "European Standard Population. **Disclosure control.** " + disclosure_sentence(analysis)
+        + "; percentages are computed from the rounded counts."
+    )
+
+
+def disclosure_sentence(analysis) -> str:
+    """The disclosure rule of ``study.yaml`` as a clause (no full stop)."""
+    rules = analysis.rules
+    return (f"Every count shown was redacted at or below {rules.redact_at_or_below} and rounded to the nearest "
+            f"{rules.round_to}")
+
+
+def population_note(analysis) -> str:
+    """The note under the population table: the disclosure rule of ``study.yaml``."""
+    return f"{disclosure_sentence(analysis)}; percentages are computed from the rounded counts."
+
+
+def population_table_display(analysis):
+    """Wide 'Table 1': one column per quintile, cells 'n (%)'."""
+    df = analysis.population.copy()
+
+    def cell(row):
+        n = format_count(row["count"])
+        if pd.isna(row["percent"]) or pd.isna(row["count"]):
+            return n
+        return f"{n} ({row['percent']:.1f}%)"
+
+    df["cell"] = df.apply(cell, axis=1)
+    order = list(dict.fromkeys(df["column"]))
+    wide = df.pivot_table(index=["characteristic", "level"], columns="column", values="cell", aggfunc="first",
+                          sort=False)[order].reset_index()
+    wide = wide.rename(columns={"characteristic": "Characteristic", "level": ""})
+    wide.loc[wide["Characteristic"].duplicated(), "Characteristic"] = ""
+    return html_table(wide)
+
+
+def indicator_trend_figure(analysis, *, title: str | None = None):
+    """Monthly indicator (%) by IMD quintile and overall, with the COVID-19 start and programme waves marked."""
+    released, covid_start = analysis.released, analysis.study.covid_start
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        for q in range(1, 6):
+            d = released[released["imd_quintile"] == q]
+            ax.plot(d["month"], d["rate"], color=QUINTILE_COLOURS[q], lw=1.6, label=labels.QUINTILES[q])
+        d = released[released["imd_quintile"] == 0]
+        ax.plot(d["month"], d["rate"], color=OVERALL_COLOUR, lw=1.2, ls="--", label="All patients")
+        if covid_start is not None:
+            ax.axvline(pd.Timestamp(covid_start), color="grey", lw=0.8, ls=":", label="COVID-19 disruption")
+        for i, start in enumerate(analysis.waves):
+            ax.axvline(pd.Timestamp(start), color="#b2182b", lw=0.8, ls="-.", alpha=0.7,
+                       label="Programme waves start" if i == 0 else None)
+        ax.set_ylabel(f"{analysis.area.short_label} (%)")
+        if title:
+            ax.set_title(title)
+        # The legend sits below the axes so it never hides a series.
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=8, ncol=4, frameon=False)
+    return finish(fig), ax
+
+
+def baseline_table(analysis):
+    """Rates by quintile, then the gap, ratio, SII and RII, as 'estimate (95% CI)'."""
+    baseline = analysis.baseline
+    rows = []
+    for _, r in baseline.rates.iterrows():
+        rows.append({"Group or measure": labels.QUINTILES[int(r["imd_quintile"])],
+                     "Eligible (released)": format_count(r["denominator"]),
+                     "Estimate (95% CI)": format_estimate_ci(r["rate"], r["ci_lower"], r["ci_upper"], 1) + " %"})
+    for _, r in baseline.equity.iterrows():
+        label, unit, digits = labels.EQUITY_MEASURES[r["measure"]]
+        rows.append({"Group or measure": label, "Eligible (released)": "",
+                     "Estimate (95% CI)": format_estimate_ci(r["estimate"], r["ci_lower"], r["ci_upper"], digits)
+                     + unit})
+    return html_table(pd.DataFrame(rows))
+
+
+def baseline_sentence(analysis) -> str:
+    """The baseline rates of the most and least deprived quintiles, their gap and ratio, and the SII."""
+    baseline, area = analysis.baseline, analysis.area
+    r = baseline.rates.set_index("imd_quintile")
+    e = baseline.equity.set_index("measure")
+    gap, sii = e.loc["gap"], e.loc["sii"]
+    direction = "lower" if gap["estimate"] > 0 else "higher"
+    return (
+        f"In {baseline.month:%B %Y}, before the programme began, {r.loc[1, 'rate']:.1f}% of eligible patients in "
+        f"the most deprived quintile ({area.short_label}) against {r.loc[5, 'rate']:.1f}% in the least deprived: "
+        f"coverage was {abs(gap['estimate']):.1f} percentage points {direction} among the most deprived "
+        f"(95% CI {gap['ci_lower']:.1f} to {gap['ci_upper']:.1f}), a ratio of {e.loc['ratio', 'estimate']:.3f}. "
+        f"Across the whole deprivation gradient the slope index of inequality was {sii['estimate']:.1f} "
+        f"percentage points (95% CI {sii['ci_lower']:.1f} to {sii['ci_upper']:.1f}); a positive value means "
+        "coverage rises from the most to the least deprived."
+    )
+
+
+def standardised_figure(analysis):
+    """Crude (thin) and age-standardised (thick) indicator by quintile over time."""
+    std = analysis.standardised
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        for q in range(1, 6):
+            d = std[std["imd_quintile"] == q]
+            ax.plot(d["month"], d["std_rate"], color=QUINTILE_COLOURS[q], lw=1.8, label=f"{labels.QUINTILES[q]}")
+            ax.plot(d["month"], d["crude_rate"], color=QUINTILE_COLOURS[q], lw=0.8, ls=":")
+        ax.set_ylabel(f"{analysis.area.short_label} (%)")
+        ax.plot([], [], color="grey", lw=1.8, label="Age-standardised (ESP2013)")
+        ax.plot([], [], color="grey", lw=0.8, ls=":", label="Crude")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=8, ncol=4, frameon=False)
+    return finish(fig), ax
+
+
+def standardised_sentence(analysis) -> str:
+    """How age standardisation changes the Q5 - Q1 gap in the baseline month."""
+    month = analysis.baseline.month
+    std = analysis.standardised
+    at = std[std["month"] == pd.Timestamp(month)].set_index("imd_quintile")
+    crude_gap = at.loc[5, "crude_rate"] - at.loc[1, "crude_rate"]
+    std_gap = at.loc[5, "std_rate"] - at.loc[1, "std_rate"]
+    change = "widens" if abs(std_gap) > abs(crude_gap) else "narrows"
+    return (f"Standardising for age (2013 European Standard Population) {change} the gap between the least and "
+            f"most deprived quintiles in {pd.Timestamp(month):%B %Y} from {crude_gap:.1f} to {std_gap:.1f} "
+            "percentage points: " + ("the most deprived areas' younger age structure hides part of the gap."
+                                     if change == "widens" else "part of the crude gap reflects age structure."))
+
+
+def covid_sentence(analysis) -> str:
+    """How far the overall indicator fell after the COVID-19 disruption began, and the trough month."""
+    released, covid_start = analysis.released, analysis.study.covid_start
+    overall = released[released["imd_quintile"] == 0].set_index("month")["rate"]
+    before = overall[overall.index < pd.Timestamp(covid_start)].iloc[-1]
+    after = overall[overall.index >= pd.Timestamp(covid_start)]
+    trough_month = after.idxmin()
+    q1 = released[released["imd_quintile"] == 1].set_index("month")["rate"]
+    q5 = released[released["imd_quintile"] == 5].set_index("month")["rate"]
+    drop1 = q1[q1.index < pd.Timestamp(covid_start)].iloc[-1] - q1.loc[trough_month]
+    drop5 = q5[q5.index < pd.Timestamp(covid_start)].iloc[-1] - q5.loc[trough_month]
+    return (f"After the COVID-19 disruption began, the indicator fell from {before:.1f}% to a low of "
+            f"{after.min():.1f}% in {trough_month:%B %Y} ({drop1:.1f} percentage points in the most deprived "
+            f"quintile, {drop5:.1f} in the least deprived).")
