@@ -22,21 +22,25 @@ EXECUTED  := reports/executed
 PKG       := R_free_src/beyond_averages
 CORE_SRC  := $(PKG)/__init__.py $(PKG)/config.py $(PKG)/months.py $(PKG)/deprivation.py $(PKG)/files.py study.yaml
 SYNTH_SRC := $(CORE_SRC) $(wildcard $(PKG)/synth/*.py) $(wildcard data_synthetic/calibration/*.csv)
-MEAS_SRC  := $(CORE_SRC) $(PKG)/measures.py $(PKG)/cli.py
+MEAS_SRC  := $(CORE_SRC) $(PKG)/measures.py $(PKG)/extract_check.py $(PKG)/cli.py
 PKG_SRC   := $(shell find $(PKG) -name '*.py' -o -name '*.css' -o -name '*.html') study.yaml
 PAPERMILL := $(PY) -m papermill --log-level WARNING --no-progress-bar --kernel python3
 
 # The book shows one area at a time; this file changes only when AREA does, so switching areas reruns the
 # area's chapters while a plain second `make` does nothing.
+# It is rewritten only after the area file has validated, so an unknown area or a typo in an area file stops `make`
+# before anything in outputs/ changes.
 CURRENT_AREA := outputs/current_area.txt
-$(shell mkdir -p outputs; [ "$$(cat $(CURRENT_AREA) 2>/dev/null)" = "$(AREA)" ] || echo "$(AREA)" > $(CURRENT_AREA))
+ifeq ($(wildcard areas/$(AREA).yaml),)
+$(error AREA=$(AREA): no file areas/$(AREA).yaml. Known areas: $(AREAS). A new area is one file: copy one of areas/*.yaml)
+endif
 
 AREA_CHAPTERS  := study_population its did
 BOOK_NOTEBOOKS := $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb)
 AREA_PARAMS     = -p area $(AREA)  # the notebooks find the area's measures and programme files themselves
 BOOK_PROSE     := index.qmd $(wildcard reports/*.qmd) reports/references.bib $(REVIEW_DATA) _quarto.yml
 
-.PHONY: all help venv data measures notebooks render test bench clean lock check-areas
+.PHONY: all help venv data measures notebooks render test bench clean lock check-areas reference-data FORCE
 
 all: render outputs/qualitative/framework_matrix.csv ## Rerun everything: environment, synthetic extract, measures, notebooks, book (reports/_book/index.html)
 
@@ -78,6 +82,12 @@ $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb): $(EXECUTED)/%.ipynb: noteb
 	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/$*.yaml $(AREA_PARAMS)
 	@mv $@.tmp.ipynb $@
 
+# FORCE runs this recipe on every `make`, but it rewrites the file (and so reruns the area's chapters) only when
+# AREA changed and its file validates.
+$(CURRENT_AREA): FORCE | $(STAMP)
+	@[ "$$(cat $@ 2>/dev/null)" = "$(AREA)" ] || \
+		{ $(PY) -m beyond_averages check-area $(AREA) >/dev/null && mkdir -p $(@D) && echo "$(AREA)" > $@; }
+
 # Chapters of the other strands: rerun when their input data, notebook or package change.
 REVIEW_DATA := $(wildcard data_synthetic/review/*.csv data_synthetic/review/*.bib)
 $(EXECUTED)/review.ipynb: notebooks/review.ipynb notebooks/params/review.yaml $(REVIEW_DATA) $(PKG_SRC) | $(STAMP)
@@ -113,6 +123,9 @@ test: $(STAMP) ## Run the tests (includes every notebook end to end at small sca
 bench: $(STAMP) ## Benchmarks and simulation studies: full-scale timings, estimator bias and coverage
 	$(PY) -m pytest -m slow -p no:cacheprovider -q -s
 	$(PY) bench/run_bench.py
+
+reference-data: $(STAMP) ## Download the third-party files of the known-answer tests into .reference-data/ (needs internet)
+	$(PY) tests/reference.py download
 
 check-areas: $(STAMP) ## Validate every areas/*.yaml
 	$(PY) -m beyond_averages check-area

@@ -1,17 +1,63 @@
-"""Shared fixtures: a small synthetic extract, generated once per test session."""
+"""Shared fixtures: a small synthetic extract, generated once per test session, and the book executed once.
+
+Executing a chapter notebook is the slowest thing the suite does, so each chapter notebook listed in `_quarto.yml`
+runs exactly once per session, in `executed_book`; every test of a chapter's executed outputs reads that run
+(through `executed_chapter`). `papermill.execute_notebook` is counted here, and a session that executed any
+notebook twice fails at its end, so a second run cannot creep back in unnoticed.
+"""
 
 from __future__ import annotations
 
+import re
+import shutil
+from collections import Counter
+from html.parser import HTMLParser
 from pathlib import Path
 
+import nbformat
+import papermill
 import pytest
+import yaml
 
-from beyond_averages import config
+from beyond_averages import book, config, measures, paths
+from beyond_averages.files import write_parquet
 from beyond_averages.synth import generate_area, generate_population
 
 SMALL = dict(scale=0.03, n_practices=24, seed=123, scenario="narrowing")
+AREA_CHAPTERS = ("study_population", "its", "did")  # run on chapter_extract; the others on data_synthetic/
+LABEL = re.compile(r"^#\| label: (\S+)", re.M)
+
+# -- every papermill run of the session, by notebook file name ------------------------------------------------
+EXECUTIONS: Counter[str] = Counter()
+_execute_notebook = papermill.execute_notebook
 
 
+def _counted_execute_notebook(input_path, *args, **kwargs):
+    EXECUTIONS[Path(str(input_path)).name] += 1
+    return _execute_notebook(input_path, *args, **kwargs)
+
+
+# Patched at import, before any test module is collected, so `pm.execute_notebook` and
+# `from papermill import execute_notebook` in a test module both reach the counter.
+papermill.execute_notebook = _counted_execute_notebook
+
+
+def pytest_sessionfinish(session, exitstatus):
+    repeated = {name: n for name, n in EXECUTIONS.items() if n > 1}
+    if repeated:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"notebooks executed more than once in this session: {repeated}; read the one run "
+                                "of the executed_book / executed_chapter fixtures instead", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def notebook_executions() -> Counter[str]:
+    return EXECUTIONS
+
+
+# -- extracts -------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def study():
     return config.load_study()
@@ -35,3 +81,107 @@ def chapter_extract(tmp_path_factory, study) -> Path:
     generate_population(out, study, progress=False, **settings)
     generate_area(study.default_area, out, study, progress=False, **settings)
     return out
+
+
+# -- the book, executed once ----------------------------------------------------------------------------------
+def listed_chapters() -> list[str]:
+    """Stems of the executed notebooks `_quarto.yml` lists as chapters, in book order."""
+    return [Path(str(e.path)).stem for e in book.load_book(paths.ROOT).entries()
+            if str(e.path).startswith("reports/executed/")]
+
+
+@pytest.fixture(scope="session")
+def book_chapters() -> list[str]:
+    return listed_chapters()
+
+
+@pytest.fixture(scope="session")
+def executed_book(chapter_extract, study, tmp_path_factory) -> Path:
+    """A temporary copy of the book's sources with every listed chapter notebook executed once, as `make` does
+    (area chapters on `chapter_extract` and its measures; review and qualitative on the repository's synthetic
+    inputs, with `notebooks/params/<name>.yaml`), and the book rendered by the fallback renderer."""
+    root = tmp_path_factory.mktemp("book")
+    for name in ("_quarto.yml", "index.qmd", ".gitignore"):
+        shutil.copy(paths.ROOT / name, root / name)
+    shutil.copytree(paths.ROOT / "reports", root / "reports",
+                    ignore=shutil.ignore_patterns("_book", "executed", "*_files"))
+    shutil.copytree(paths.ROOT / "notebooks", root / "notebooks")
+    (root / "data_synthetic").mkdir()
+    shutil.copytree(paths.ROOT / "data_synthetic" / "review", root / "data_synthetic" / "review")
+
+    area = config.load_area(study.default_area)
+    mdir = root / "outputs" / "measures"
+    patients = measures.load_patients(chapter_extract)
+    write_parquet(measures.compute_measures(area, chapter_extract, study, patients), mdir / f"{area.name}.parquet")
+    write_parquet(measures.compute_measures_by_age(area, chapter_extract, study, patients),
+                  mdir / f"{area.name}_by_age.parquet")
+    area_params = dict(area=area.name,
+                       measures_path=str(mdir / f"{area.name}.parquet"),
+                       programme_path=str(chapter_extract / f"programme_{area.name}.parquet"))
+    executed = root / "reports" / "executed"
+    executed.mkdir(parents=True)
+    for name in listed_chapters():
+        params = yaml.safe_load((paths.NOTEBOOKS / "params" / f"{name}.yaml").read_text()) or {}
+        if name in AREA_CHAPTERS:
+            params.update(area_params)
+        if name == "study_population":
+            params["extract_dir"] = str(chapter_extract)
+        papermill.execute_notebook(str(paths.NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"),
+                                   parameters=params, kernel_name="python3", progress_bar=False,
+                                   cwd=str(root))  # not the repository: relative paths must resolve from its root
+    book.render_fallback(root)
+    return root
+
+
+class _TableCells(HTMLParser):
+    """The text of each <th>/<td> cell, row by row, of an HTML table (the standard library, no lxml needed)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+class ExecutedChapter:
+    """One chapter notebook of the session's single run, read back: labelled cells, sentences, tables."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.nb = nbformat.read(path, as_version=4)
+        self.code = [c for c in self.nb.cells if c.cell_type == "code"]
+
+    def labelled(self) -> dict[str, nbformat.NotebookNode]:
+        return {m.group(1): c for c in self.code if (m := LABEL.search(c.source))}
+
+    def sentences(self) -> list[str]:
+        """Every computed sentence (text/markdown output) in notebook order."""
+        return [o["data"]["text/markdown"] for c in self.code for o in c.outputs
+                if "text/markdown" in o.get("data", {})]
+
+    def table(self, label: str) -> list[list[str]]:
+        """The rows of a labelled table cell's HTML output, header row first."""
+        html = next(o["data"]["text/html"] for o in self.labelled()[label].outputs if "text/html" in o.get("data", {}))
+        parser = _TableCells()
+        parser.feed(html)
+        return [row for row in parser.rows if row]
+
+
+@pytest.fixture(scope="session")
+def executed_chapter(executed_book):
+    """``executed_chapter("its")``: that chapter's notebook from `executed_book` (no second execution)."""
+    return lambda name: ExecutedChapter(executed_book / "reports" / "executed" / f"{name}.ipynb")

@@ -22,15 +22,15 @@ MAX_LINES = 400
 
 # Lowest first. A module may import modules of its own layer or lower ones; entry points may import anything.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundations", ("__init__", "paths", "config", "files", "months", "deprivation", "disclosure", "style", "labels",
-                     "results")),
+    ("foundations", ("__init__", "paths", "config", "files", "text_input", "months", "deprivation", "disclosure",
+                     "style", "labels", "results")),
     ("synth", ("synth",)),
-    ("measures", ("measures", "standardise")),
+    ("measures", ("measures", "standardise", "extract_check")),
     ("methods", ("equity", "its", "did", "study_population", "review", "qual")),
     ("studies", ("recovery",)),
     ("report", ("report",)),
     ("book", ("book",)),
-    ("entry points", ("cli", "__main__", "qual.__main__", "book.__main__")),
+    ("entry points", ("cli", "__main__", "qual.__main__", "review.__main__", "book.__main__")),
 )
 
 

@@ -8,22 +8,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from beyond_averages import did, paths, results
+from beyond_averages import did, results
 from beyond_averages.did.inference import (
     draw_weights, few_clusters_message, fixest_k, small_sample_factor, wild_cluster_bootstrap,
 )
 from beyond_averages.did.simulate import SCENARIOS
 from beyond_averages.files import InputError
 from beyond_averages.report import did as did_report
+from reference import reference_file
 
-MPDTA = paths.SHARED / "reference_data" / "mpdta_did" / "mpdta.csv"
+MPDTA = "reference_data/mpdta_did/mpdta.csv"  # R did package's mpdta (tests/reference.py)
 CS_ARGS = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
 SIM_ARGS = dict(outcome="y", unit="unit", time="period", first_treated="first_treated")
 
 
 @pytest.fixture(scope="module")
 def mpdta() -> pd.DataFrame:
-    return pd.read_csv(MPDTA)
+    return pd.read_csv(reference_file(MPDTA))
 
 
 @pytest.fixture(scope="module")

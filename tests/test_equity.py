@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from beyond_averages import paths
 from beyond_averages.equity import (
     SIISettings,
     SlopeIndexOfInequality,
@@ -27,8 +26,9 @@ from beyond_averages.equity.engine import sii_engine
 from beyond_averages.files import InputError
 from beyond_averages.report.equity import sii_figure, sii_sentence
 from beyond_averages.results import Estimator, check_tidy
+from reference import reference_file
 
-SII_CSV = paths.SHARED / "reference_data" / "phe_sii" / "SII_testdata.csv"
+SII_CSV = "reference_data/phe_sii/SII_testdata.csv"  # PHEindicatormethods' test sheet (tests/reference.py)
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "equity.md"
 CLS = {"lower_cl": "LowerCL", "upper_cl": "UpperCL"}
 SE = {"se": "StandardError"}
@@ -70,7 +70,7 @@ REFERENCE_CASES = [
 
 @pytest.fixture(scope="module")
 def sii_data() -> pd.DataFrame:
-    return pd.read_csv(SII_CSV).set_index("RecordNo", drop=False)
+    return pd.read_csv(reference_file(SII_CSV)).set_index("RecordNo", drop=False)
 
 
 def block(data: pd.DataFrame, first: int, rows: int) -> pd.DataFrame:

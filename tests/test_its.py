@@ -371,7 +371,8 @@ def test_controlled_quintile_its_errors():
 
 
 def test_report_labels_and_sentences_show_no_code_values():
-    from beyond_averages.report.its import correction_label, p_text
+    from beyond_averages.report.its import correction_label
+    from beyond_averages.report.tables import p_text
 
     assert p_text(0.0001) == "p < 0.001" and p_text(0.0421) == "p = 0.042"
     data = simulate_quintile_series("narrowing", seed=3)

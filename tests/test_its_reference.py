@@ -13,15 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from beyond_averages import paths
 from beyond_averages.its import SegmentedRegression
-
-REF = paths.SHARED / "reference_data"
+from reference import reference_file
 
 
 @pytest.fixture(scope="module")
 def sicily():
-    d = pd.read_csv(REF / "sicily_its" / "sicily.csv")
+    d = pd.read_csv(reference_file("reference_data/sicily_its/sicily.csv"))
     d["month_date"] = pd.to_datetime(dict(year=d["year"], month=d["month"], day=1))
     return d
 
@@ -93,7 +91,7 @@ def _newey_west(X, e, lags):
 
 
 def test_prop99_california_newey_west_against_hand_computation():
-    d = pd.read_csv(REF / "prop99_cigsales" / "smoking_prop99.csv")
+    d = pd.read_csv(reference_file("reference_data/prop99_cigsales/smoking_prop99.csv"))
     ca = d[d["state"] == "California"].sort_values("year", ignore_index=True)
     ca["date"] = pd.to_datetime(dict(year=ca["year"], month=1, day=1))
     # annual data on a monthly grid would have gaps; fit it as consecutive "months" with the same spacing

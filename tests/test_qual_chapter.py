@@ -1,4 +1,5 @@
-"""The qualitative chapter notebook runs end to end with papermill, and the documentation example runs."""
+"""The qualitative chapter notebook: committed clean, its executed outputs (read from the session's one executed
+book, conftest.py `executed_book`, never executed again here), and the documentation example runs."""
 
 from __future__ import annotations
 
@@ -43,23 +44,15 @@ def test_committed_notebook_is_clean_and_follows_conventions():
     assert set(yaml.safe_load(PARAMS.read_text())) <= {"data_dir", "quotes_per_theme", "seed", "equity_codes"}  # make's overrides of the parameters
 
 
-def test_notebook_runs_with_papermill(tmp_path):
-    import papermill as pm
-
-    out = tmp_path / "qualitative.ipynb"
-    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=yaml.safe_load(PARAMS.read_text()),
-                        cwd=str(paths.NOTEBOOKS), progress_bar=False, kernel_name="python3")
-    nb = nbformat.read(out, as_version=4)
-    cells = {re.match(r"#\| label: (\S+)", c.source).group(1): c for c in nb.cells
-             if c.cell_type == "code" and c.source.startswith("#| label:")}
-    for label, cell in cells.items():
-        kinds = [k for o in cell.outputs for k in o.get("data", {})]
-        if label.startswith("fig-"):
-            assert kinds.count("image/png") == 1, label
-        else:
-            assert "text/html" in kinds, label
-    html = cells["tbl-qual-quotes"].outputs[0]["data"]["text/html"]
+def test_executed_chapter_quotes_and_deprivation_paragraph(executed_chapter):
+    """The qualitative chapter of the session's one executed book (run on data_synthetic/qualitative with
+    params/qualitative.yaml, as `make` does): figures, tables and sentence form are checked for every chapter in
+    test_pipeline.py."""
+    chapter = executed_chapter("qualitative")
+    assert list(chapter.labelled()) == ["tbl-qual-themes", "tbl-qual-framework", "tbl-qual-quotes",
+                                        "fig-qual-cooccurrence", "fig-qual-saturation"]
+    html = chapter.labelled()["tbl-qual-quotes"].outputs[0]["data"]["text/html"]
     assert "Attributed to" in html and "P0" in html
-    text = json.dumps(nb.dict())
+    text = json.dumps(chapter.nb.dict())
     assert "Equity not considered in QI' was raised by 1 of 7 participants" in text
     assert "Traceback" not in text

@@ -233,3 +233,135 @@ def test_redactor_offsets():
     assert text == "[P07] met [name]. Annual leave."  # a shared first name becomes [name]; 'Annual' is kept
     assert move(0) == 0 and move(8) == 6 and move(2, "start") == 0 and move(2, "end") == 5
     assert Redactor.from_names({}).redact("Ann") == "Ann" and not Redactor.from_names({}).active
+
+
+# ------------------------------------------------------------------------------------- malformed CSV projects
+
+SEGMENTS_HEADER = "segment_id,participant_id,source,start,end,text,codes\n"
+
+
+def _good_project(folder):
+    """The two-participant project of _tables() as files, with positions that need no transcript."""
+    codebook, participants, segments, _ = _tables()
+    return _write_project(folder, codebook, participants, segments.assign(codes=["c1", "c2"]))
+
+
+def _replace(name, text):
+    def change(folder):
+        (folder / name).write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return change
+
+
+# (change to a good project, the file at fault, the message naming the file's line, row, column or problem)
+# Run by the project's bad-input suite (tests/test_bad_inputs.py), with the other readers' cases.
+MALFORMED_CSV_PROJECTS = [
+    # An unquoted comma in the first data row: pandas would silently take the first column as an index.
+    (_replace("segments.csv", SEGMENTS_HEADER + "s1,P01,d1,0,5,Hello, there,c1\ns2,P02,d2,,,World,c2\n"),
+     "segments.csv", r"1 row\(s\) do not have the header's 7 cells — line 2 has 8: an unquoted ',' inside a cell"),
+    (_replace("segments.csv", SEGMENTS_HEADER + 's1,P01,d1,0,5,"Hello,c1\ns2,P02,d2,,,World,c2\n'),
+     "segments.csv", r"line 2: a quoted cell opened here is never closed \(the file ends at line 3\)"),
+    (_replace("segments.csv", SEGMENTS_HEADER + "s1,P01,d1,0,5,Hello,c1\ns2,P02,d2\n"),
+     "segments.csv", r"line 3 has 3: a missing cell, or the file is cut short"),
+    (_replace("segments.csv", SEGMENTS_HEADER), "segments.csv", r"no rows \(the file has a header but no data\)"),
+    (_replace("segments.csv", SEGMENTS_HEADER + "s1,P01,d1,0,5,Hello,\ns2,P02,d2,,,World,\n"),
+     "segments.csv", r"no rows \(no segment is coded with a code of the codebook\)"),
+    (_replace("segments.csv", SEGMENTS_HEADER + 's1,P01,d1,0,5,"Hel"lo,c1\n'), "segments.csv",
+     r"line 2: not valid CSV \(',' expected after '\"'\)"),
+    (_replace("codebook.csv", "theme,code,definition\n"), "codebook.csv", r"no rows"),
+    (_replace("codebook.csv", "theme,code,code,definition\nT,c1,c1,one\n"), "codebook.csv",
+     r"line 1: column 'code' appears twice in the header \(columns 2 and 3\)"),
+    (_replace("participants.csv", ""), "participants.csv", r"no rows \(the file is empty\)"),
+    (_replace("participants.csv", b"participant_id,role,method,collection_order\nP01,g\xe9,interview,1\n"),
+     "participants.csv", r"not UTF-8 text \(byte 49\)"),
+    (_replace("sources.csv", "source,participant_id\n"), "sources.csv", r"no rows"),
+    # Without a transcript the positions rebuild the source, so overlapping segments must agree.
+    (_replace("segments.csv", SEGMENTS_HEADER + "s1,P01,d1,0,5,Hello,c1\ns2,P01,d1,3,8,XYabc,c2\n"),
+     "segments.csv", r"rows 1 and 2 \(lines 2 and 3\), columns 'start', 'end', 'text': segments 's1' \[0:5\] and "
+                     r"'s2' \[3:8\] of 'd1' overlap but differ at position 3 \('l' vs 'X'\)"),
+    (_replace("segments.csv", SEGMENTS_HEADER + "s1,P01,d1,0,4,Hello,c1\n"),
+     "segments.csv", r"row 1 \(line 2\), column 'end': end - start = 4 but the text has 5 code points"),
+]
+
+
+def test_pseudonymisation_folds_accents_and_splits_tokens(tmp_path):
+    redactor = Redactor.from_names({"P01": ["Simon Okafor"], "P02": ["Zoë Brennan"], "P03": ["Jo Li"]})
+    assert redactor.redact("simon_okafor_interview") == "[P01]_interview"
+    assert redactor.redact("Okafor.notes; OKAFOR-2") == "[P01].notes; [P01]-2"
+    assert redactor.redact("Zoe, ZOË, zoe_brennan, Zoë") == "[P02], [P02], [P02], [P02]"
+    assert redactor.redact("Zoe\u0308 spoke") == "[P02] spoke"              # decomposed accent goes with the name
+    assert redactor.redact("A Zoetrope, Simonetta") == "A Zoetrope, Simonetta"   # whole tokens only
+    assert redactor.redact("Jo and Li met Jo Li") == "Jo and Li met [P03]"     # parts < 3 letters only in full
+    # The folder of a CSV project: names in source (= transcript file) names, transcripts, text, settings and the
+    # codebook's definitions; none reaches the data or the REFI-QDA export (source names, memos, attributes).
+    codebook, participants, _, _ = _tables()
+    codebook = codebook.assign(definition=["Okafor's point", "two"])
+    participants = participants.assign(real_name=["Simon Okafor", "Zoë Brennan"],
+                                       setting=["Okafor.notes practice", "ZOE BRENNAN unit"])
+    transcript = "Q: Simon? A: Zoe said so. A Zoetrope."
+    segments = pd.DataFrame({"segment_id": ["s1", "s2"], "participant_id": ["P01", "P02"],
+                             "source": ["simon_okafor_interview", "zoe_brennan_notes"], "start": ["3", ""],
+                             "end": ["9", ""], "text": ["Simon?", "Zoë and ZOË"], "codes": ["c1", "c2"]})
+    folder = _write_project(tmp_path / "p", codebook, participants, segments,
+                            {"simon_okafor_interview": transcript})
+    data = load_csv_project(folder)
+    assert sorted(data.segments["source"]) == ["[P01]_interview", "[P02]_notes"]
+    assert data.documents == {"[P01]_interview": "Q: [P01]? A: [P02] said so. A Zoetrope."}
+    assert data.segments["text"].tolist() == ["[P01]?", "[P02] and [P02]"]
+    assert data.codebook["definition"].tolist() == ["[P01]'s point", "two"]
+    assert data.participants["setting"].tolist() == ["[P01].notes practice", "[P02] unit"]
+    path = to_qdpx(data, tmp_path / "project.qdpx")
+    with zipfile.ZipFile(path) as archive:
+        blob = " ".join([*archive.namelist(), *(archive.read(n).decode("utf-8") for n in archive.namelist())])
+    assert redactor.names_found(blob) == [] and "Zoetrope" in blob
+
+
+def test_an_id_holding_a_real_name_is_refused_without_printing_it(tmp_path):
+    codebook, participants, segments, _ = _tables()
+    participants = participants.assign(real_name=["Simon Okafor", "Zoë Brennan"])
+    segments = segments.assign(segment_id=["s1", "okafor_2"], codes=["c1", "c2"])
+    folder = _write_project(tmp_path / "p", codebook, participants, segments)
+    with pytest.raises(InputError, match=r"segments.csv: row 2 \(line 3\), column 'segment_id': the ID contains a "
+                                         r"participant's real name") as err:
+        load_csv_project(folder)
+    assert "okafor" not in str(err.value).lower()
+
+
+def _run_qual_cli(cwd, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "beyond_averages.qual", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_leaves_the_appendix_untouched_on_error_and_resolves_paths_from_cwd(tmp_path):
+    folder = _good_project(tmp_path / "data")
+    out = tmp_path / "appendix"
+    out.mkdir()
+    (out / "theme_summary.csv").write_text("old\n", encoding="utf-8")
+    (out / "notes.txt").write_text("mine\n", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # Two overlapping segments that disagree: the error comes before any file is written.
+    _replace("segments.csv", SEGMENTS_HEADER + "s1,P01,d1,0,5,Hello,c1\ns2,P01,d1,3,8,XYabc,c2\n")(folder)
+    result = _run_qual_cli(tmp_path, "data", "appendix")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"error: {folder / 'segments.csv'}: rows 1 and 2")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["appendix", "data"]   # no staging folder left behind
+    # A header-only segments file: error, and a new OUT is not even created.
+    _replace("segments.csv", SEGMENTS_HEADER)(folder)
+    result = _run_qual_cli(tmp_path, "data", "new_out")
+    assert result.returncode == 2 and result.stderr.strip().endswith("no rows (the file has a header but no data)")
+    assert not (tmp_path / "new_out").exists()
+    debug = _run_qual_cli(tmp_path, "data", "new_out", "--debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "InputError" in debug.stderr
+    # Fixed: both relative paths are taken from the working directory; the six files replace the old ones.
+    _good_project(folder)
+    result = _run_qual_cli(tmp_path, "data", "appendix")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        "exemplar_quotes.csv", "framework_matrix.csv", "framework_matrix.html", "notes.txt", "project.qdpx",
+        "saturation.csv", "theme_summary.csv"])
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine\n"
+    assert (out / "theme_summary.csv").read_text(encoding="utf-8").startswith("level,theme,code,definition")

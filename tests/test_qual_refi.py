@@ -19,9 +19,12 @@ from beyond_averages.files import InputError
 from beyond_averages.qual import load_csv_project, load_qdpx, read_qdpx, refi_to_qual_data, to_qdpx
 from beyond_averages.qual import summaries as S
 from beyond_averages.report import qualitative as show
+from reference import reference_file
 
-REFI = paths.SHARED / "real_inputs" / "refi_qda"
-ATLAS = REFI / "atlasti-8.4_refi-standard-project.qdpx"
+# The REFI schema and a real ATLAS.ti export come from the reference folder (tests/reference.py); the tests that
+# need them skip by name when it is absent.
+SCHEMA = "real_inputs/refi_qda/Project.xsd"
+ATLAS = "real_inputs/refi_qda/atlasti-8.4_refi-standard-project.qdpx"
 XS = "{http://www.w3.org/2001/XMLSchema}"
 NS = "{urn:QDA-XML:project:1.0}"
 
@@ -101,7 +104,12 @@ class Schema:
 
 @pytest.fixture(scope="module")
 def schema():
-    return Schema(REFI / "Project.xsd")
+    return Schema(reference_file(SCHEMA))
+
+
+@pytest.fixture(scope="module")
+def atlas():
+    return reference_file(ATLAS)
 
 
 def _project_xml(path):
@@ -110,14 +118,14 @@ def _project_xml(path):
         return ET.fromstring(archive.read(member))
 
 
-def test_validator_accepts_the_real_export_and_rejects_breakage(schema):
-    schema.validate(_project_xml(ATLAS))
-    broken = _project_xml(ATLAS)
+def test_validator_accepts_the_real_export_and_rejects_breakage(schema, atlas):
+    schema.validate(_project_xml(atlas))
+    broken = _project_xml(atlas)
     codes = broken.find(f"{NS}CodeBook/{NS}Codes")
     codes.remove(codes[0]) or codes.insert(0, ET.Element(f"{NS}Code", {"name": "x", "isCodable": "true"}))
     with pytest.raises(AssertionError, match="missing required attribute guid"):
         schema.validate(broken)
-    reordered = _project_xml(ATLAS)
+    reordered = _project_xml(atlas)
     users = reordered.find(f"{NS}Users")
     reordered.remove(users)
     reordered.append(users)
@@ -127,8 +135,8 @@ def test_validator_accepts_the_real_export_and_rejects_breakage(schema):
 
 # ---------------------------------------------------------------------------------------------- the real export
 
-def test_real_atlas_export_read_as_written():
-    project = read_qdpx(ATLAS)
+def test_real_atlas_export_read_as_written(atlas):
+    project = read_qdpx(atlas)
     assert project.member == "Project.qde"  # capital P, not the spec's project.qde
     assert project.name == "ATLAS.ti standard project" and project.origin.startswith("ATLAS.ti 8.4.0")
     # Codes: 14, all top-level in the XML; hierarchy written into two names with '::'.
@@ -168,10 +176,10 @@ def test_real_atlas_export_read_as_written():
     assert project.sets.set_index("name").loc["gender: male", "n_sources"] == 1
 
 
-def test_real_export_cannot_become_study_data_and_says_why():
+def test_real_export_cannot_become_study_data_and_says_why(atlas):
     with pytest.raises(InputError, match=r"atlasti-8.4_refi-standard-project.qdpx: code 'happiness' has no theme; "
                                          r"place it under a theme code \(nested, or named 'Theme::Code'\)"):
-        refi_to_qual_data(read_qdpx(ATLAS))
+        refi_to_qual_data(read_qdpx(atlas))
 
 
 # ------------------------------------------------------------------------------------------- writing and reading
@@ -289,3 +297,51 @@ def test_non_text_selections_can_be_skipped(tmp_path):
         load_qdpx(path)
     data = load_qdpx(path, non_text="skip")
     assert data.segments["text"].tolist() == ["45678"] and len(data.codings) == 1
+
+
+def _stored_zip_with_bad_crc(tmp_path):
+    """A .qdpx whose project.qde is stored uncompressed, then one byte of it flipped: the zip's CRC check fails."""
+    path = _qdpx(tmp_path, _minimal())
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr("project.qde", _minimal())
+    blob = bytearray(path.read_bytes())
+    at = blob.index(b"<CodeBook>") + 1
+    blob[at] ^= 0x01
+    path.write_bytes(bytes(blob))
+    return path
+
+
+def _cut_zip(tmp_path):
+    path = _qdpx(tmp_path, _minimal())
+    path.write_bytes(path.read_bytes()[:60])
+    return path
+
+
+# One list per reader: (how to build the bad file, the message; each names the file and the element, attribute,
+# member or line at fault).
+# Run by the project's bad-input suite (tests/test_bad_inputs.py), with the other readers' cases.
+MALFORMED_QDPX = [
+    (lambda t: _qdpx(t, _minimal(selection='endPosition="9"')),
+     r"x.qdpx \(project.qde\): element PlainTextSelection 00000000-0000-0000-0000-000000000040 has no attribute "
+     r"'startPosition'"),
+    (lambda t: _qdpx(t, _minimal(selection='startPosition="4"')),
+     r"x.qdpx \(project.qde\): element PlainTextSelection .*40 has no attribute 'endPosition'"),
+    (lambda t: _qdpx(t, _minimal(selection='startPosition="four" endPosition="9"')),
+     r"x.qdpx \(project.qde\): element PlainTextSelection .*40, attribute 'startPosition': 'four' is not a whole "
+     r"number"),
+    (lambda t: _qdpx(t, _minimal().replace(f'<PlainTextSelection guid="{G.format(40)}"', "<PlainTextSelection")),
+     r"x.qdpx \(project.qde\): element PlainTextSelection without a guid has no attribute 'guid'"),
+    (lambda t: _qdpx(t, _minimal().replace(f'<Code guid="{G.format(2)}" ', "<Code ")),
+     r"x.qdpx \(project.qde\): element Code code has no attribute 'guid'"),
+    (lambda t: _qdpx(t, _minimal().replace(f'<CodeRef targetGUID="{G.format(2)}"/>', "")),
+     r"x.qdpx \(project.qde\): element Coding .*50 has no CodeRef"),
+    (lambda t: _qdpx(t, _minimal().replace(f'<CodeRef targetGUID="{G.format(2)}"/>', "<CodeRef/>")),
+     r"x.qdpx \(project.qde\): element CodeRef without a guid has no attribute 'targetGUID'"),
+    (lambda t: _qdpx(t, _minimal()[:300]), r"x.qdpx: project.qde is not well-formed XML: line 1, column \d+: "),
+    (lambda t: _qdpx(t, _minimal().replace("<Sources>", "<Sources>\n<Oops>", 1)),
+     r"x.qdpx: project.qde is not well-formed XML: line 2, column \d+: mismatched tag"),
+    (_cut_zip, r"x.qdpx: not a zip archive; a .qdpx file is a zip"),
+    (_stored_zip_with_bad_crc, r"x.qdpx: member project.qde cannot be read \(Bad CRC-32"),
+    (lambda t: _qdpx(t, _minimal(), {f"sources/{G.format(30)}.txt": b"caf\xe9 0123456789"}),
+     r"x.qdpx: sources/.*30.txt is not UTF-8 text"),
+]

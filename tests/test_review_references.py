@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from beyond_averages import paths
 from beyond_averages.files import InputError
 from beyond_averages.review.references import (Reference, latex_to_text, parse_bibtex, parse_ris, protect_case,
                                                read_references, to_bibtex, write_bibtex, zotero_key)
+from reference import reference_file
 
-REAL = paths.SHARED / "real_inputs" / "references"
+
+def real(name: str):
+    """A real export from the reference folder, or skip naming it (tests/reference.py)."""
+    return reference_file(f"real_inputs/references/{name}")
 
 
 def test_bib_and_ris_exports_of_one_library_give_the_same_records():
-    bib = read_references(REAL / "PublicHistoryTheses_zotero.bib")
-    ris = read_references(REAL / "PublicHistoryTheses_zotero.ris")
+    bib = read_references(real("PublicHistoryTheses_zotero.bib"))
+    ris = read_references(real("PublicHistoryTheses_zotero.ris"))
     assert len(bib) == len(ris) == 49
     # RIS carries no keys: ours are built the way Zotero built the .bib keys, and all 49 agree.
     assert [r.key for r in ris] == [b.key for b in bib]
@@ -29,18 +32,18 @@ def test_bib_and_ris_exports_of_one_library_give_the_same_records():
 def test_three_managers_export_the_same_ten_records():
     keysets, doisets = [], []
     for name in ("zotero", "mendeley", "endnote"):
-        refs = read_references(REAL / f"cff_baseline_{name}.ris")
+        refs = read_references(real(f"cff_baseline_{name}.ris"))
         assert len(refs) == 10 and all(r.entry_type == "article" for r in refs)
         keysets.append({r.key for r in refs})
         doisets.append({r.fields["doi"].lower() for r in refs})
     assert keysets[0] == keysets[1] == keysets[2]
     assert doisets[0] == doisets[1] == doisets[2]
-    endnote = {r.key: r for r in read_references(REAL / "cff_baseline_endnote.ris")}
+    endnote = {r.key: r for r in read_references(real("cff_baseline_endnote.ris"))}
     assert endnote["boisvert_description_2024"].authors == ("Boisvert, C.", "Curtice, B.", "Wedel, M.", "Wilhite, R.")
 
 
 def test_endnote_export_with_bom_and_continuation_lines():
-    refs = read_references(REAL / "reflib_blue-light_endnote.ris")
+    refs = read_references(real("reflib_blue-light_endnote.ris"))
     assert len(refs) == 102                                   # the BOM does not hide the first record
     assert sum(1 for r in refs if r.fields.get("doi")) == 72
     assert len({r.key for r in refs}) == 102
@@ -85,7 +88,7 @@ def test_bibtex_strings_quotes_and_accents():
 
 
 def test_bibtex_output_round_trips_and_is_stable(tmp_path):
-    refs = read_references(REAL / "cff_baseline_zotero.ris")
+    refs = read_references(real("cff_baseline_zotero.ris"))
     path = write_bibtex(refs, tmp_path / "out.bib")
     again = read_references(path)
     assert [(r.key, r.title, r.authors, r.year) for r in again] == sorted(
@@ -120,3 +123,43 @@ def test_unknown_extension_and_encoding(tmp_path):
     bad.write_bytes(b"TY  - JOUR\nTI  - caf\xe9\nER  - \n")
     with pytest.raises(InputError, match="not UTF-8 text"):
         read_references(bad)
+
+
+# -- malformed library files: the error names the file and the line -------------------------------------------
+GOOD_BIB = "@article{doe_trial_2020,\n  author = {Doe, J.},\n  title = {A trial},\n  year = {2020},\n}\n"
+GOOD_RIS = "TY  - JOUR\nAU  - Doe, J.\nTI  - A trial\nPY  - 2020\nER  - \n"
+# Run by the project's bad-input suite (tests/test_bad_inputs.py), with the other readers' cases.
+MALFORMED_LIBRARIES = [
+    ("lib.bib", GOOD_BIB[:GOOD_BIB.index("{A trial")], r"line 1: the file ends after 'field =' in this entry"),
+    ("lib.bib", GOOD_BIB[:GOOD_BIB.index(" trial")], r"line 1: a '\{' in this entry is never closed"),
+    ("lib.bib", GOOD_BIB + GOOD_BIB.replace("{A trial}", "{Again}"),
+     r"line 6: citation key 'doe_trial_2020' is used twice \(also line 1\)"),
+    ("lib.bib", "", r"no BibTeX entries found"),
+    ("lib.bib", "@article{k1,\n  title = {x},\n  year 2020\n}\n", r"line 3: expected 'field = value'"),
+    ("lib.ris", GOOD_RIS[:-len("ER  - \n")], r"line 1: the record opened here is never closed with 'ER  - '"),
+    ("lib.ris", "", r"no RIS records found"),
+    ("lib.ris", GOOD_RIS + "TI  - stray\n", r"line 6: tag 'TI' outside a record"),
+    ("lib.ris", GOOD_RIS.encode("utf-8") + b"TY  - JOUR\nTI  - caf\xe9\nER  - \n", r"not UTF-8 text \(byte 77\)"),
+]
+
+
+def test_references_command_line_one_line_error_and_untouched_output(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "beyond_averages.review", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    (tmp_path / "lib.bib").write_text(GOOD_BIB[:GOOD_BIB.index(" trial")], encoding="utf-8")
+    (tmp_path / "out.bib").write_text("old\n", encoding="utf-8")
+    result = run("lib.bib", "out.bib")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == f"error: {tmp_path / 'lib.bib'}: line 1: a '{{' in this entry is never closed\n"
+    assert (tmp_path / "out.bib").read_text(encoding="utf-8") == "old\n"
+    debug = run("lib.bib", "out.bib", "--debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr
+    (tmp_path / "lib.ris").write_text(GOOD_RIS, encoding="utf-8")
+    result = run("lib.ris", "out.bib")   # relative paths from the working directory
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out.bib").read_text(encoding="utf-8").startswith("@article{doe_trial_2020,\n  author = {Doe")

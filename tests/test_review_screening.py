@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from beyond_averages import paths
 from beyond_averages.files import InputError
 from beyond_averages.review import flow, importers
 from beyond_averages.review.screening_log import ScreeningLog, read_screening_log
+from reference import reference_file
 
-REAL = paths.SHARED / "real_inputs"
+
+def real(name: str):
+    """A real export from the reference folder, or skip naming it (tests/reference.py)."""
+    return reference_file(f"real_inputs/{name}")
+
 
 GOOD = """step,detail,n
 identified_database,MEDLINE,300
@@ -142,11 +146,11 @@ def test_real_prisma_template_is_rejected_as_unfilled():
                                          r"row 6 \(database_results\), row 8 \(register_results\), row 11 "
                                          r"\(website_results\), row 12 \(organisation_results\), row 13 "
                                          r"\(citations_results\) are all 0 or NA; this looks like the unfilled"):
-        importers.read_log(REAL / "prisma" / "PRISMA2020_template_PRISMA.csv")
+        importers.read_log(real("prisma/PRISMA2020_template_PRISMA.csv"))
 
 
 def test_real_dr_eptb_file_read_then_rejected_at_the_right_box():
-    path = REAL / "prisma" / "DR-epTB-review_PRISMA.csv"
+    path = real("prisma/DR-epTB-review_PRISMA.csv")
     rows = importers.parse_prisma2020_rows(path)
     n = dict(zip(rows["step"], rows["n"]))
     assert (n["identified_database"], n["duplicates_removed"], n["records_screened"], n["records_excluded"]) == (
@@ -165,7 +169,7 @@ def test_real_dr_eptb_file_read_then_rejected_at_the_right_box():
 
 
 def test_real_semicolon_file_read_then_rejected_at_the_right_box():
-    path = REAL / "prisma" / "Fragility-Index-Thesis_PRISMA_semicolon.csv"
+    path = real("prisma/Fragility-Index-Thesis_PRISMA_semicolon.csv")
     rows = importers.parse_prisma2020_rows(path)
     dbs = rows.loc[rows["step"] == "identified_database", ["detail", "n"]].values.tolist()
     assert dbs == [["EMBASE", 1670], ["PubMed", 871], ["TRIP Database", 165]]
@@ -186,7 +190,7 @@ def test_real_semicolon_file_read_then_rejected_at_the_right_box():
 
 
 def test_prisma_breakdown_that_does_not_sum_names_both_rows(tmp_path):
-    text = (REAL / "prisma" / "DR-epTB-review_PRISMA.csv").read_text(encoding="utf-8")
+    text = real("prisma/DR-epTB-review_PRISMA.csv").read_text(encoding="utf-8")
     text = text.replace("Embase, 1902", "Embase, 1900")
     path = write(tmp_path, text, "prisma.csv")
     with pytest.raises(InputError, match=r"row 6 \(data 'database_results'\), column 'n': box 'Databases' is 1,902, "
@@ -196,7 +200,7 @@ def test_prisma_breakdown_that_does_not_sum_names_both_rows(tmp_path):
 
 
 def test_prisma_placeholder_reasons_rejected_when_reports_were_assessed(tmp_path):
-    text = (REAL / "prisma" / "DR-epTB-review_PRISMA.csv").read_text(encoding="utf-8")
+    text = real("prisma/DR-epTB-review_PRISMA.csv").read_text(encoding="utf-8")
     text = text.replace('"Drug resistance patterns in Extra-pulmonary TB sites not described, 10; others, 0"',
                         '"Reason1, xxx; Reason2, xxx"')
     with pytest.raises(InputError, match=r"row 24 \(data 'dbr_excluded'\), column 'n': the exclusion reasons still "
@@ -206,12 +210,12 @@ def test_prisma_placeholder_reasons_rejected_when_reports_were_assessed(tmp_path
 
 def test_record_level_export_is_not_a_log():
     with pytest.raises(InputError, match="record-level screening export"):
-        importers.read_log(REAL / "screening" / "cff_baseline_rayyan.csv")
+        importers.read_log(real("screening/cff_baseline_rayyan.csv"))
 
 
 # -- real record-level screening exports -----------------------------------------------------------------------
 def test_real_rayyan_export():
-    d = importers.read_decisions(REAL / "screening" / "cff_baseline_rayyan.csv")
+    d = importers.read_decisions(real("screening/cff_baseline_rayyan.csv"))
     assert len(d) == 10
     assert d["decision"].value_counts().to_dict() == {"undecided": 4, "included": 2, "maybe": 2, "excluded": 2}
     assert d["doi"].iloc[0] == "10.1038/s41467-024-48400-3"        # leaked RIS line dropped
@@ -236,7 +240,7 @@ def test_rayyan_conflicts_and_reasons(tmp_path):
 
 
 def test_real_covidence_export_needs_the_list_it_came_from():
-    path = REAL / "screening" / "cff_baseline_covidence.csv"
+    path = real("screening/cff_baseline_covidence.csv")
     with pytest.raises(InputError, match="has no decision column.*pass decision='included' or 'excluded'"):
         importers.read_decisions(path)
     d = importers.read_decisions(path, decision="included")
@@ -247,7 +251,7 @@ def test_real_covidence_export_needs_the_list_it_came_from():
 
 
 def test_real_labelled_screening_file():
-    d = importers.read_decisions(REAL / "screening" / "synergy_Sep_2021_ids.csv")
+    d = importers.read_decisions(real("screening/synergy_Sep_2021_ids.csv"))
     assert len(d) == 273 and (d["decision"] == "included").sum() == 40
     rows = importers.decision_rows(d, "title_abstract", "synergy")
     assert dict(zip(rows["step"], rows["n"])) == {"records_screened": 273, "records_excluded": 233,
@@ -258,7 +262,86 @@ def test_real_labelled_screening_file():
 def test_rayyan_dois_match_the_ris_exports():
     from beyond_averages.review.references import read_references
 
-    rayyan = set(importers.read_decisions(REAL / "screening" / "cff_baseline_rayyan.csv")["doi"])
+    rayyan = set(importers.read_decisions(real("screening/cff_baseline_rayyan.csv"))["doi"])
     for name in ("zotero", "mendeley", "endnote"):
-        ris = {r.fields["doi"].lower() for r in read_references(REAL / "references" / f"cff_baseline_{name}.ris")}
+        ris = {r.fields["doi"].lower() for r in read_references(real(f"references/cff_baseline_{name}.ris"))}
         assert ris == rayyan
+
+
+# -- malformed inputs: every reader names the file and the line, column or key ---------------------------------
+PRISMA_COUNTS = {  # a small, consistent PRISMA2020 app file: one row per box, as the app writes it
+    "previous_studies": "0", "previous_reports": "0", "database_results": "100", "database_specific_results": "NA",
+    "register_results": "0", "register_specific_results": "NA", "website_results": "0",
+    "organisation_results": "0", "citations_results": "0", "duplicates": "10", "excluded_automatic": "0",
+    "excluded_other": "0", "records_screened": "90", "records_excluded": "70", "dbr_sought_reports": "20",
+    "dbr_notretrieved_reports": "2", "dbr_assessed": "18", "dbr_excluded": '"Wrong design, 8"',
+    "other_sought_reports": "0", "other_notretrieved_reports": "0", "other_assessed": "0", "other_excluded": "NA",
+    "new_studies": "10", "new_reports": "10", "total_studies": "10", "total_reports": "10",
+}
+
+
+def prisma_csv(drop_after: str | None = None) -> str:
+    lines = ["data,node,box,description,boxtext,tooltips,url,n"]
+    for k, (key, n) in enumerate(PRISMA_COUNTS.items()):
+        lines.append(f"{key},node{k},box{k},Box {key},Box {key},NA,{key}.html,{n}")
+        if key == drop_after:
+            break
+    return "\n".join(lines) + "\n"
+
+
+RAYYAN = 'key,title,year,notes,doi\n' + "".join(
+    f'{k},T{k},2020,"RAYYAN-INCLUSION: {{""A""=>""Included""}}",\n' for k in ("r1", "r2", "r1"))
+# Run by the project's bad-input suite (tests/test_bad_inputs.py), with the other readers' cases.
+MALFORMED_SCREENING = [
+    # (reader, file name, text, message after "<file>: ")
+    (read_screening_log, "log.csv", GOOD.replace("database,MEDLINE,300", "database,MEDLINE,x,300"),
+     r"1 row\(s\) do not have the header's 3 cells — line 2 has 4: an unquoted ',' inside a cell\? quote the cell"),
+    (read_screening_log, "log.csv", GOOD.replace("MEDLINE", '"MEDLINE'),
+     r"line 2: a quoted cell opened here is never closed \(the file ends at line 22\)"),
+    (read_screening_log, "log.csv", GOOD[:GOOD.index("reports_assessed")] + "reports_assessed",
+     r"line 14 has 1: a missing cell, or the file is cut short"),
+    (read_screening_log, "log.csv", "step,detail,n\n", r"no rows \(the file has a header but no data\)"),
+    (read_screening_log, "log.csv", "", r"no rows \(the file is empty\)"),
+    (read_screening_log, "log.csv", "step,n,n\nrecords_screened,1,1\n",
+     r"line 1: column 'n' appears twice in the header \(columns 2 and 3\)"),
+    (read_screening_log, "log.csv", GOOD.replace(",MEDLINE,", ',"MED"LINE,'),
+     r"line 2: not valid CSV \(',' expected after '\"'\)"),
+    (importers.read_log, "prisma.csv", prisma_csv(drop_after="dbr_notretrieved_reports"),
+     r"column 'data': 10 box\(es\) of the PRISMA2020 flow CSV have no row — dbr_assessed \('Reports assessed for "
+     r"eligibility \(databases and registers\)'\), dbr_excluded .*the file's last row is row 17 \(data "
+     r"'dbr_notretrieved_reports', box 'box15'\): is it cut short\?"),
+    (importers.read_log, "prisma.csv", prisma_csv().rsplit("\n", 5)[0][:-40],
+     r"line 23 has 5: a missing cell, or the file is cut short"),
+    (importers.read_log, "prisma.csv", prisma_csv() + "duplicates,n,b,d,t,NA,u,10\n",
+     r"row 28, column 'data': 'duplicates' appears twice \(also row 11\)"),
+    (importers.read_log, "prisma.csv", "data,node,box,description,boxtext,tooltips,url,n\n", r"no rows"),
+    (importers.read_decisions, "rayyan.csv", RAYYAN,
+     r"column 'key': 1 key\(s\) appear more than once — 'r1' on rows 2 and 4; each record must appear once"),
+    (importers.read_decisions, "labelled.csv", "record_id,title,label_included\na,T,1\nb,T,0\nb,T,1\na,T,1\n",
+     r"column 'record_id': 2 key\(s\) appear more than once — 'a' on rows 2 and 5; 'b' on rows 3 and 4"),
+    (lambda p: importers.read_decisions(p, decision="included"), "covidence.csv",
+     "Title,DOI,Published Year,Covidence #\nA,,2020,#1\nB,,2021,#1\n",
+     r"column 'Covidence #': 1 key\(s\) appear more than once — '#1' on rows 2 and 3"),
+    (importers.read_decisions, "rayyan.csv", "key,title,year,notes,doi\n", r"no rows"),
+]
+
+
+def test_consistent_prisma_app_file_reads_and_a_cut_one_does_not(tmp_path):
+    log = importers.read_log(write(tmp_path, prisma_csv(), "prisma.csv"))
+    assert (log.counts["records_screened"], log.counts["reports_assessed"], log.total_studies) == (90, 18, 10)
+    assert [(r.reason, r.n) for r in log.reasons["reports_excluded"]] == [("Wrong design", 8)]
+    with pytest.raises(InputError, match=r"column 'data': 1 box\(es\) .* have no row — total_reports") as err:
+        importers.read_log(write(tmp_path, prisma_csv(drop_after="total_studies"), "cut.csv"))
+    assert "'step'" not in str(err.value)
+
+
+def test_extraction_with_an_unquoted_comma_or_no_rows(tmp_path):
+    from beyond_averages.review.extraction import COLUMNS, read_extraction
+
+    header = ",".join(COLUMNS) + "\n"
+    with pytest.raises(InputError, match=r"extraction.csv: no rows \(the file has a header but no data\)"):
+        read_extraction(write(tmp_path, header, "extraction.csv"))
+    row = ",".join(["k_2020", "2020", "UK, England"] + [""] * (len(COLUMNS) - 3)) + "\n"
+    with pytest.raises(InputError, match=rf"extraction.csv: 1 row\(s\) do not have the header's {len(COLUMNS)} "
+                                         rf"cells — line 2 has {len(COLUMNS) + 1}"):
+        read_extraction(write(tmp_path, header + row, "extraction.csv"))

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="beyond_averages", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--study", type=Path, default=None, help="study configuration (default: study.yaml)")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an input error")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("population", help="write synthetic practices and patients")
     _synthetic_args(p)
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("area")
     p.add_argument("--extract", type=Path, help="extract folder (default: extract_dir of study.yaml)")
     p.add_argument("--out", type=Path, default=paths.MEASURES_DIR)
+    p.add_argument("--lenient", action="store_true",
+                   help="drop patient and event rows that break the extract's data contract (counted in the log "
+                        "and in <out>/<area>_extract_check.json) instead of stopping at the first")
     sub.add_parser("areas", help="list the configured clinical areas")
     sub.add_parser("check-area", help="validate every area file").add_argument("areas", nargs="*")
     p = sub.add_parser("render", help="render the book (Quarto if on PATH, else the fallback renderer)")
@@ -63,14 +67,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"area {info['area']}: {info['events']:,} events, {info['adopting_practices']} adopting practices "
                   f"in {time.perf_counter() - t:.1f} s")
         elif args.command == "measures":
+            from .extract_check import check_extract, checked_extract
             from .measures import area_intervals, compute_measures, compute_measures_by_age, load_patients
             area = config.load_area(args.area)
-            extract = args.extract or study.resolved_extract_dir()
             t = time.perf_counter()
-            patients = load_patients(extract)
-            intervals = area_intervals(area, study, extract, patients)
-            measures = compute_measures(area, extract, study, patients, intervals)
-            by_age = compute_measures_by_age(area, extract, study, patients, intervals=intervals)
+            # The data contract first (strict unless --lenient): measures run on the checked rows only.
+            report = check_extract(args.extract or study.resolved_extract_dir(), area.name, study,
+                                   lenient=args.lenient)
+            for line in report.log_lines():
+                print(line, file=sys.stderr)
+            with checked_extract(report) as extract:
+                patients = load_patients(extract)
+                intervals = area_intervals(area, study, extract, patients)
+                measures = compute_measures(area, extract, study, patients, intervals)
+                by_age = compute_measures_by_age(area, extract, study, patients, intervals=intervals)
+            report.write(args.out / f"{area.name}_extract_check.json")
             write_parquet(by_age, args.out / f"{area.name}_by_age.parquet")
             write_parquet(measures, args.out / f"{area.name}.parquet")  # last: Make's target
             print(f"measures {area.name}: {len(measures):,} rows in {time.perf_counter() - t:.1f} s")
@@ -87,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 book.render(args.root)
     except (InputError, config.ConfigError) as exc:
+        if args.debug:
+            raise
+        # One line a user can act on (the message names the file and the field); the traceback only with --debug.
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

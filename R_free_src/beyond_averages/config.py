@@ -15,14 +15,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from . import paths
 from .disclosure import DisclosureRules
-from .files import read_yaml_mapping
+from .files import InputError, read_yaml_mapping
 
 Scenario = Literal["null", "uniform", "narrowing", "widening"]
 SCENARIOS: tuple[str, ...] = ("null", "uniform", "narrowing", "widening")
 Sex = Literal["any", "female", "male"]
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A configuration file is invalid; the message names the file and the key."""
 
 

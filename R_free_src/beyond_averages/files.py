@@ -86,7 +86,10 @@ def read_yaml_mapping(path: str | os.PathLike, error: type[ValueError] = InputEr
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise error(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise error(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(data, dict):
         raise error(f"{path}: expected a mapping of keys at the top level")
     return data

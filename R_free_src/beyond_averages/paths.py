@@ -1,8 +1,10 @@
-"""Every directory of the compendium, derived from the repository root in one place.
+"""Every directory of the compendium, derived from the compendium's root folder in one place.
 
-The root is found from this file's location (``R_free_src/beyond_averages/paths.py``), so paths hold whether the
-package is imported from a notebook, a test or the command line. ``BEYOND_AVERAGES_ROOT`` overrides it, which is
-how tests run the whole pipeline in a temporary copy.
+The root is the study's folder, not the package's: ``BEYOND_AVERAGES_ROOT`` if set (how tests run the pipeline in a
+temporary copy); otherwise the nearest folder at or above the working directory that holds ``study.yaml`` and
+``areas/`` (so ``pip install .`` into any environment works from inside a compendium, as ``git`` finds its
+repository); otherwise the source tree the package was imported from (an editable install run from elsewhere).
+It is found once, when the package is first imported.
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ import os
 from pathlib import Path
 
 
+def is_compendium(folder: Path) -> bool:
+    return (folder / "study.yaml").is_file() and (folder / "areas").is_dir()
+
+
 def repo_root() -> Path:
-    """The repository root (the folder holding ``_quarto.yml``)."""
+    """The compendium's root folder (see the module docstring for the order of the rules)."""
     override = os.environ.get("BEYOND_AVERAGES_ROOT")
     if override:
         return Path(override).resolve()
-    return Path(__file__).resolve().parents[2]
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        if is_compendium(folder):
+            return folder
+    source = Path(__file__).resolve().parents[2]
+    return source if is_compendium(source) else cwd
 
 
 ROOT = repo_root()
@@ -30,7 +41,6 @@ NOTEBOOKS = ROOT / "notebooks"
 REPORTS = ROOT / "reports"
 EXECUTED = REPORTS / "executed"                 # papermill-executed notebooks, listed as book chapters
 BOOK = REPORTS / "_book"
-SHARED = ROOT.parent / "shared"                 # the project's shared reference data (beside the checkout)
 
 
 def resolve(path: str | os.PathLike) -> Path:

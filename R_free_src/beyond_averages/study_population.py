@@ -9,6 +9,7 @@ sentences.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from beyond_averages import labels, paths
 from beyond_averages.config import Area, Study, load_area, load_study
 from beyond_averages.disclosure import DisclosureRules, release_counts, round_count
 from beyond_averages.equity import equity_by_group, wilson_interval
+from beyond_averages.extract_check import check_extract, checked_extract
 from beyond_averages.files import read_parquet
 from beyond_averages.measures import Patients, eligibility_intervals, load_patients, read_measures, register_onset
 from beyond_averages.months import month_index_of, month_start
@@ -141,10 +143,18 @@ class PopulationInputs:
     measures: pd.DataFrame
     by_age: pd.DataFrame
     programme: pd.DataFrame
+    extract_check: dict | None = None  # what `measures` found checking the extract (None: no report beside them)
 
     @property
     def rules(self) -> DisclosureRules:
         return self.study.disclosure_rules
+
+
+def read_extract_check(measures_file: Path) -> dict | None:
+    """The data-contract report `measures` writes beside the measures (``<area>_extract_check.json``: rows read,
+    kept and dropped per file and rule; see :mod:`beyond_averages.extract_check`), or None if there is none."""
+    path = measures_file.with_name(f"{measures_file.stem}_extract_check.json")
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def load_population_inputs(area: str, measures_path: str | None = None, programme_path: str | None = None,
@@ -166,6 +176,7 @@ def load_population_inputs(area: str, measures_path: str | None = None, programm
         measures=read_measures(measures_file),
         by_age=read_parquet(measures_file.with_name(f"{measures_file.stem}_by_age.parquet")),
         programme=read_parquet(programme_file),
+        extract_check=read_extract_check(measures_file),
     )
 
 
@@ -199,6 +210,17 @@ class PopulationAnalysis:
         return self.inputs.rules
 
 
+def _population_from_checked_rows(inputs: PopulationInputs, month: pd.Timestamp) -> pd.DataFrame:
+    """Table 1 from the rows the measures used: when the measures step dropped rows that broke the extract's
+    contract (``--lenient``), the same rules drop them here, so the table and the indicator describe one population."""
+    dropped = inputs.extract_check and any(f["dropped"] for f in inputs.extract_check["files"].values())
+    if not dropped:
+        return population_table(inputs.area, inputs.study, inputs.extract_dir, month, inputs.rules)
+    report = check_extract(inputs.extract_dir, inputs.area.name, inputs.study, lenient=True)
+    with checked_extract(report) as folder:
+        return population_table(inputs.area, inputs.study, folder, month, inputs.rules)
+
+
 def run_population_analysis(area: str, measures_path: str | None = None, programme_path: str | None = None,
                             extract_dir: str | None = None, study_config: str | None = None) -> PopulationAnalysis:
     """Read the inputs of ``area`` (:func:`load_population_inputs`, same arguments and defaults) and compute every
@@ -207,6 +229,6 @@ def run_population_analysis(area: str, measures_path: str | None = None, program
     released = indicator_by_quintile(inputs.measures, inputs.rules)
     baseline = baseline_inequality(released, baseline_month(inputs.programme))
     standardised = standardised_by_quintile(inputs.by_age, inputs.rules)
-    population = population_table(inputs.area, inputs.study, inputs.extract_dir, baseline.month, inputs.rules)
+    population = _population_from_checked_rows(inputs, baseline.month)
     return PopulationAnalysis(inputs=inputs, released=released, baseline=baseline, standardised=standardised,
                               population=population, waves=programme_months(inputs.programme))

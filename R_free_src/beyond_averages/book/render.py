@@ -159,12 +159,14 @@ def render(root: str | os.PathLike | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m beyond_averages.book render|check``: 0 when the book rendered or has no problem, else 1."""
+    """``python -m beyond_averages.book render|check``: 0 when the book rendered or has no problem, 1 when the check
+    found problems (one per line), 2 on an input error (one line; the traceback only with ``--debug``)."""
     parser = argparse.ArgumentParser(prog="python -m beyond_averages.book", description=__doc__.split("\n")[0])
     parser.add_argument("command", choices=["render", "check"])
     parser.add_argument("--root", type=Path, default=paths.ROOT, help="repository root holding _quarto.yml")
     parser.add_argument("--if-executed", action="store_true",
                         help="check: skip notebook-output checks for executed notebooks not yet made")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an input error")
     args = parser.parse_args(argv)
     try:
         if args.command == "render":
@@ -173,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         problems = check_book(args.root, require_executed=not args.if_executed)
     except InputError as exc:
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return 2
     for problem in problems:
         print(problem)
     print(f"{len(problems)} problem(s) in the book" if problems else "book structure OK")

@@ -1,44 +1,85 @@
 """Write the appendix files of the qualitative strand: ``python -m beyond_averages.qual DATA_DIR OUT_DIR``.
 
-Reads a CSV project (see :mod:`beyond_averages.qual.csv_import`) and writes, each atomically and byte-stably:
+Reads a CSV project (see :mod:`beyond_averages.qual.csv_import`) and writes, byte-stably:
 ``framework_matrix.csv``/``.html`` (participants x themes), ``theme_summary.csv``, ``exemplar_quotes.csv``,
 ``saturation.csv`` and ``project.qdpx`` (the coded data as REFI-QDA, for another analysis tool).
+
+The six files are written into a temporary folder beside OUT_DIR and moved into it only when all six are written:
+a bad input leaves OUT_DIR as it was (its old files, or no folder at all).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
-from ..files import write_csv
+from .. import paths
+from ..config import ConfigError
+from ..files import InputError, write_csv
 from ..report.qualitative import write_framework_matrix
 from . import summaries
 from .csv_import import load_csv_project
 from .refi_export import to_qdpx
 
+APPENDIX_FILES = ("framework_matrix.csv", "framework_matrix.html", "theme_summary.csv", "exemplar_quotes.csv",
+                  "saturation.csv", "project.qdpx")
+
 
 def write_appendix(data_dir, out_dir, seed: int = summaries.DEFAULT_SEED) -> list[Path]:
-    data = load_csv_project(data_dir)
-    out = Path(out_dir)
-    matrix = summaries.framework_matrix(data)
-    write_framework_matrix(matrix, out / "framework_matrix.csv", out / "framework_matrix.html")
-    write_csv(summaries.theme_summary(data), out / "theme_summary.csv")
-    write_csv(summaries.exemplar_quotes(data, seed=seed), out / "exemplar_quotes.csv")
-    write_csv(summaries.saturation_curve(data), out / "saturation.csv")
-    to_qdpx(data, out / "project.qdpx")
-    return [out / n for n in ("framework_matrix.csv", "framework_matrix.html", "theme_summary.csv",
-                              "exemplar_quotes.csv", "saturation.csv", "project.qdpx")]
+    """Write the six appendix files of the CSV project ``data_dir`` into ``out_dir``, all or none.
+
+    Relative paths are taken from the repository root for both folders, as for every path of the API (the command
+    line passes absolute paths resolved from the working directory). Other files in ``out_dir`` are left alone.
+    """
+    out = paths.resolve(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder; give a folder for the appendix files")
+    data = load_csv_project(paths.resolve(data_dir))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        write_framework_matrix(summaries.framework_matrix(data), staging / "framework_matrix.csv",
+                               staging / "framework_matrix.html")
+        write_csv(summaries.theme_summary(data), staging / "theme_summary.csv")
+        write_csv(summaries.exemplar_quotes(data, seed=seed), staging / "exemplar_quotes.csv")
+        write_csv(summaries.saturation_curve(data), staging / "saturation.csv")
+        to_qdpx(data, staging / "project.qdpx")
+        out.mkdir(exist_ok=True)
+        # Every file is complete before the first one moves; each move is a rename on one file system.
+        for name in APPENDIX_FILES:
+            os.replace(staging / name, out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in APPENDIX_FILES]
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m beyond_averages.qual", description=__doc__.splitlines()[0])
-    parser.add_argument("data_dir")
-    parser.add_argument("out_dir")
-    parser.add_argument("--seed", type=int, default=summaries.DEFAULT_SEED)
+def main(argv=None) -> int:
+    """0 on success; a bad input prints one line ``error: <message>`` to stderr and returns 2."""
+    parser = argparse.ArgumentParser(
+        prog="python -m beyond_averages.qual", description=__doc__.splitlines()[0],
+        epilog="DATA_DIR and OUT_DIR are taken from the current working directory when relative. The six files "
+               "are moved into OUT_DIR only when all are written; on an error OUT_DIR is left as it was.")
+    parser.add_argument("data_dir", metavar="DATA_DIR",
+                        help="CSV project folder (codebook.csv, participants.csv, segments.csv, transcripts/)")
+    parser.add_argument("out_dir", metavar="OUT_DIR", help="folder for the appendix files (created if absent)")
+    parser.add_argument("--seed", type=int, default=summaries.DEFAULT_SEED, help="seed of the exemplar quotes")
+    parser.add_argument("--debug", action="store_true", help="re-raise an input error with its full traceback")
     args = parser.parse_args(argv)
-    for path in write_appendix(args.data_dir, args.out_dir, args.seed):
+    try:
+        written = write_appendix(Path(args.data_dir).resolve(), Path(args.out_dir).resolve(), args.seed)
+    except (InputError, ConfigError) as exc:
+        if args.debug:
+            raise
+        print("error: " + " ".join(str(exc).splitlines()), file=sys.stderr)
+        return 2
+    for path in written:
         print(path)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

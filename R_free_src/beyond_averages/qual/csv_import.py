@@ -12,6 +12,10 @@ document to its participant (``source, participant_id``) for exports that do not
 - **Taguette's highlights export**: ``id, document, tag, content`` (one row per highlight and tag, an empty tag for
   an uncoded highlight), read as ``segment_id, source, code, text``; participants come from ``sources.csv``.
 
+CSV files are read by :func:`beyond_averages.text_input.read_table` (UTF-8 with or without BOM; comma,
+semicolon or tab): a row with more or fewer cells than the header, an unclosed quote, a column named twice or a header
+without rows is an :class:`~beyond_averages.files.InputError` naming the file and the line.
+
 Transcripts are read without newline translation (a ``\\r\\n`` stays two code points, as tools count it) and with
 a leading byte-order mark dropped (it is an encoding marker, not text).
 """
@@ -25,27 +29,12 @@ import pandas as pd
 
 from .. import paths
 from ..files import InputError, require_columns
+from ..text_input import read_table  # one strict CSV reader for both strands
 from .model import QualData, build_qual_data
 from .pseudonymity import Redactor, split_real_names
 
 CODE_SEPARATOR = ";"
 TAGUETTE_COLUMNS = {"id": "segment_id", "document": "source", "tag": "code", "content": "text"}
-
-
-def read_csv_checked(path: str | os.PathLike) -> pd.DataFrame:
-    """Every column as text (empty cells as empty strings); a missing or unreadable file is an InputError."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save the export as UTF-8") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InputError(f"{path}: not a readable CSV file ({str(exc).strip()})") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
 
 
 def read_transcripts(folder: str | os.PathLike) -> dict[str, str]:
@@ -115,14 +104,14 @@ def load_csv_project(
     if not folder.is_dir():
         raise InputError(f"{folder}: no such project folder (expected codebook.csv, participants.csv, segments.csv)")
     files = {"codebook": folder / codebook, "participants": folder / participants, "segments": folder / segments}
-    book = read_csv_checked(files["codebook"])
-    people, names = split_real_names(read_csv_checked(files["participants"]))
+    book = read_table(files["codebook"])
+    people, names = split_real_names(read_table(files["participants"]))
     mapping = None
     if (folder / sources).exists():
-        table = read_csv_checked(folder / sources)
+        table = read_table(folder / sources)
         require_columns(table, ("source", "participant_id"), str(folder / sources))
         mapping = dict(zip(table["source"].str.strip(), table["participant_id"].str.strip()))
-    segs, cods = split_segments(read_csv_checked(files["segments"]), str(files["segments"]), mapping)
+    segs, cods = split_segments(read_table(files["segments"]), str(files["segments"]), mapping)
     documents = read_transcripts(folder / transcripts) if (folder / transcripts).is_dir() else {}
     return build_qual_data(
         book, people, segs, cods,

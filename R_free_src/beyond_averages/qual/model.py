@@ -245,8 +245,14 @@ def build_qual_data(
                     f"(positions count Unicode code points): segment starts {text[:40]!r}, document has "
                     f"{doc[start:start + 40]!r}"
                 )
+        if start is not pd.NA and source not in documents and end - start != len(text):
+            raise InputError(f"{_where(names['segments'], i, 'end')}: end - start = {end - start} but the text has "
+                             f"{len(text)} code points (positions count Unicode code points)")
         seg_rows.append({"segment_id": sid, "participant_id": pid, "source": source, "start": start, "end": end,
                          "text": text})
+    if not seg_rows:
+        raise InputError(f"{names['segments']}: no rows (no segments); a chapter needs coded segments")
+    _check_overlaps(seg_rows, documents, seg_ids, names["segments"])
     segs = pd.DataFrame(seg_rows, columns=list(SEGMENT_COLUMNS))
     segs["start"] = segs["start"].astype("Int64")
     segs["end"] = segs["end"].astype("Int64")
@@ -265,12 +271,56 @@ def build_qual_data(
                 f"codebook ({names['codebook']}); add it there or correct the coding"
             )
         cod_rows.append({"segment_id": sid, "code": code})
+    if not cod_rows:
+        raise InputError(f"{names['codings']}: no rows (no segment is coded with a code of the codebook)")
     cods = pd.DataFrame(cod_rows, columns=list(CODING_COLUMNS)).drop_duplicates(ignore_index=True)
 
     if redactor is not None and redactor.active:
+        _refuse_names_in_ids(people, segs, seg_ids, names, redactor)
         segs, documents, people = _redact(segs, documents, people, redactor)
+        # Code names and definitions are the memos a REFI-QDA export carries; codings follow the renamed codes.
+        book = book.assign(**{c: book[c].map(redactor.redact) for c in CODEBOOK_COLUMNS})
+        cods = cods.assign(code=cods["code"].map(redactor.redact))
+        label = redactor.redact(label)
     return QualData(codebook=book, participants=people, segments=segs, codings=cods, documents=documents,
                     label=label)
+
+
+def _refuse_names_in_ids(people, segs, seg_ids, names, redactor: Redactor) -> None:
+    """IDs are keys printed beside quotes and written into exports, so one holding a real name is refused rather
+    than rewritten (two IDs could redact to the same key). The message names the row, never the name."""
+    for i, pid in enumerate(people["participant_id"]):
+        if redactor.names_found(pid):
+            raise InputError(f"{_where(names['participants'], i, 'participant_id')}: the ID contains a participant's "
+                             "real name; use a neutral pseudonym such as 'P01'")
+    for sid in segs["segment_id"]:
+        if redactor.names_found(sid):
+            raise InputError(f"{_where(names['segments'], seg_ids[sid], 'segment_id')}: the ID contains a "
+                             "participant's real name; use a neutral ID such as 'S001'")
+
+
+def _check_overlaps(rows: list[dict], documents: Mapping[str, str], file_rows: Mapping[str, int], source: str):
+    """Without a transcript, a source's text is rebuilt from its positioned segments (REFI-QDA export), so two
+    segments that overlap must agree on every shared code point; this says which two do not, and where."""
+    by_source: dict[str, list[dict]] = {}
+    for row in rows:
+        if row["start"] is not pd.NA and row["source"] not in documents:
+            by_source.setdefault(row["source"], []).append(row)
+    for name, segs in by_source.items():
+        segs = sorted(segs, key=lambda r: (r["start"], r["segment_id"]))
+        for k, a in enumerate(segs):
+            for b in segs[k + 1:]:
+                if b["start"] >= a["end"]:
+                    break
+                for pos in range(b["start"], min(a["end"], b["end"])):
+                    ca, cb = a["text"][pos - a["start"]], b["text"][pos - b["start"]]
+                    if ca != cb:
+                        ra, rb = file_rows[a["segment_id"]] + 1, file_rows[b["segment_id"]] + 1
+                        raise InputError(
+                            f"{source}: rows {ra} and {rb} (lines {ra + 1} and {rb + 1}), columns 'start', 'end', "
+                            f"'text': segments {a['segment_id']!r} [{a['start']}:{a['end']}] and {b['segment_id']!r} "
+                            f"[{b['start']}:{b['end']}] of {name!r} overlap but differ at position {pos} ({ca!r} vs "
+                            f"{cb!r}); correct the positions, or give the transcript {name}.txt")
 
 
 def _redact(segs: pd.DataFrame, documents: dict, people: pd.DataFrame, redactor: Redactor):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..files import atomic_path
+from ..files import InputError, atomic_path
 from .model import QualData
 from .refi_qda import NS, VARIABLES
 
@@ -37,12 +37,16 @@ def _source_texts(data: QualData) -> tuple[dict[str, str], dict[str, tuple[int, 
             continue
         placed = segs[segs["start"].notna()]
         canvas = [" "] * int(placed["end"].max() if len(placed) else 0)
+        owner: dict[int, str] = {}
         for r in placed.to_dict("records"):
-            for k, ch in enumerate(r["text"]):
+            for k, ch in enumerate(r["text"][:int(r["end"]) - int(r["start"])]):
                 slot = int(r["start"]) + k
                 if canvas[slot] not in (" ", ch):
-                    raise ValueError(f"segments of {source!r} overlap with different text at position {slot}")
+                    # build_qual_data refuses this on reading; a QualData made another way can still carry it.
+                    raise InputError(f"{data.label}: segments {owner[slot]!r} and {r['segment_id']!r} of source "
+                                     f"{source!r} overlap with different text at position {slot}; nothing written")
                 canvas[slot] = ch
+                owner.setdefault(slot, r["segment_id"])
             spans[r["segment_id"]] = (int(r["start"]), int(r["end"]))
         text = "".join(canvas)
         for r in segs[segs["start"].isna()].sort_values(["text", "segment_id"]).to_dict("records"):

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -57,6 +58,31 @@ def _children(element: ET.Element, name: str) -> list[ET.Element]:
 def _child_text(element: ET.Element, name: str) -> str | None:
     found = _children(element, name)
     return found[0].text if found else None
+
+
+def _required(element: ET.Element, attribute: str, where: str) -> str:
+    """An attribute the reader cannot do without; its absence names the element (by GUID or name) and attribute."""
+    value = element.get(attribute)
+    if value is None or not value.strip():
+        who = element.get("guid") or element.get("name") or "without a guid"
+        raise InputError(f"{where}: element {_local(element.tag)} {who} has no attribute {attribute!r}")
+    return value.strip()
+
+
+def _position(element: ET.Element, attribute: str, where: str) -> int:
+    value = _required(element, attribute, where)
+    try:
+        return int(value)
+    except ValueError:
+        raise InputError(f"{where}: element {_local(element.tag)} {element.get('guid')}, attribute {attribute!r}: "
+                         f"{value!r} is not a whole number (a code-point position)") from None
+
+
+def _code_ref(coding: ET.Element, where: str) -> str:
+    refs = _children(coding, "CodeRef")
+    if not refs:
+        raise InputError(f"{where}: element Coding {coding.get('guid') or 'without a guid'} has no CodeRef")
+    return _required(refs[0], "targetGUID", where)
 
 
 @dataclass(frozen=True)
@@ -92,8 +118,9 @@ def _open_project(path: Path) -> tuple[zipfile.ZipFile, str]:
         raise InputError(f"{path}: file not found")
     try:
         archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        raise InputError(f"{path}: not a zip archive; a .qdpx file is a zip holding project.qde") from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError):
+        raise InputError(f"{path}: not a zip archive; a .qdpx file is a zip holding project.qde (this one is not "
+                         "one, or is damaged)") from None
     candidates = [n for n in archive.namelist() if PurePosixPath(n).name.lower() == "project.qde"]
     if not candidates:
         raise InputError(f"{path}: no project.qde inside (members: {', '.join(archive.namelist()[:10]) or 'none'})")
@@ -108,13 +135,22 @@ def _read_member(archive: zipfile.ZipFile, reference: str | None) -> str | None:
     for name in archive.namelist():
         parts = PurePosixPath(name).parts
         if len(parts) >= 2 and parts[-2].lower() == "sources" and parts[-1].lower() == wanted:
-            raw = archive.read(name)
+            raw = _read_bytes(archive, name)
             try:
                 return raw.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
                 raise InputError(
                     f"{archive.filename}: {name} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     return None
+
+
+def _read_bytes(archive: zipfile.ZipFile, name: str) -> bytes:
+    """A member's bytes; a damaged, encrypted or oddly compressed member names the archive and the member."""
+    try:
+        return archive.read(name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as exc:
+        raise InputError(f"{archive.filename}: member {name} cannot be read ({exc}); export the project again"
+                         ) from None
 
 
 def _text_of(element: ET.Element, archive: zipfile.ZipFile) -> tuple[str | None, str]:
@@ -125,15 +161,15 @@ def _text_of(element: ET.Element, archive: zipfile.ZipFile) -> tuple[str | None,
     return (text, "source") if text is not None else (None, "missing")
 
 
-def _codes(element: ET.Element, parent: ET.Element | None, parent_path: tuple, rows: list) -> None:
+def _codes(element: ET.Element, parent: ET.Element | None, parent_path: tuple, rows: list, where: str) -> None:
     for code in _children(element, "Code"):
         name = code.get("name") or ""
         path = parent_path + tuple(p.strip() for p in name.split(HIERARCHY_SEPARATOR))
         description = (_child_text(code, "Description") or "").strip()
-        rows.append({"guid": code.get("guid"), "name": name, "description": description,
+        rows.append({"guid": _required(code, "guid", where), "name": name, "description": description,
                      "parent_guid": parent.get("guid") if parent is not None else None, "path": path,
                      "is_codable": code.get("isCodable", "true").lower() == "true"})
-        _codes(code, code, path, rows)
+        _codes(code, code, path, rows, where)
 
 
 def read_qdpx(path: str | os.PathLike) -> RefiProject:
@@ -142,15 +178,18 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
     archive, member = _open_project(path)
     with archive:
         try:
-            root = ET.fromstring(archive.read(member))
+            root = ET.fromstring(_read_bytes(archive, member))
         except ET.ParseError as exc:
-            raise InputError(f"{path}: {member} is not well-formed XML ({exc})") from None
+            line, column = exc.position
+            raise InputError(f"{path}: {member} is not well-formed XML: line {line}, column {column + 1}: "
+                             f"{str(exc).split(':')[0]}") from None
+        where = f"{path} ({member})"
         if root.tag != f"{_Q}Project":
             raise InputError(f"{path}: {member} has root {root.tag!r}; expected Project in namespace {NS}")
         code_rows: list = []
         for book in _children(root, "CodeBook"):
             for codes in _children(book, "Codes"):
-                _codes(codes, None, (), code_rows)
+                _codes(codes, None, (), code_rows, where)
         codes = pd.DataFrame(code_rows, columns=["guid", "name", "description", "parent_guid", "path", "is_codable"])
         code_guids = set(codes["guid"])
 
@@ -160,7 +199,7 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
                 kind = _local(src.tag)
                 if kind not in SOURCE_KINDS:
                     continue
-                guid = src.get("guid")
+                guid = _required(src, "guid", where)
                 if kind == "TextSource":
                     text, origin = _text_of(src, archive)
                 else:
@@ -172,7 +211,7 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
                                 "path": src.get("plainTextPath") or src.get("path") or "",
                                 "text_origin": origin, "n_chars": len(text) if text is not None else pd.NA})
                 for coding in _children(src, "Coding"):
-                    codings.append({"selection_guid": guid, "code_guid": coding[0].get("targetGUID")})
+                    codings.append({"selection_guid": guid, "code_guid": _code_ref(coding, where)})
                 for sel in src.iter():
                     sel_kind = _local(sel.tag)
                     if sel_kind not in SELECTION_KINDS:
@@ -180,7 +219,7 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
                     start = end = pd.NA
                     sel_text, sel_origin = None, "missing"
                     if sel_kind == "PlainTextSelection":
-                        start, end = int(sel.get("startPosition")), int(sel.get("endPosition"))
+                        start, end = _position(sel, "startPosition", where), _position(sel, "endPosition", where)
                         if text is not None:
                             if end > len(text) or start < 0 or end < start:
                                 raise InputError(f"{path}: selection {sel.get('guid')} [{start}:{end}] lies outside "
@@ -191,7 +230,7 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
                             inline = _child_text(rep, "PlainTextContent")
                             if inline is not None:
                                 sel_text, sel_origin = inline, "inline"
-                    sguid = sel.get("guid")
+                    sguid = _required(sel, "guid", where)
                     row = selections.get(sguid)
                     new = {"guid": sguid, "source_guid": guid, "kind": sel_kind, "name": sel.get("name") or "",
                            "start": start, "end": end, "text": sel_text, "text_origin": sel_origin}
@@ -202,7 +241,7 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
                         new = keep
                     selections[sguid] = new
                     for coding in _children(sel, "Coding"):
-                        codings.append({"selection_guid": sguid, "code_guid": coding[0].get("targetGUID")})
+                        codings.append({"selection_guid": sguid, "code_guid": _code_ref(coding, where)})
         codings_frame = pd.DataFrame(codings, columns=["selection_guid", "code_guid"])
         codings_frame = codings_frame.drop_duplicates(ignore_index=True)
         unknown = codings_frame[~codings_frame["code_guid"].isin(code_guids)]
@@ -216,7 +255,7 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
         cases, members, values = [], [], []
         for holder in _children(root, "Cases"):
             for case in _children(holder, "Case"):
-                cguid = case.get("guid")
+                cguid = _required(case, "guid", where)
                 cases.append({"guid": cguid, "name": case.get("name") or ""})
                 for ref in _children(case, "SourceRef"):
                     members.append({"case_guid": cguid, "target_guid": ref.get("targetGUID"), "kind": "source"})

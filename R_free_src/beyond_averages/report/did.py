@@ -15,7 +15,7 @@ import pandas as pd
 from beyond_averages import labels
 from beyond_averages.deprivation import QUINTILES
 from beyond_averages.disclosure import DEFAULT_RULES, release_counts
-from beyond_averages.report.tables import format_count, format_estimate_ci, format_p, html_table
+from beyond_averages.report.tables import format_count, format_estimate_ci, format_p, html_table, p_text
 from beyond_averages.style import (
     COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
 )
@@ -301,9 +301,9 @@ def parallel_trends_sentence(analysis) -> str:
     low = t[t["p_value"] < 0.05]
     if low.empty:
         return (f"None of the {len(t)} pre-trend tests rejects parallel pre-adoption trends at the 5% level "
-                f"(smallest p = {t['p_value'].min():.3f}); this is consistent with, not proof of, parallel trends.")
+                f"(smallest {p_text(t['p_value'].min())}); this is consistent with, not proof of, parallel trends.")
     return (f"{len(low)} of {len(t)} pre-trend tests reject parallel pre-adoption trends at the 5% level "
-            f"(smallest p = {t['p_value'].min():.3f}): read the effects with caution.")
+            f"(smallest {p_text(t['p_value'].min())}): read the effects with caution.")
 
 
 # ------------------------------------------------------------------------------ sentences of one fitted estimator

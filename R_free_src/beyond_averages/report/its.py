@@ -19,7 +19,7 @@ from beyond_averages import labels
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.its.comparative import ComparativeSegmentedRegression, ControlledQuintileITS
 from beyond_averages.report.counterfactual_plot import plot_counterfactual, quintile_panels
-from beyond_averages.report.tables import format_estimate_ci, format_p, html_table
+from beyond_averages.report.tables import format_estimate_ci, format_p, html_table, p_text
 from beyond_averages.style import (
     COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
 )
@@ -33,12 +33,6 @@ GROUP_LABELS = {**{str(q): v for q, v in labels.QUINTILES.items()}, CONTRAST: la
 # ---------------------------------------------------------------------------------------------------------------
 # Display labels
 # ---------------------------------------------------------------------------------------------------------------
-def p_text(p) -> str:
-    """'p < 0.001' or 'p = 0.042' for sentences (tables use :func:`format_p`)."""
-    shown = format_p(p)
-    return f"p < {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
-
-
 def signed(x, digits: int = 2) -> str:
     """'+1.23' / '-0.45', never '-0.00'."""
     return f"{round(float(x), digits) + 0.0:+.{digits}f}"

@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from beyond_averages import labels
+from beyond_averages.disclosure import round_count
 from beyond_averages.report.tables import format_count, format_estimate_ci, html_table
 from beyond_averages.style import OVERALL_COLOUR, QUINTILE_COLOURS, figure_style, finish
 
@@ -32,8 +33,26 @@ def methods_text(analysis) -> str:
         "the ratio, and the slope and relative indices of inequality (SII, RII) computed as Public Health "
         "England's Fingertips tools do, with Monte Carlo confidence intervals. Age-standardised rates use the 2013 "
         "European Standard Population. **Disclosure control.** " + disclosure_sentence(analysis)
-        + "; percentages are computed from the rounded counts."
+        + "; percentages are computed from the rounded counts." + extract_check_sentence(analysis)
     )
+
+
+def extract_check_sentence(analysis) -> str:
+    """' **Data checks.** ...': what the extract check before the measures found ('' without its report); the
+    counts of dropped records are released like every count from records."""
+    check = analysis.inputs.extract_check
+    if check is None:
+        return ""
+    dropped = {name: f["dropped"] for name, f in check["files"].items()}
+    if not any(dropped.values()):
+        return (" **Data checks.** The extract passed every check of its data contract (column types, unique "
+                "keys, and dates at day level) before the measures were computed.")
+    patients = dropped.get("patients.parquet", 0)
+    events = sum(n for name, n in dropped.items() if name.startswith("events_"))
+    released = round_count([patients, events], analysis.rules)
+    return (f" **Data checks.** {format_count(released[0])} patient records and {format_count(released[1])} "
+            "event records that broke the extract's data contract (column types, unique keys, and dates at day "
+            "level) were left out before the measures were computed; a patient left out takes their events along.")
 
 
 def disclosure_sentence(analysis) -> str:

@@ -45,6 +45,12 @@ def format_p(p) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_text(p) -> str:
+    """'p < 0.001' or 'p = 0.042' for sentences (tables use :func:`format_p`)."""
+    shown = format_p(p)
+    return f"p < {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
+
+
 def html_table(frame: pd.DataFrame, extra: Mapping[str, str] | None = None):
     """A pandas Styler without the index, for a notebook cell whose output becomes a book table.
 

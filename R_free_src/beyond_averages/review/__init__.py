@@ -2,9 +2,10 @@
 
 Modules, one job each: ``vocabulary`` (controlled codes and labels), ``screening_log`` (the checked PRISMA counts),
 ``importers`` (PRISMA2020 app CSV, Rayyan, Covidence, labelled CSVs), ``references`` (RIS/BibTeX in, BibTeX out),
-``text_input`` (CSV and text inputs read safely), ``extraction`` (the validated study table), ``dataset`` (load and
+``extraction`` (the validated study table), ``dataset`` (load and
 cross-check all inputs), ``synthesis`` (counts, harvest data, PROGRESS-Plus coverage, risk of bias), ``flow`` (PRISMA
-box content), ``synthetic`` (the labelled fictional example). Tables, sentences and figures of the review are in
+box content), ``synthetic`` (the labelled fictional example); ``python -m beyond_averages.review IN OUT`` converts a
+reference library to BibTeX (``__main__``). Tables, sentences and figures of the review are in
 :mod:`beyond_averages.report.review` and :mod:`beyond_averages.report.prisma`.
 """
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..files import InputError
-from .text_input import read_table
+from ..text_input import read_table
 from .references import Reference, check_key
 from .vocabulary import (DESIGNS, DIRECTIONS, JUDGEMENTS, MAX_ROB_DOMAINS, PROGRESS_PLUS, QI_APPROACHES,
                          ROB_TOOLS, allowed, normalise)

@@ -25,8 +25,8 @@ from typing import Literal
 import pandas as pd
 
 from ..files import InputError
-from .text_input import read_table
-from .screening_log import ScreeningLog, parse_count, read_screening_log
+from ..text_input import read_table
+from .screening_log import BOX_NAMES, ScreeningLog, parse_count, read_screening_log
 
 Decision = Literal["included", "excluded", "maybe", "conflict", "undecided"]
 DECISION_COLUMNS = ["record_id", "title", "year", "doi", "decision", "reasons", "row"]
@@ -93,6 +93,15 @@ def parse_prisma2020_rows(path: str | os.PathLike) -> pd.DataFrame:
         if key in by_key:
             raise InputError(f"{path}: row {i + 2}, column 'data': {key!r} appears twice (also row {by_key[key][0]})")
         by_key[key] = (i + 2, rec)
+    missing = [k for k in PRISMA_STEPS if k not in by_key]
+    if missing:
+        # The app writes one row per box, so a missing box means a cut or hand-trimmed file: name the boxes by the
+        # file's own columns (data, box), not by the native log's step names.
+        listed = ", ".join(f"{k} ({BOX_NAMES[PRISMA_STEPS[k]]!r})" for k in missing[:6])
+        raise InputError(f"{path}: column 'data': {len(missing)} box(es) of the PRISMA2020 flow CSV have no row — "
+                         f"{listed}{', …' if len(missing) > 6 else ''}; the file's last row is row {len(frame) + 1} "
+                         f"(data {frame['data'].iloc[-1].strip()!r}, box {frame['box'].iloc[-1].strip()!r}): is it "
+                         "cut short? The app writes one row per box")
 
     def count(key: str) -> int | None:
         row, rec = by_key[key]
@@ -267,6 +276,9 @@ def read_decisions(path: str | os.PathLike, decision: Decision | None = None) ->
     path = Path(path)
     frame = read_table(path)
     columns = set(frame.columns)
+    key_column = ("Covidence #" if "Covidence #" in columns else "key" if {"key", "notes"} <= columns
+                  else next((c for c in ("record_id", "pmid", "openalex_id") if c in columns), None))
+    _check_unique(frame, key_column, path)
     if "Covidence #" in columns:
         return _covidence(frame, path, decision)
     if decision is not None:
@@ -277,6 +289,21 @@ def read_decisions(path: str | os.PathLike, decision: Decision | None = None) ->
         return _labelled(frame, path)
     raise InputError(f"{path}: not a known screening export: expected Rayyan (key, notes), Covidence "
                      f"('Covidence #') or a labelled CSV (label_included); found {', '.join(frame.columns)}")
+
+
+def _check_unique(frame: pd.DataFrame, column: str | None, path: Path) -> None:
+    """A record listed twice would be counted twice (inflating 'Records screened'), so a repeated key is an error,
+    never a silent de-duplication: which copy holds the final decision is for the reviewer to say."""
+    if column is None:
+        return
+    keys = frame[column].str.strip()
+    repeated = keys[(keys != "") & keys.duplicated(keep=False)]
+    if repeated.empty:
+        return
+    rows = {key: [i + 2 for i in group.index] for key, group in repeated.groupby(repeated, sort=False)}
+    listed = "; ".join(f"{key!r} on rows {' and '.join(map(str, r))}" for key, r in list(rows.items())[:3])
+    raise InputError(f"{path}: column {column!r}: {len(rows)} key(s) appear more than once — {listed}; each record "
+                     "must appear once (remove the duplicate rows or export again)")
 
 
 def decision_rows(decisions: pd.DataFrame, stage: Literal["title_abstract", "full_text"], source: str,

@@ -9,20 +9,19 @@ RIS quirks handled (all in real exports): a UTF-8 byte-order mark, CRLF or LF li
 lines (a multi-valued ``KW``/``AD``/``N1``/``SN`` written as one tag followed by untagged lines; untagged lines after
 other tags continue that value), ``ER`` with or without a trailing space, ``DA  - 2017///`` dates.
 
-Run ``python -m beyond_averages.review.references IN.ris|IN.bib OUT.bib`` to convert a library for Quarto.
+Run ``python -m beyond_averages.review IN.ris|IN.bib OUT.bib`` to convert a library for Quarto.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..files import InputError, write_text
-from .text_input import read_text
+from ..text_input import read_text
 
 MULTI_VALUED = {"AU", "A1", "A2", "A3", "KW", "AD", "N1", "SN", "UR", "L1", "L2", "L4", "DB", "C2"}
 RIS_TYPES = {
@@ -199,6 +198,8 @@ def _line_of(text: str, pos: int) -> int:
 
 def _read_value(text: str, pos: int, source: str, entry_line: int) -> tuple[str, int]:
     """Read one braced, quoted or bare value starting at ``pos``; return (raw value, position after it)."""
+    if pos >= len(text):
+        raise InputError(f"{source}: line {entry_line}: the file ends after 'field =' in this entry; is it cut short?")
     if text[pos] == "{":
         depth, i = 0, pos
         while i < len(text):
@@ -344,16 +345,3 @@ def write_bibtex(references, path: str | os.PathLike) -> Path:
     """Write :func:`to_bibtex` atomically to ``path`` (e.g. ``data_synthetic/review/references.bib``)."""
     write_text(path, to_bibtex(references))
     return Path(path)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print("usage: python -m beyond_averages.review.references IN.ris|IN.bib OUT.bib", file=sys.stderr)
-        return 2
-    write_bibtex(read_references(args[0]), args[1])
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -33,7 +33,7 @@ from typing import Literal
 import pandas as pd
 
 from ..files import InputError
-from .text_input import read_table
+from ..text_input import read_table
 
 SourceKind = Literal["database", "register", "website", "organisation", "citation"]
 SOURCE_KINDS: tuple[str, ...] = ("database", "register", "website", "organisation", "citation")

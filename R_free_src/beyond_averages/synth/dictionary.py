@@ -95,7 +95,7 @@ def data_dictionary() -> str:
         "",
         "## Where each generator parameter comes from",
         "",
-        "Sources in brackets are keys of `shared/calibration/CALIBRATION.md` (public statistics, with full",
+        "Sources in brackets are keys of `data_synthetic/calibration/CALIBRATION.md` (public statistics, with full",
         "references there); *illustrative* marks a value chosen for plausibility, not taken from a source.",
         "",
         "### Population (`study.yaml` and `synth/population.py`)",

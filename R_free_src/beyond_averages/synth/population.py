@@ -158,6 +158,12 @@ def make_patients(practice: pd.Series, study: Study, rng: np.random.Generator, f
     end_month = np.floor(end).astype(np.int64)
     in_window = end_month < n_months
     end_day = rng.integers(1, 29, size=n)
+    # Leaving (or dying) in the month of registration must fall on or after the day registration began: in such a
+    # month the two independent days are put in order (the order statistics of two uniform days). No draw changes,
+    # so every other patient keeps the same dates.
+    same_month = in_window & (s0 + end_month == reg_start_month)
+    swap = same_month & (end_day < reg_start_day)
+    reg_start_day, end_day = np.where(swap, end_day, reg_start_day), np.where(swap, reg_start_day, end_day)
 
     lsoa_rows, lsoa_w = _catchment(practice["borough"], syn.catchment_lsoas, rng)
     lsoa_pick = lsoa_rows[rng.choice(len(lsoa_rows), size=n, p=lsoa_w)]
