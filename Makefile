@@ -20,9 +20,10 @@ SYNTHETIC := data_synthetic/extract
 MEASURES  := outputs/measures
 EXECUTED  := reports/executed
 PKG       := R_free_src/beyond_averages
-CORE_SRC  := $(PKG)/__init__.py $(PKG)/config.py $(PKG)/months.py $(PKG)/deprivation.py $(PKG)/files.py study.yaml
+CORE_SRC  := $(PKG)/__init__.py $(PKG)/config.py $(PKG)/months.py $(PKG)/deprivation.py $(PKG)/files.py \
+             $(PKG)/parallel.py study.yaml
 SYNTH_SRC := $(CORE_SRC) $(wildcard $(PKG)/synth/*.py) $(wildcard data_synthetic/calibration/*.csv)
-MEAS_SRC  := $(CORE_SRC) $(PKG)/measures.py $(PKG)/extract_check.py $(PKG)/cli.py
+MEAS_SRC  := $(CORE_SRC) $(wildcard $(PKG)/measures/*.py) $(PKG)/extract_check.py $(PKG)/cli.py
 PKG_SRC   := $(shell find $(PKG) -name '*.py' -o -name '*.css' -o -name '*.html') study.yaml
 PAPERMILL := $(PY) -m papermill --log-level WARNING --no-progress-bar --kernel python3
 

@@ -1,13 +1,16 @@
 """Benchmarks and planted-effect recovery on the compendium's own synthetic extract (``make bench``).
 
-Three parts, each printed as a readable report and saved together in ``bench/results/bench.json`` (atomic write):
+Four parts, each printed as a readable report and saved together in ``bench/results/bench.json`` (atomic write):
 
 1. ``timings``: wall time and peak resident memory of each pipeline step at full scale (``study.yaml`` defaults:
    285 practices, about 2 million registered patients): the population, each area, and each area's measures
-   (``load_patients`` + ``compute_measures`` + ``compute_measures_by_age``). Every step runs in a fresh Python
-   process that reports its own ``getrusage(RUSAGE_SELF).ru_maxrss``, so the peak is per step (it includes the
-   interpreter and imported libraries, about 150 MB, as any real run would). The extract goes to a temporary
-   directory that is removed afterwards.
+   (``compute_partitioned`` on ``--jobs`` processes, the command's default 2). Every step runs in a fresh Python
+   process that reports its own ``getrusage(RUSAGE_SELF).ru_maxrss`` and its largest worker's
+   (``RUSAGE_CHILDREN``), so the peak is per step (it includes the interpreter and imported libraries, about
+   150 MB, as any real run would). The extract goes to a temporary directory that is removed afterwards.
+   ``peer`` (``--skip-peer`` to skip): the measures against an independent patient-month implementation in DuckDB
+   (``bench/peer_duckdb.py``), each in a fresh process on the same extract, with a cell-by-cell cross-check, at
+   ``--peer-scales`` (generation timed too) or on ``--peer-extract DIR``.
 2. ``recovery``: for each scenario (null, uniform, narrowing, widening) the hypertension case-finding area is
    generated at a medium scale, and the estimators of the DiD and ITS chapters are compared with the exact effect
    in ``ground_truth_<area>.parquet`` for the same practices, quintiles and months (estimands: see
@@ -16,7 +19,8 @@ Three parts, each printed as a readable report and saved together in ``bench/res
    and :func:`beyond_averages.its.null_rejection_rate` (size of the ITS Q1-vs-Q5 tests).
 
 Usage: ``python bench/run_bench.py [--skip-timings] [--skip-recovery] [--skip-monte-carlo] [--replicates N]
-[--quick]``. ``--quick`` shrinks every part (small extracts, few simulations) to check the script in a minute.
+[--quick] [--skip-peer] [--peer-scales 1,5] [--peer-extract DIR] [--jobs N]``. ``--quick`` shrinks every part
+(small extracts, few simulations) to check the script in a minute.
 The recovery study itself lives in the package (:mod:`beyond_averages.recovery`), shared with
 ``tests/test_recovery.py``.
 """
@@ -38,6 +42,9 @@ import pandas as pd
 from beyond_averages.recovery import AREA, MEDIUM, RECOVERY_SEEDS, recovery, recovery_summary
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench.json"
+# DuckDB spills to disk past this: its patient-month expansion needs about 4.5 GB at scale 1 and would outgrow the
+# reference machine (23 GB, shared) at scale 5.
+DUCKDB_MEMORY_LIMIT = "8GB"
 TARGETS = {"measures_seconds_per_area": 5.0, "measures_peak_rss_mb": 1024.0, "cores": 2}
 
 
@@ -49,7 +56,7 @@ def _child(step: str, out_dir: str, area: str, overrides: str) -> None:
     kw = json.loads(overrides)
     t0 = time.perf_counter()
     from beyond_averages import config  # imports count in the process's memory, not in the step's time
-    from beyond_averages.measures import compute_measures, compute_measures_by_age, load_patients
+    from beyond_averages.measures import compute_partitioned
     from beyond_averages.synth import generate_area, generate_population
 
     study = config.load_study()
@@ -58,27 +65,35 @@ def _child(step: str, out_dir: str, area: str, overrides: str) -> None:
     info: dict = {}
     t = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
+    jobs = kw.pop("jobs", 2)
+    save = kw.pop("save", None)
     if step == "population":
-        practices = generate_population(Path(out_dir), study, progress=False, **kw)
+        practices = generate_population(Path(out_dir), study, progress=False, jobs=jobs, **kw)
         info["practices"] = len(practices)
     elif step == "area":
-        info.update(generate_area(area, Path(out_dir), study, progress=False, **kw))
+        info.update(generate_area(area, Path(out_dir), study, progress=False, jobs=jobs, **kw))
     elif step == "measures":
-        a = config.load_area(area)
-        patients = load_patients(Path(out_dir))
-        info["load_patients_s"] = time.perf_counter() - t
-        m = compute_measures(a, Path(out_dir), study, patients=patients)
-        info["compute_measures_s"] = time.perf_counter() - t - info["load_patients_s"]
-        compute_measures_by_age(a, Path(out_dir), study, patients=patients)
-        info["patients"] = int(len(patients.patient_id))
-        info["measure_rows"] = int(len(m))
+        m, _ = compute_partitioned(config.load_area(area), Path(out_dir), study, jobs=jobs,
+                                   engine=kw.pop("engine", "local"))
+        info.update(measure_rows=int(len(m)), jobs=jobs)
+    elif step == "duckdb":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from peer_duckdb import duckdb_measures
+
+        m = duckdb_measures(config.load_area(area), study, Path(out_dir), threads=jobs,
+                            memory_limit=kw.pop("memory_limit", None))
+        info.update(measure_rows=int(len(m)), threads=jobs)
     else:
         raise ValueError(f"unknown step {step!r}")
     seconds = time.perf_counter() - t
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     peak_kb = r1.ru_maxrss  # Linux: kilobytes
+    if save:
+        m.to_parquet(save, index=False)
+    info["worker_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    cpu_children = sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f) for f in ("ru_utime", "ru_stime"))
     # CPU seconds (user + system) are what the step costs on an idle machine, whatever else shares the cores.
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime) + cpu_children
     print(json.dumps({"step": step, "area": area, "seconds": seconds, "cpu_seconds": cpu, "import_seconds": t_import,
                       "peak_rss_mb": peak_kb / 1024, "rss_after_import_mb": rss_import / 1024, **info}))
 
@@ -117,6 +132,46 @@ def timings(overrides: dict | None = None, work_dir: Path | None = None, log=pri
     return tab
 
 
+def peer(area: str, extract_dir: Path | None = None, scale: float | None = None, jobs: int = 2,
+         work_dir: Path | None = None, log=print) -> dict:
+    """The project's measures and the DuckDB patient-month peer on one extract, each in a fresh process, with the
+    load average, ratios and a cell-by-cell cross-check. Without ``extract_dir`` an extract is generated at
+    ``scale`` (practices scaled with it, as study.yaml's 285 at scale 1) and its generation timed."""
+    from beyond_averages import config
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peer_duckdb import compare
+
+    out: dict = {"area": area, "jobs": jobs}
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        if extract_dir is None:
+            study = config.load_study()
+            over = {"scale": scale, "n_practices": int(round(study.synthetic.n_practices * scale)), "jobs": jobs}
+            extract_dir = Path(tmp)
+            out["generation"] = [_run_step("population", extract_dir, **over), _run_step("area", extract_dir, area,
+                                                                                          **over)]
+            log(f"  generation at scale {scale}: " + ", ".join(f"{r['step']} {r['seconds']:.0f} s" for r in
+                                                               out["generation"]))
+        out["extract"] = str(extract_dir)
+        runs = {}
+        for step in ("measures", "duckdb"):
+            limit = {"memory_limit": DUCKDB_MEMORY_LIMIT} if step == "duckdb" else {}
+            runs[step] = _run_step(step, extract_dir, area, jobs=jobs, save=str(Path(tmp) / f"{step}.out.parquet"),
+                                   **limit)
+            r = runs[step]
+            log(f"  {step}: {r['seconds']:.1f} s wall, {r['cpu_seconds']:.1f} s CPU, peak {r['peak_rss_mb']:.0f} MB "
+                f"(largest worker {r['worker_peak_rss_mb']:.0f} MB), load {r['load_average_1min']:.2f}")
+        out["runs"] = runs
+        out["agreement"] = compare(pd.read_parquet(Path(tmp) / "measures.out.parquet"),
+                                   pd.read_parquet(Path(tmp) / "duckdb.out.parquet"))
+    m, d = runs["measures"], runs["duckdb"]
+    out["ratios"] = {"wall": d["seconds"] / m["seconds"], "cpu": d["cpu_seconds"] / m["cpu_seconds"],
+                     "peak_rss": d["peak_rss_mb"] / (m["peak_rss_mb"] + jobs * m["worker_peak_rss_mb"])}
+    log(f"  DuckDB / project: wall x{out['ratios']['wall']:.1f}, CPU x{out['ratios']['cpu']:.1f}, peak memory "
+        f"x{out['ratios']['peak_rss']:.1f} (project: parent + {jobs} x largest worker); cells {out['agreement']}")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Report
 # ---------------------------------------------------------------------------------------------------------------
@@ -143,10 +198,23 @@ def main(argv=None) -> int:
     p.add_argument("--replicates", type=int, default=1, help="extract seeds per scenario (1-5; default 1)")
     p.add_argument("--quick", action="store_true", help="small sizes, to check the script itself")
     p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--skip-peer", action="store_true", help="skip the measures against the DuckDB peer")
+    p.add_argument("--peer-scales", default=None, help="scales of the peer comparison (default 1,5; --quick 0.05)")
+    p.add_argument("--peer-extract", type=Path, help="compare with the peer on this extract instead")
+    p.add_argument("--jobs", type=int, default=2, help="processes (threads for DuckDB) per step (default 2)")
     a = p.parse_args(argv)
     results: dict = {"python": sys.version.split()[0], "cpu_count": os.cpu_count(), "targets": TARGETS,
                      "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     t_all = time.perf_counter()
+    if not a.skip_peer:
+        results["peer"] = []
+        scales = a.peer_scales or ("0.05" if a.quick else "1,5")
+        scales = [None] if a.peer_extract else [float(x) for x in scales.split(",")]
+        for scale in scales:
+            print(f"\nMeasures vs DuckDB patient-month peer ({AREA}, "
+                  f"{a.peer_extract or f'scale {scale}'}, {a.jobs} processes/threads):")
+            results["peer"].append(peer(AREA, a.peer_extract, scale, a.jobs))
+            write_results(results, a.out)
     if not a.skip_timings:
         over = dict(scale=0.05, n_practices=30) if a.quick else {}
         print(f"Timings ({'quick' if a.quick else 'full scale: study.yaml defaults'}), one process per step:")

@@ -23,7 +23,7 @@ MAX_LINES = 400
 # Lowest first. A module may import modules of its own layer or lower ones; entry points may import anything.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("__init__", "paths", "config", "files", "text_input", "months", "deprivation", "disclosure",
-                     "style", "labels", "results")),
+                     "style", "labels", "results", "parallel")),
     ("synth", ("synth",)),
     ("measures", ("measures", "standardise", "extract_check")),
     ("methods", ("equity", "its", "did", "study_population", "review", "qual")),

@@ -294,3 +294,40 @@ def test_the_data_chapter_states_what_the_check_dropped(tmp_path, study):
     assert "14,540 patient records and 19,730 event records" in text
     assert "[REDACTED] patient records" in sentence({"files": {PATIENTS: {"dropped": 3}, EVENTS: {"dropped": 0}}})
     assert "passed every check" in sentence({"files": {PATIENTS: {"dropped": 0}, EVENTS: {"dropped": 0}}})
+
+
+def test_the_data_chapter_describes_the_rows_the_lenient_measures_used(small_extract, tmp_path):
+    """With --lenient, Table 1 of the data chapter is built from the checked rows, as the measures were: equal to the
+    table of a hand-cleaned extract, not to the raw one."""
+    import shutil
+
+    from beyond_averages.study_population import population_table, run_population_analysis
+
+    raw, clean, out = tmp_path / "raw", tmp_path / "clean", tmp_path / "out"
+    shutil.copytree(small_extract, raw)
+    patients = pd.read_parquet(raw / PATIENTS)
+    programme = pd.read_parquet(raw / PROGRAMME)
+    first_wave = pd.Timestamp(programme["programme_start"].min())
+    baseline = (first_wave - pd.DateOffset(months=1)).date()
+    # Three patients registered in the baseline month, given a birth date after the study window: the raw extract
+    # counts them as registered, the checked one drops them.
+    registered = patients[(patients["registration_start"] < baseline) & patients["registration_end"].isna()
+                          & patients["death_date"].isna()].index[:3]
+    broken = patients.copy()
+    broken["birth_date"] = broken["birth_date"].astype(object)
+    for row in registered:
+        broken.at[row, "birth_date"] = pd.Timestamp("2030-01-01").date()
+    pq.write_table(pa.Table.from_pandas(broken, schema=PATIENT_SCHEMA, preserve_index=False), raw / PATIENTS)
+    shutil.copytree(raw, clean)
+    pq.write_table(pa.Table.from_pandas(patients.drop(index=registered), schema=PATIENT_SCHEMA,
+                                        preserve_index=False), clean / PATIENTS)
+
+    assert cli.main(["measures", AREA, "--extract", str(raw), "--out", str(out), "--lenient"]) == 0
+    study = config.load_study()
+    analysis = run_population_analysis(AREA, out / f"{AREA}.parquet", raw / PROGRAMME, raw)
+    area = config.load_area(AREA)
+    expected = population_table(area, study, clean, analysis.baseline.month, study.disclosure_rules)
+    pd.testing.assert_frame_equal(analysis.population, expected)
+    unchecked = population_table(area, study, raw, analysis.baseline.month, study.disclosure_rules)
+    assert not unchecked.equals(expected), "the broken rows must matter to Table 1 for this test to mean anything"
+    assert json.loads((out / f"{AREA}_extract_check.json").read_text())["files"][PATIENTS]["dropped"] == 3

@@ -274,7 +274,6 @@ def test_minimal_project_hand_written(tmp_path):
     (lambda t: _qdpx(t, _minimal(code_ref=G.format(9))),
      r"selection 00000000-0000-0000-0000-000000000040 is coded with code GUID "
      r"00000000-0000-0000-0000-000000000009, which is not in the CodeBook"),
-    (lambda t: _qdpx(t, _minimal(cases=False)), r"the project has no Cases; make one case per participant"),
     (lambda t: _qdpx(t, _minimal()), r"selection 00000000-0000-0000-0000-000000000040 \(PlainTextSelection '' in "
                                      r"'doc'\) is coded but has no readable text \(text_origin missing\)"),
     (lambda t: _qdpx(t, _minimal(), {f"sources/{G.format(30)}.txt": "short"}),

@@ -52,6 +52,7 @@ ROLES = {
     "commissioner": "Commissioner",
     "policy_maker": "Policy maker",
     "other": "Other",
+    "unknown": "Role not known",
 }
 METHODS = {"interview": "Interview", "focus_group": "Focus group", "case_study": "Case study"}
 DEPRIVATION_BANDS = {"most_deprived": "most deprived (IMD Q1-Q2)", "middle": "middle (IMD Q3)",

@@ -1,10 +1,12 @@
 """Write the appendix files of the qualitative strand: ``python -m beyond_averages.qual DATA_DIR OUT_DIR``.
 
-Reads a CSV project (see :mod:`beyond_averages.qual.csv_import`) and writes, byte-stably:
+Reads a project (a CSV project folder, see :mod:`beyond_averages.qual.csv_import`; a REFI-QDA ``.qdpx``/``.qde``;
+or QualCoder's coding-report ``.csv``) and writes, byte-stably:
 ``framework_matrix.csv``/``.html`` (participants x themes), ``theme_summary.csv``, ``exemplar_quotes.csv``,
-``saturation.csv`` and ``project.qdpx`` (the coded data as REFI-QDA, for another analysis tool).
+``saturation.csv`` and ``project.qdpx`` (the coded data as REFI-QDA, for another analysis tool), plus
+``agreement.csv`` when two or more named coders coded the same sources.
 
-The six files are written into a temporary folder beside OUT_DIR and moved into it only when all six are written:
+The files are written into a temporary folder beside OUT_DIR and moved into it only when all six are written:
 a bad input leaves OUT_DIR as it was (its old files, or no folder at all).
 """
 
@@ -22,7 +24,8 @@ from ..config import ConfigError
 from ..files import InputError, write_csv
 from ..report.qualitative import write_framework_matrix
 from . import summaries
-from .csv_import import load_csv_project
+from .agreement import agreement
+from .analysis import load_project
 from .refi_export import to_qdpx
 
 APPENDIX_FILES = ("framework_matrix.csv", "framework_matrix.html", "theme_summary.csv", "exemplar_quotes.csv",
@@ -30,7 +33,8 @@ APPENDIX_FILES = ("framework_matrix.csv", "framework_matrix.html", "theme_summar
 
 
 def write_appendix(data_dir, out_dir, seed: int = summaries.DEFAULT_SEED) -> list[Path]:
-    """Write the six appendix files of the CSV project ``data_dir`` into ``out_dir``, all or none.
+    """Write the appendix files of the project ``data_dir`` (folder, ``.qdpx`` or QualCoder ``.csv``) into
+    ``out_dir``, all or none (``agreement.csv`` only when two or more named coders coded the same sources).
 
     Relative paths are taken from the repository root for both folders, as for every path of the API (the command
     line passes absolute paths resolved from the working directory). Other files in ``out_dir`` are left alone.
@@ -38,7 +42,8 @@ def write_appendix(data_dir, out_dir, seed: int = summaries.DEFAULT_SEED) -> lis
     out = paths.resolve(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder; give a folder for the appendix files")
-    data = load_csv_project(paths.resolve(data_dir))
+    data = load_project(paths.resolve(data_dir))
+    names = list(APPENDIX_FILES)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -48,23 +53,28 @@ def write_appendix(data_dir, out_dir, seed: int = summaries.DEFAULT_SEED) -> lis
         write_csv(summaries.exemplar_quotes(data, seed=seed), staging / "exemplar_quotes.csv")
         write_csv(summaries.saturation_curve(data), staging / "saturation.csv")
         to_qdpx(data, staging / "project.qdpx")
+        table = agreement(data)
+        if len(table):
+            write_csv(table, staging / "agreement.csv")
+            names.append("agreement.csv")
         out.mkdir(exist_ok=True)
         # Every file is complete before the first one moves; each move is a rename on one file system.
-        for name in APPENDIX_FILES:
+        for name in names:
             os.replace(staging / name, out / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return [out / name for name in APPENDIX_FILES]
+    return [out / name for name in names]
 
 
 def main(argv=None) -> int:
     """0 on success; a bad input prints one line ``error: <message>`` to stderr and returns 2."""
     parser = argparse.ArgumentParser(
         prog="python -m beyond_averages.qual", description=__doc__.splitlines()[0],
-        epilog="DATA_DIR and OUT_DIR are taken from the current working directory when relative. The six files "
+        epilog="DATA_DIR and OUT_DIR are taken from the current working directory when relative. The files "
                "are moved into OUT_DIR only when all are written; on an error OUT_DIR is left as it was.")
     parser.add_argument("data_dir", metavar="DATA_DIR",
-                        help="CSV project folder (codebook.csv, participants.csv, segments.csv, transcripts/)")
+                        help="CSV project folder (codebook.csv, participants.csv, segments.csv, transcripts/), "
+                             "REFI-QDA .qdpx/.qde, or QualCoder coding-report .csv")
     parser.add_argument("out_dir", metavar="OUT_DIR", help="folder for the appendix files (created if absent)")
     parser.add_argument("--seed", type=int, default=summaries.DEFAULT_SEED, help="seed of the exemplar quotes")
     parser.add_argument("--debug", action="store_true", help="re-raise an input error with its full traceback")

@@ -8,7 +8,8 @@ document to its participant (``source, participant_id``) for exports that do not
 
 - **one row per segment**: ``segment_id, participant_id, source, start, end, text, codes`` with the codes joined by
   ``;`` (``start``/``end`` optional);
-- **one row per coding**: the same columns with ``code`` instead of ``codes``, a segment repeated once per code;
+- **one row per coding**: the same columns with ``code`` instead of ``codes``, a segment repeated once per code
+  (and optionally ``coder`` and ``memo``: who applied it, for agreement between coders);
 - **Taguette's highlights export**: ``id, document, tag, content`` (one row per highlight and tag, an empty tag for
   an uncoded highlight), read as ``segment_id, source, code, text``; participants come from ``sources.csv``.
 
@@ -82,7 +83,8 @@ def split_segments(frame: pd.DataFrame, source: str, document_participants: dict
         sid = bad.index[0]
         columns = [c for c in attributes if bad.loc[sid, c] > 1]
         raise InputError(f"{source}: segment {sid!r} appears on several rows with different {', '.join(columns)}")
-    codings = long.loc[long["code"] != "", ["segment_id", "code", "_row"]].reset_index(drop=True)
+    extra = [c for c in ("coder", "memo") if c in long.columns]  # who applied the code (agreement), its memo
+    codings = long.loc[long["code"] != "", ["segment_id", "code", *extra, "_row"]].reset_index(drop=True)
     return segments, codings
 
 

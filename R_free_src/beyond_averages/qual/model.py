@@ -15,6 +15,11 @@ Tables held by :class:`QualData` (tidy column names, one row per thing):
   REFI-QDA does and as Python slices do, and are half-open: the text is ``document[start:end]``. They may be missing
   (exports such as Taguette's CSV carry no positions).
 - ``codings``: ``segment_id, code`` (one row per code applied to a segment; a repeated pair counts once).
+- ``coder_codings``: ``segment_id, code, coder, memo``: the codings as recorded, one per coder (``coder`` empty when
+  the source does not say), for inter-coder agreement and for the count of codings beside that of passages.
+
+A segment is a *passage*: importers merge the selections of one source with the same span into one segment that
+carries all their codes, so counts, co-occurrence and saturation are per passage.
 
 No real name reaches these tables: see :mod:`beyond_averages.qual.pseudonymity`.
 """
@@ -32,7 +37,8 @@ from ..deprivation import QUINTILES
 from ..files import InputError, require_columns
 from .pseudonymity import Redactor
 
-Role = Literal["gp", "practice_nurse", "practice_manager", "pharmacist", "commissioner", "policy_maker", "other"]
+Role = Literal["gp", "practice_nurse", "practice_manager", "pharmacist", "commissioner", "policy_maker", "other",
+               "unknown"]
 Method = Literal["interview", "focus_group", "case_study"]
 ROLES: tuple[str, ...] = get_args(Role)
 METHODS: tuple[str, ...] = get_args(Method)
@@ -42,6 +48,7 @@ CODEBOOK_COLUMNS = ("theme", "theme_definition", "code", "definition")
 PARTICIPANT_COLUMNS = ("participant_id", "role", "setting", "imd_quintile", "method", "collection_order")
 SEGMENT_COLUMNS = ("segment_id", "participant_id", "source", "start", "end", "text")
 CODING_COLUMNS = ("segment_id", "code")
+CODER_CODING_COLUMNS = ("segment_id", "code", "coder", "memo")
 
 # A pseudonym is short, starts with a letter and holds a digit ("P01", "FG1-03"): a bare name such as "Simon" is
 # refused, because an ID is printed beside every quote.
@@ -79,14 +86,16 @@ def _optional_int(value, source: str, i: int, column: str, *, minimum: int | Non
     return int(number)
 
 
-def validate_codebook(frame: pd.DataFrame, source: str = "codebook") -> pd.DataFrame:
-    """Check and normalise a codebook: every code unique, in exactly one theme, with a definition."""
+def validate_codebook(frame: pd.DataFrame, source: str = "codebook", require_definitions: bool = True
+                      ) -> pd.DataFrame:
+    """Check and normalise a codebook: every code unique, in exactly one theme, with a definition (unless
+    ``require_definitions`` is false: the REFI-QDA route warns about codes without a description instead)."""
     require_columns(frame, ("theme", "code", "definition"), source)
     rows, seen = [], {}
     for i, row in enumerate(frame.to_dict("records")):
         theme, code, definition = _text(row["theme"]), _text(row["code"]), _text(row["definition"])
         for column, value in (("theme", theme), ("code", code), ("definition", definition)):
-            if not value:
+            if not value and (column != "definition" or require_definitions):
                 raise InputError(
                     f"{_where(source, i, column)}: empty; every code needs a theme, a name and a definition")
         if ";" in code:
@@ -168,6 +177,13 @@ class QualData:
     codings: pd.DataFrame
     documents: Mapping[str, str] = field(default_factory=dict)
     label: str = "coded data"
+    coder_codings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(CODER_CODING_COLUMNS)))
+    participants_from: str = "table"  # "table", "cases", "mapping" or "per_source" (one participant per source)
+
+    @property
+    def coders(self) -> list[str]:
+        """The named coders, sorted (empty when the codings do not say who coded)."""
+        return sorted(c for c in set(self.coder_codings["coder"]) if c)
 
     @property
     def themes(self) -> list[str]:
@@ -192,18 +208,23 @@ def build_qual_data(
     redactor: Redactor | None = None,
     sources: Mapping[str, str] | None = None,
     label: str = "coded data",
+    allow_uncoded: bool = False,
+    require_definitions: bool = True,
+    participants_from: str = "table",
 ) -> QualData:
     """Validate the four tables against each other and return a :class:`QualData`.
 
     ``sources`` names the file each table came from (keys ``codebook``, ``participants``, ``segments``,
     ``codings``), for error messages. When ``documents`` holds a segment's source, the segment's text must equal
-    ``document[start:end]``. ``redactor`` (built from the real names) is applied after validation to documents,
+    ``document[start:end]``. ``codings`` may carry ``coder`` and ``memo`` columns (kept in ``coder_codings``);
+    ``allow_uncoded`` accepts a project with no coded segment (a codebook-only export early in a study).
+    ``redactor`` (built from the real names) is applied after validation to documents,
     segment text, source names and settings; positions are moved to the redacted documents.
     """
     names = {"codebook": "codebook", "participants": "participants", "segments": "segments", "codings": "codings"}
     names.update(sources or {})
     documents = dict(documents or {})
-    book = validate_codebook(codebook, names["codebook"])
+    book = validate_codebook(codebook, names["codebook"], require_definitions)
     people = validate_participants(participants, names["participants"])
     known_people = set(people["participant_id"])
 
@@ -250,7 +271,7 @@ def build_qual_data(
                              f"{len(text)} code points (positions count Unicode code points)")
         seg_rows.append({"segment_id": sid, "participant_id": pid, "source": source, "start": start, "end": end,
                          "text": text})
-    if not seg_rows:
+    if not seg_rows and not allow_uncoded:
         raise InputError(f"{names['segments']}: no rows (no segments); a chapter needs coded segments")
     _check_overlaps(seg_rows, documents, seg_ids, names["segments"])
     segs = pd.DataFrame(seg_rows, columns=list(SEGMENT_COLUMNS))
@@ -270,10 +291,13 @@ def build_qual_data(
                 f"{_where(names['codings'], i, 'code')}: segment {sid!r} is coded {code!r}, which is not in the "
                 f"codebook ({names['codebook']}); add it there or correct the coding"
             )
-        cod_rows.append({"segment_id": sid, "code": code})
-    if not cod_rows:
+        cod_rows.append({"segment_id": sid, "code": code, "coder": _text(row.get("coder")),
+                         "memo": row.get("memo") if isinstance(row.get("memo"), str) else ""})
+    if not cod_rows and not allow_uncoded:
         raise InputError(f"{names['codings']}: no rows (no segment is coded with a code of the codebook)")
-    cods = pd.DataFrame(cod_rows, columns=list(CODING_COLUMNS)).drop_duplicates(ignore_index=True)
+    recorded = pd.DataFrame(cod_rows, columns=list(CODER_CODING_COLUMNS)).drop_duplicates(
+        ["segment_id", "code", "coder"], ignore_index=True)
+    cods = recorded[list(CODING_COLUMNS)].drop_duplicates(ignore_index=True)
 
     if redactor is not None and redactor.active:
         _refuse_names_in_ids(people, segs, seg_ids, names, redactor)
@@ -281,9 +305,11 @@ def build_qual_data(
         # Code names and definitions are the memos a REFI-QDA export carries; codings follow the renamed codes.
         book = book.assign(**{c: book[c].map(redactor.redact) for c in CODEBOOK_COLUMNS})
         cods = cods.assign(code=cods["code"].map(redactor.redact))
+        recorded = recorded.assign(code=recorded["code"].map(redactor.redact),
+                                   memo=recorded["memo"].map(redactor.redact))
         label = redactor.redact(label)
     return QualData(codebook=book, participants=people, segments=segs, codings=cods, documents=documents,
-                    label=label)
+                    label=label, coder_codings=recorded, participants_from=participants_from)
 
 
 def _refuse_names_in_ids(people, segs, seg_ids, names, redactor: Redactor) -> None:

@@ -2,6 +2,11 @@
 
 The file is byte-stable: GUIDs are derived from the data (UUID5 in a fixed namespace) and zip members carry a fixed
 timestamp, so the same data give the same bytes. :mod:`.refi_qda` reads such files back.
+
+Positions are written in the unit the target tool counts in: Unicode code points by default, UTF-16 code units for
+NVivo (``target="nvivo"`` or ``position_unit="utf16"``). The project's ``origin`` states the unit
+(:data:`ORIGINS`), so :func:`~.refi_qda.read_qdpx` reads the file back without guessing. Text without characters
+outside the Basic Multilingual Plane gives the same numbers in both units.
 """
 
 from __future__ import annotations
@@ -16,7 +21,11 @@ import pandas as pd
 
 from ..files import InputError, atomic_path
 from .model import QualData
+from .positions import Unit, from_codepoints
 from .refi_qda import NS, VARIABLES
+
+TARGET_UNITS: dict[str, Unit] = {"refi": "codepoint", "nvivo": "utf16"}
+ORIGINS: dict[str, str] = {"codepoint": "beyond_averages", "utf16": "beyond_averages; positions in UTF-16 code units"}
 
 _GUID_NAMESPACE = uuid.UUID("5b0e2f0a-7c1d-4f7e-9d1a-3a5e6b8c9d10")  # fixed: same data, same GUIDs, same bytes
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -57,17 +66,24 @@ def _source_texts(data: QualData) -> tuple[dict[str, str], dict[str, tuple[int, 
     return texts, spans
 
 
-def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None = None) -> Path:
+def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None = None,
+            target: str = "refi", position_unit: Unit | None = None) -> Path:
     """Write ``data`` as a REFI-QDA 1.0 ``.qdpx`` (atomically, byte-stable: fixed GUIDs, no timestamps).
 
     Themes become top-level codes (``isCodable="false"``) with their codes nested; participants become Cases with
     Text/Integer variables; each source becomes a TextSource whose text is stored in ``sources/<guid>.txt``; a
     source with one participant is linked by ``SourceRef``, the selections of a shared source (focus group, case
-    study) by ``SelectionRef``. Real names never reach a QualData, so none reach the file.
+    study) by ``SelectionRef``. Real names never reach a QualData, so none reach the file. Positions count
+    ``position_unit``, by default the unit of ``target`` (:data:`TARGET_UNITS`).
     """
+    if target not in TARGET_UNITS:
+        raise ValueError(f"target must be one of {', '.join(TARGET_UNITS)}, not {target!r}")
+    unit = position_unit or TARGET_UNITS[target]
+    if unit not in ORIGINS:
+        raise ValueError(f"position_unit must be 'codepoint' or 'utf16', not {unit!r}")
     path = Path(path)
     user = _guid("user", "beyond_averages")
-    root = ET.Element("Project", {"xmlns": NS, "name": project_name or data.label, "origin": "beyond_averages",
+    root = ET.Element("Project", {"xmlns": NS, "name": project_name or data.label, "origin": ORIGINS[unit],
                                   "creatingUserGUID": user})
     ET.SubElement(ET.SubElement(root, "Users"), "User", {"guid": user, "name": "beyond_averages"})
     codes_el = ET.SubElement(ET.SubElement(root, "CodeBook"), "Codes")
@@ -113,7 +129,7 @@ def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None
                                                        "plainTextPath": f"internal://{sguid}.txt"})
         segs = data.segments[data.segments["source"] == source]
         for sid in sorted(segs["segment_id"], key=lambda s: (spans[s], s)):
-            start, end = spans[sid]
+            start, end = from_codepoints(texts[source], *spans[sid], unit)
             sel = ET.SubElement(src, "PlainTextSelection", {"guid": sel_guid[sid], "name": sid,
                                                             "startPosition": str(start), "endPosition": str(end)})
             for code in sorted(codes_of.get(sid, []), key=list(code_guid).index):

@@ -16,8 +16,15 @@ Real exports depart from the schema's happy path, and :func:`read_qdpx` reads th
 - hierarchy may be nested ``Code`` elements (NVivo, MAXQDA, QualCoder) or written into names with ``::``
   (ATLAS.ti ``Coke::diet Coke``): :func:`read_qdpx` gives every code a ``path`` from both.
 
-Positions: ``startPosition``/``endPosition`` count Unicode code points (REFI-QDA), half-open, exactly as Python
-slices a ``str``; source text is decoded from UTF-8 without newline translation and without a leading BOM.
+Positions: ``startPosition``/``endPosition`` are half-open and count UTF-16 code units (NVivo) or Unicode code
+points, as the writing tool does: ``position_unit`` says which, ``"auto"`` decides per project (see
+:mod:`.positions`); selections are converted to code points, as Python slices a ``str``. Source text is decoded from
+UTF-8 without newline translation (a CRLF counts two) and without a leading BOM. A ``.qde`` file alone (no archive)
+is read too: its sources then have no text unless held inline.
+
+Coders: each coding's ``creatingUser`` (else its selection's) is looked up in ``Users`` and kept as ``coder``.
+
+Mapping onto the study's model is :mod:`.refi_mapping`.
 """
 
 from __future__ import annotations
@@ -29,13 +36,11 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Literal
 
 import pandas as pd
 
 from ..files import InputError
-from .model import QualData, build_qual_data
-from .pseudonymity import REAL_NAME_COLUMNS, Redactor
+from .positions import UnitChoice, decide_unit, gather_evidence, to_codepoints
 
 NS = "urn:QDA-XML:project:1.0"
 _Q = f"{{{NS}}}"
@@ -92,8 +97,9 @@ class RefiProject:
     ``codes``: guid, name, description, parent_guid, path (tuple of names from the top), is_codable.
     ``sources``: guid, kind, name, path (the file reference as written), text_origin, n_chars.
     ``selections``: guid, source_guid, kind, name, start, end, text, text_origin (``source`` when cut from the
-    source text, ``inline`` when held in the XML, ``missing``). ``codings``: selection_guid, code_guid (a coding on
-    a whole source has the source's GUID). ``cases``: guid, name. ``case_members``: case_guid, target_guid,
+    source text, ``inline`` when held in the XML, ``missing``); ``start``/``end`` are code points, whatever unit the
+    file counts in (``position_unit``). ``codings``: selection_guid, code_guid, coder (a coding on a whole source has
+    the source's GUID). ``cases``: guid, name. ``case_members``: case_guid, target_guid,
     kind (``source``/``selection``). ``case_variables``: case_guid, variable, value. ``sets``: guid, name,
     n_sources, n_codes.
     """
@@ -111,11 +117,14 @@ class RefiProject:
     case_variables: pd.DataFrame
     sets: pd.DataFrame
     texts: Mapping[str, str] = field(default_factory=dict)  # source guid -> text, where readable
+    position_unit: str = "codepoint"  # the unit the file's positions were read in
 
 
-def _open_project(path: Path) -> tuple[zipfile.ZipFile, str]:
+def _open_project(path: Path) -> tuple[zipfile.ZipFile | None, str]:
     if not path.exists():
         raise InputError(f"{path}: file not found")
+    if path.suffix.lower() == ".qde" and not zipfile.is_zipfile(path):
+        return None, path.name  # the XML alone: sources' text only where held inline
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError):
@@ -127,14 +136,16 @@ def _open_project(path: Path) -> tuple[zipfile.ZipFile, str]:
     return archive, min(candidates, key=lambda n: (n.count("/"), n))
 
 
-def _read_member(archive: zipfile.ZipFile, reference: str | None) -> str | None:
-    """Text of an ``internal://`` file, looked up case-insensitively under the sources folder, or None."""
-    if not reference or not reference.lower().startswith("internal://"):
+def _read_member(archive: zipfile.ZipFile | None, reference: str | None) -> str | None:
+    """Text of an ``internal://`` file, looked up case-insensitively (``Sources/`` of ATLAS.ti, ``sources/`` of
+    MAXQDA, file names in any case) under the sources folder, or None."""
+    if archive is None or not reference or not reference.lower().startswith("internal://"):
         return None
-    wanted = reference[len("internal://"):].lstrip("/").lower()
+    wanted = PurePosixPath(reference[len("internal://"):].lstrip("/").lower())
     for name in archive.namelist():
-        parts = PurePosixPath(name).parts
-        if len(parts) >= 2 and parts[-2].lower() == "sources" and parts[-1].lower() == wanted:
+        parts = PurePosixPath(name.lower()).parts
+        if len(parts) > len(wanted.parts) and parts[-len(wanted.parts) - 1] == "sources" and \
+                parts[-len(wanted.parts):] == wanted.parts:
             raw = _read_bytes(archive, name)
             try:
                 return raw.decode("utf-8-sig")
@@ -153,7 +164,7 @@ def _read_bytes(archive: zipfile.ZipFile, name: str) -> bytes:
                          ) from None
 
 
-def _text_of(element: ET.Element, archive: zipfile.ZipFile) -> tuple[str | None, str]:
+def _text_of(element: ET.Element, archive: zipfile.ZipFile | None) -> tuple[str | None, str]:
     inline = _child_text(element, "PlainTextContent")
     if inline is not None:
         return inline, "inline"
@@ -172,13 +183,15 @@ def _codes(element: ET.Element, parent: ET.Element | None, parent_path: tuple, r
         _codes(code, code, path, rows, where)
 
 
-def read_qdpx(path: str | os.PathLike) -> RefiProject:
-    """Read a ``.qdpx`` archive into a :class:`RefiProject` (see the module docstring for what is tolerated)."""
+def read_qdpx(path: str | os.PathLike, *, position_unit: UnitChoice = "auto") -> RefiProject:
+    """Read a ``.qdpx`` archive (or a bare ``.qde``) into a :class:`RefiProject` (see the module docstring for
+    what is tolerated). ``position_unit``: ``"utf16"``, ``"codepoint"`` or ``"auto"`` (:mod:`.positions`)."""
     path = Path(path)
     archive, member = _open_project(path)
-    with archive:
+    try:
+        raw = path.read_bytes() if archive is None else _read_bytes(archive, member)
         try:
-            root = ET.fromstring(_read_bytes(archive, member))
+            root = ET.fromstring(raw)
         except ET.ParseError as exc:
             line, column = exc.position
             raise InputError(f"{path}: {member} is not well-formed XML: line {line}, column {column + 1}: "
@@ -186,203 +199,140 @@ def read_qdpx(path: str | os.PathLike) -> RefiProject:
         where = f"{path} ({member})"
         if root.tag != f"{_Q}Project":
             raise InputError(f"{path}: {member} has root {root.tag!r}; expected Project in namespace {NS}")
-        code_rows: list = []
-        for book in _children(root, "CodeBook"):
-            for codes in _children(book, "Codes"):
-                _codes(codes, None, (), code_rows, where)
-        codes = pd.DataFrame(code_rows, columns=["guid", "name", "description", "parent_guid", "path", "is_codable"])
-        code_guids = set(codes["guid"])
-
-        sources, selections, codings, texts = [], {}, [], {}
-        for holder in _children(root, "Sources"):
-            for src in holder:
-                kind = _local(src.tag)
-                if kind not in SOURCE_KINDS:
-                    continue
-                guid = _required(src, "guid", where)
-                if kind == "TextSource":
-                    text, origin = _text_of(src, archive)
-                else:
-                    reps = _children(src, "Representation") + _children(src, "Transcript")
-                    text, origin = _text_of(reps[0], archive) if reps else (None, "missing")
-                if text is not None:
-                    texts[guid] = text
-                sources.append({"guid": guid, "kind": kind, "name": src.get("name") or "",
-                                "path": src.get("plainTextPath") or src.get("path") or "",
-                                "text_origin": origin, "n_chars": len(text) if text is not None else pd.NA})
-                for coding in _children(src, "Coding"):
-                    codings.append({"selection_guid": guid, "code_guid": _code_ref(coding, where)})
-                for sel in src.iter():
-                    sel_kind = _local(sel.tag)
-                    if sel_kind not in SELECTION_KINDS:
-                        continue
-                    start = end = pd.NA
-                    sel_text, sel_origin = None, "missing"
-                    if sel_kind == "PlainTextSelection":
-                        start, end = _position(sel, "startPosition", where), _position(sel, "endPosition", where)
-                        if text is not None:
-                            if end > len(text) or start < 0 or end < start:
-                                raise InputError(f"{path}: selection {sel.get('guid')} [{start}:{end}] lies outside "
-                                                 f"source {src.get('name')!r} ({len(text)} characters)")
-                            sel_text, sel_origin = text[start:end], "source"
-                    else:
-                        for rep in _children(sel, "Representation"):
-                            inline = _child_text(rep, "PlainTextContent")
-                            if inline is not None:
-                                sel_text, sel_origin = inline, "inline"
-                    sguid = _required(sel, "guid", where)
-                    row = selections.get(sguid)
-                    new = {"guid": sguid, "source_guid": guid, "kind": sel_kind, "name": sel.get("name") or "",
-                           "start": start, "end": end, "text": sel_text, "text_origin": sel_origin}
-                    if row is not None:  # ATLAS.ti writes a PDF quotation twice under one GUID: merge them
-                        keep, other = (new, row) if sel_kind == "PlainTextSelection" else (row, new)
-                        if keep["text"] is None and other["text"] is not None:
-                            keep = {**keep, "text": other["text"], "text_origin": other["text_origin"]}
-                        new = keep
-                    selections[sguid] = new
-                    for coding in _children(sel, "Coding"):
-                        codings.append({"selection_guid": sguid, "code_guid": _code_ref(coding, where)})
-        codings_frame = pd.DataFrame(codings, columns=["selection_guid", "code_guid"])
-        codings_frame = codings_frame.drop_duplicates(ignore_index=True)
-        unknown = codings_frame[~codings_frame["code_guid"].isin(code_guids)]
-        if len(unknown):
-            bad = unknown.iloc[0]
-            raise InputError(f"{path}: selection {bad['selection_guid']} is coded with code GUID {bad['code_guid']}, "
-                             f"which is not in the CodeBook")
-
-        variable_names = {v.get("guid"): v.get("name") for holder in _children(root, "Variables")
-                          for v in _children(holder, "Variable")}
-        cases, members, values = [], [], []
-        for holder in _children(root, "Cases"):
-            for case in _children(holder, "Case"):
-                cguid = _required(case, "guid", where)
-                cases.append({"guid": cguid, "name": case.get("name") or ""})
-                for ref in _children(case, "SourceRef"):
-                    members.append({"case_guid": cguid, "target_guid": ref.get("targetGUID"), "kind": "source"})
-                for ref in _children(case, "SelectionRef"):
-                    members.append({"case_guid": cguid, "target_guid": ref.get("targetGUID"), "kind": "selection"})
-                for vv in _children(case, "VariableValue"):
-                    ref = _children(vv, "VariableRef")
-                    name = variable_names.get(ref[0].get("targetGUID")) if ref else None
-                    if name is None:
-                        raise InputError(f"{path}: case {case.get('name')!r} has a value for an undeclared variable")
-                    value = [c.text for c in vv if _local(c.tag) != "VariableRef"]
-                    values.append({"case_guid": cguid, "variable": name, "value": (value[0] or "") if value else ""})
-        sets = [{"guid": s.get("guid"), "name": s.get("name") or "", "n_sources": len(_children(s, "MemberSource")),
-                 "n_codes": len(_children(s, "MemberCode"))}
-                for holder in _children(root, "Sets") for s in _children(holder, "Set")]
-
+        tables = _read_tables(root, archive, path, where)
+    finally:
+        if archive is not None:
+            archive.close()
+    codes, sources, selections, codings, texts = tables
+    origin = root.get("origin") or ""
+    spans = [(s["source_guid"], s["start"], s["end"]) for s in selections.values()
+             if s["kind"] == "PlainTextSelection" and s["text_origin"] == "pending"]
+    unit = decide_unit(position_unit, origin, gather_evidence(spans, texts), str(path))
+    source_name = {s["guid"]: s["name"] for s in sources}
+    for sel in selections.values():
+        if sel["text_origin"] != "pending":
+            continue
+        text = texts[sel["source_guid"]]
+        cut = to_codepoints(text, sel["start"], sel["end"], unit)
+        if cut is None:
+            length = len(text) if unit == "codepoint" else len(text.encode("utf-16-le")) // 2
+            raise InputError(f"{path}: selection {sel['guid']} [{sel['start']}:{sel['end']}] lies outside "
+                             f"source {source_name[sel['source_guid']]!r} ({length} characters); positions read as "
+                             f"{'UTF-16 code units' if unit == 'utf16' else 'code points'}")
+        sel.update(start=cut[0], end=cut[1], text=text[cut[0]:cut[1]], text_origin="source")
+    cases, members, values, sets = _read_cases(root, path, where)
     return RefiProject(
-        path=str(path), member=member, name=root.get("name") or "", origin=root.get("origin") or "",
+        path=str(path), member=member, name=root.get("name") or "", origin=origin,
         codes=codes,
         sources=pd.DataFrame(sources, columns=["guid", "kind", "name", "path", "text_origin", "n_chars"]),
         selections=pd.DataFrame(list(selections.values()),
                                 columns=["guid", "source_guid", "kind", "name", "start", "end", "text", "text_origin"]),
-        codings=codings_frame,
+        codings=codings,
         cases=pd.DataFrame(cases, columns=["guid", "name"]),
         case_members=pd.DataFrame(members, columns=["case_guid", "target_guid", "kind"]),
         case_variables=pd.DataFrame(values, columns=["case_guid", "variable", "value"]),
         sets=pd.DataFrame(sets, columns=["guid", "name", "n_sources", "n_codes"]),
-        texts=texts,
+        texts=texts, position_unit=unit,
     )
 
 
-def refi_to_qual_data(project: RefiProject, *, non_text: Literal["error", "skip"] = "error") -> QualData:
-    """Map a REFI-QDA project onto the study model and validate it.
+def _read_tables(root: ET.Element, archive, path: Path, where: str):
+    """Codes, sources, selections (PlainTextSelections with source text left ``pending`` until the position unit
+    is known), codings with their coder, and source texts."""
+    code_rows: list = []
+    for book in _children(root, "CodeBook"):
+        for codes in _children(book, "Codes"):
+            _codes(codes, None, (), code_rows, where)
+    codes = pd.DataFrame(code_rows, columns=["guid", "name", "description", "parent_guid", "path", "is_codable"])
+    code_guids = set(codes["guid"])
+    users = {u.get("guid"): (u.get("name") or u.get("guid") or "") for holder in _children(root, "Users")
+             for u in _children(holder, "User")}
 
-    Themes are top-level codes and codes their descendants (a deeper path is joined with ``::``); each code's
-    ``Description`` is its definition. Participants are ``Case`` elements named by pseudonym, with the variables
-    ``role``, ``setting``, ``imd_quintile``, ``method``, ``collection_order`` (names case-insensitive) and,
-    optionally, a real-name variable (dropped and redacted). A selection belongs to the case that lists it
-    (``SelectionRef``) or, failing that, to the case that lists its source (``SourceRef``). Coded selections with
-    no readable text (pictures, video, missing source files) are an error unless ``non_text="skip"``.
-    """
-    where = project.path
-    by_guid = project.codes.set_index("guid")
-    has_children = set(project.codes["parent_guid"].dropna())
-    book_rows, code_name = [], {}
-    for code in project.codes.to_dict("records"):
-        path = code["path"]
-        if len(path) == 1:
-            named_children = any(len(p) > 1 and p[0] == path[0] for p in project.codes["path"])
-            if code["guid"] not in has_children and not named_children:
-                raise InputError(f"{where}: code {code['name']!r} has no theme; place it under a theme code "
-                                 f"(nested, or named 'Theme{HIERARCHY_SEPARATOR}Code')")
-            continue
-        theme = path[0]
-        tops = project.codes[project.codes["path"].map(lambda p: p == (theme,))]
-        name = HIERARCHY_SEPARATOR.join(path[1:])
-        code_name[code["guid"]] = name
-        book_rows.append({"theme": theme, "theme_definition": tops["description"].iloc[0] if len(tops) else "",
-                          "code": name, "definition": code["description"]})
-    if project.codings["code_guid"].isin(set(project.codes["guid"]) - set(code_name)).any():
-        bad = project.codings[~project.codings["code_guid"].isin(code_name)].iloc[0]
-        raise InputError(f"{where}: selection {bad['selection_guid']} is coded with theme "
-                         f"{by_guid.loc[bad['code_guid'], 'name']!r}; code with the codes under a theme")
+    def coder(coding: ET.Element, owner: ET.Element) -> str:
+        guid = coding.get("creatingUser") or owner.get("creatingUser")
+        return users.get(guid, guid or "")
 
-    if project.cases.empty:
-        raise InputError(f"{where}: the project has no Cases; make one case per participant (named by pseudonym, "
-                         f"with role, method and collection_order variables) and link its sources")
-    variables = project.case_variables.assign(variable=project.case_variables["variable"].str.strip().str.lower())
-    if variables.duplicated(["case_guid", "variable"]).any():
-        bad = variables[variables.duplicated(["case_guid", "variable"])].iloc[0]
-        raise InputError(f"{where}: case {case_name_of(project, bad['case_guid'])!r} has two values for "
-                         f"variable {bad['variable']!r}")
-    wide = variables.pivot(index="case_guid", columns="variable", values="value") if len(variables) else \
-        pd.DataFrame(index=pd.Index([], name="case_guid"))
-    people = project.cases.rename(columns={"name": "participant_id"}).merge(
-        wide, left_on="guid", right_index=True, how="left")
-    names = {}
-    for column in [c for c in people.columns if c in REAL_NAME_COLUMNS]:
-        for pid, value in zip(people["participant_id"], people[column]):
-            if isinstance(value, str) and value.strip():
-                names.setdefault(pid, []).append(value.strip())
-    people = people.drop(columns=[c for c in people.columns if c in REAL_NAME_COLUMNS])
-    owner = {}
-    case_name = dict(zip(project.cases["guid"], project.cases["name"]))
-    for kind in ("source", "selection"):  # a SelectionRef overrides the case of the source
-        for m in project.case_members[project.case_members["kind"] == kind].to_dict("records"):
-            previous = owner.get(m["target_guid"])
-            if kind == "source" and previous is not None and previous != case_name[m["case_guid"]]:
-                owner[m["target_guid"]] = None  # a shared source (focus group): its selections need SelectionRefs
-            else:
-                owner[m["target_guid"]] = case_name[m["case_guid"]]
-    source_name = dict(zip(project.sources["guid"], project.sources["name"]))
-    coded = set(project.codings["selection_guid"])
-    seg_rows = []
-    for sel in project.selections.to_dict("records"):
-        if sel["guid"] not in coded:
-            continue
-        if not isinstance(sel["text"], str):  # missing text (None, or NaN once in a frame)
-            if non_text == "skip":
+    sources, selections, codings, texts = [], {}, [], {}
+    for holder in _children(root, "Sources"):
+        for src in holder:
+            kind = _local(src.tag)
+            if kind not in SOURCE_KINDS:
                 continue
-            raise InputError(f"{where}: selection {sel['guid']} ({sel['kind']} {sel['name']!r} in "
-                             f"{source_name[sel['source_guid']]!r}) is coded but has no readable text "
-                             f"(text_origin {sel['text_origin']}); pass non_text='skip' to leave it out")
-        pid = owner.get(sel["guid"]) or owner.get(sel["source_guid"])
-        if pid is None:
-            raise InputError(f"{where}: selection {sel['guid']} in source {source_name[sel['source_guid']]!r} belongs "
-                             f"to no single participant; link the source (or the selection) to one Case")
-        seg_rows.append({"segment_id": sel["guid"], "participant_id": pid, "source": source_name[sel["source_guid"]],
-                         "start": sel["start"], "end": sel["end"], "text": sel["text"]})
-    kept = {r["segment_id"] for r in seg_rows}
-    cods = project.codings[project.codings["selection_guid"].isin(kept)]
-    codings = pd.DataFrame({"segment_id": cods["selection_guid"], "code": cods["code_guid"].map(code_name)})
-    documents = {source_name[g]: t for g, t in project.texts.items()
-                 if project.sources.set_index("guid").loc[g, "kind"] == "TextSource"}
-    return build_qual_data(
-        pd.DataFrame(book_rows, columns=["theme", "theme_definition", "code", "definition"]),
-        people.drop(columns=["guid"]), pd.DataFrame(seg_rows), codings,
-        documents=documents, redactor=Redactor.from_names(names),
-        sources={k: f"{where} ({k})" for k in ("codebook", "participants", "segments", "codings")},
-        label=Path(where).stem,
-    )
+            guid = _required(src, "guid", where)
+            if kind == "TextSource":
+                text, origin = _text_of(src, archive)
+            else:
+                reps = _children(src, "Representation") + _children(src, "Transcript")
+                text, origin = _text_of(reps[0], archive) if reps else (None, "missing")
+            if text is not None:
+                texts[guid] = text
+            sources.append({"guid": guid, "kind": kind, "name": src.get("name") or "",
+                            "path": src.get("plainTextPath") or src.get("path") or "",
+                            "text_origin": origin, "n_chars": len(text) if text is not None else pd.NA})
+            for coding in _children(src, "Coding"):
+                codings.append({"selection_guid": guid, "code_guid": _code_ref(coding, where),
+                                "coder": coder(coding, src)})
+            for sel in src.iter():
+                sel_kind = _local(sel.tag)
+                if sel_kind not in SELECTION_KINDS:
+                    continue
+                start = end = pd.NA
+                sel_text, sel_origin = None, "missing"
+                if sel_kind == "PlainTextSelection":
+                    start, end = _position(sel, "startPosition", where), _position(sel, "endPosition", where)
+                    if text is not None:
+                        if start < 0 or end < start:
+                            raise InputError(f"{path}: selection {sel.get('guid')} [{start}:{end}] lies outside "
+                                             f"source {src.get('name')!r} ({len(text)} characters)")
+                        sel_origin = "pending"  # cut once the project's position unit is known
+                else:
+                    for rep in _children(sel, "Representation"):
+                        inline = _child_text(rep, "PlainTextContent")
+                        if inline is not None:
+                            sel_text, sel_origin = inline, "inline"
+                sguid = _required(sel, "guid", where)
+                row = selections.get(sguid)
+                new = {"guid": sguid, "source_guid": guid, "kind": sel_kind, "name": sel.get("name") or "",
+                       "start": start, "end": end, "text": sel_text, "text_origin": sel_origin}
+                if row is not None:  # ATLAS.ti writes a PDF quotation twice under one GUID: merge them
+                    keep, other = (new, row) if sel_kind == "PlainTextSelection" else (row, new)
+                    if keep["text"] is None and other["text"] is not None and keep["text_origin"] != "pending":
+                        keep = {**keep, "text": other["text"], "text_origin": other["text_origin"]}
+                    new = keep
+                selections[sguid] = new
+                for coding in _children(sel, "Coding"):
+                    codings.append({"selection_guid": sguid, "code_guid": _code_ref(coding, where),
+                                    "coder": coder(coding, sel)})
+    codings_frame = pd.DataFrame(codings, columns=["selection_guid", "code_guid", "coder"])
+    codings_frame = codings_frame.drop_duplicates(ignore_index=True)
+    unknown = codings_frame[~codings_frame["code_guid"].isin(code_guids)]
+    if len(unknown):
+        bad = unknown.iloc[0]
+        raise InputError(f"{path}: selection {bad['selection_guid']} is coded with code GUID {bad['code_guid']}, "
+                         f"which is not in the CodeBook")
+    return codes, sources, selections, codings_frame, texts
 
 
-def case_name_of(project: RefiProject, guid: str) -> str:
-    return dict(zip(project.cases["guid"], project.cases["name"])).get(guid, guid)
-
-
-def load_qdpx(path: str | os.PathLike, *, non_text: Literal["error", "skip"] = "error") -> QualData:
-    """:func:`read_qdpx` then :func:`refi_to_qual_data`."""
-    return refi_to_qual_data(read_qdpx(path), non_text=non_text)
+def _read_cases(root: ET.Element, path: Path, where: str):
+    variable_names = {v.get("guid"): v.get("name") for holder in _children(root, "Variables")
+                      for v in _children(holder, "Variable")}
+    cases, members, values = [], [], []
+    for holder in _children(root, "Cases"):
+        for case in _children(holder, "Case"):
+            cguid = _required(case, "guid", where)
+            cases.append({"guid": cguid, "name": case.get("name") or ""})
+            for ref in _children(case, "SourceRef"):
+                members.append({"case_guid": cguid, "target_guid": ref.get("targetGUID"), "kind": "source"})
+            for ref in _children(case, "SelectionRef"):
+                members.append({"case_guid": cguid, "target_guid": ref.get("targetGUID"), "kind": "selection"})
+            for vv in _children(case, "VariableValue"):
+                ref = _children(vv, "VariableRef")
+                name = variable_names.get(ref[0].get("targetGUID")) if ref else None
+                if name is None:
+                    raise InputError(f"{path}: case {case.get('name')!r} has a value for an undeclared variable")
+                value = [c.text for c in vv if _local(c.tag) != "VariableRef"]
+                values.append({"case_guid": cguid, "variable": name, "value": (value[0] or "") if value else ""})
+    sets = [{"guid": s.get("guid"), "name": s.get("name") or "", "n_sources": len(_children(s, "MemberSource")),
+             "n_codes": len(_children(s, "MemberCode"))}
+            for holder in _children(root, "Sets") for s in _children(holder, "Set")]
+    return cases, members, values, sets

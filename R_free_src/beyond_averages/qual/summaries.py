@@ -35,6 +35,8 @@ DEFAULT_SEED = 20240917
 
 def role_noun(role: str, n: int = 1) -> str:
     """'GP', 'practice nurse'; plural when ``n`` is not 1 ('GPs', 'practice nurses')."""
+    if role == "unknown":  # a noun phrase, not a role title
+        return f"participant{'' if n == 1 else 's'} of unknown role"
     label = labels.ROLES[role] if role == "gp" else labels.ROLES[role].lower()
     return label if n == 1 else f"{label}s"
 
@@ -60,8 +62,10 @@ def theme_summary(data: QualData) -> pd.DataFrame:
     """One row per theme followed by one row per code of it, in codebook order.
 
     Columns: ``level`` (``theme``/``code``), ``theme``, ``code`` (empty on theme rows), ``definition``,
-    ``n_participants``, ``n_segments``, and ``participants_<role>`` for each role present (participants of that role
-    with the theme or code). Codes never applied appear with zeros.
+    ``n_participants``, ``n_segments`` (coded passages), and ``participants_<role>`` for each role present
+    (participants of that role with the theme or code). Codes never applied appear with zeros. When the codings as
+    recorded outnumber the coded passages for some code (several coders, or one code applied twice to a passage),
+    an ``n_codings`` column after ``n_segments`` gives the recorded codings too (on a theme row, of all its codes).
     """
     coded = _coded(data)
     roles = roles_present(data)
@@ -76,7 +80,15 @@ def theme_summary(data: QualData) -> pd.DataFrame:
             for role in roles:
                 row[f"participants_{role}"] = hits.loc[hits["role"] == role, "participant_id"].nunique()
             rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    recorded = data.coder_codings.merge(data.codebook[["theme", "code"]], on="code", how="left")
+    n_codings = [int(((recorded["theme"] == r["theme"]) if r["level"] == "theme" else
+                      (recorded["code"] == r["code"])).sum()) for r in rows]
+    is_code = (out["level"] == "code").to_numpy()
+    # A theme row counts a passage once however many of its codes it carries, so only code rows can tell.
+    if len(recorded) and (out.loc[is_code, "n_segments"].to_numpy() != np.array(n_codings)[is_code]).any():
+        out.insert(out.columns.get_loc("n_segments") + 1, "n_codings", n_codings)
+    return out
 
 
 def counts_by_role(data: QualData, level: Level = "theme") -> pd.DataFrame:

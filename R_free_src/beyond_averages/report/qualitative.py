@@ -109,9 +109,61 @@ def overview_sentence(data: QualData) -> str:
     roles = people["role"].value_counts()
     role_text = ", ".join(f"{n} {role_noun(r, n)}" for r, n in roles.reindex(roles_present(data)).items())
     n_coded = data.codings["segment_id"].nunique()
-    return (f"The analysis covers {len(people)} participants ({role_text}) from {', '.join(parts)}: "
-            f"{n_coded} coded segments carrying {len(data.codings)} codings against a codebook of "
-            f"{len(data.codebook)} codes in {len(data.themes)} themes.")
+    book = f"a codebook of {len(data.codebook)} codes in {len(data.themes)} themes"
+    head = f"The analysis covers {len(people)} participants ({role_text}) from {', '.join(parts)}: "
+    if n_coded == 0:
+        return head + f"0 coded passages (the project holds no codings yet) against {book}." + _origin_note(data)
+    recorded = len(data.coder_codings)
+    codings = (f"{len(data.codings)} codings" if recorded in (0, len(data.codings)) else
+               f"{recorded} codings ({len(data.codings)} distinct passage-code pairs"
+               + (f", by {len(data.coders)} coders)" if len(data.coders) > 1 else ")"))
+    return head + f"{n_coded} coded segments carrying {codings} against {book}." + _origin_note(data)
+
+
+def _origin_note(data: QualData) -> str:
+    """Where the participants came from, when not from a participants table or the project's cases."""
+    if data.participants_from == "per_source":
+        return (f" The project names no participants, so each of its {len(data.participants)} sources is taken as "
+                f"one participant (IDs {data.participants['participant_id'].iloc[0]} to "
+                f"{data.participants['participant_id'].iloc[-1]} in source order) whose role is not known.")
+    if data.participants_from == "mapping":
+        return " Participants and their roles come from a mapping of sources to participants, not from the project."
+    return ""
+
+
+def agreement_display(table: pd.DataFrame, level: str = "passage") -> pd.DataFrame:
+    """One level of :func:`beyond_averages.qual.agreement.agreement` for a page: code, units, percentage
+    agreement, kappa and alpha to two decimals ("–" where undefined)."""
+    rows = table[table["level"] == level]
+
+    def fmt(value, digits: int) -> str:
+        return "–" if pd.isna(value) else f"{value:.{digits}f}"
+
+    return pd.DataFrame({"code": rows["code"], "n_units": rows["n_units"],
+                         "percent_agreement": [fmt(v, 1) for v in rows["percent_agreement"]],
+                         "cohen_kappa": [fmt(v, 2) for v in rows["cohen_kappa"]],
+                         "krippendorff_alpha": [fmt(v, 2) for v in rows["krippendorff_alpha"]]})
+
+
+def agreement_table(table: pd.DataFrame, level: str = "passage"):
+    """:func:`agreement_display` as an HTML table."""
+    return html_table(agreement_display(table, level), {**labels.QUALITATIVE_COLUMNS, **AGREEMENT_HEADERS})
+
+
+AGREEMENT_HEADERS = {"code": "Code", "n_units": "Units compared", "percent_agreement": "Agreement (%)",
+                     "cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}
+
+
+def agreement_sentence(table: pd.DataFrame) -> str:
+    """The overall agreement at each level, or why there is none."""
+    overall = table[table["code"] == "All codes"]
+    if overall.empty:
+        return "Agreement between coders cannot be computed: fewer than two named coders coded the same sources."
+    parts = [f"at {r['level']} level {r['percent_agreement']:.1f}% agreement over {r['n_units']} units "
+             f"(Krippendorff's alpha {r['krippendorff_alpha']:.2f}"
+             + (f", Cohen's kappa {r['cohen_kappa']:.2f})" if pd.notna(r["cohen_kappa"]) else ")")
+             for r in overall.to_dict("records")]
+    return f"Across all codes, the {int(overall['n_coders'].iloc[0])} coders agreed " + "; ".join(parts) + "."
 
 
 def theme_sentence(summary: pd.DataFrame) -> str:

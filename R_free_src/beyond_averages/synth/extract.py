@@ -10,7 +10,9 @@ Files (Parquet, in ``extract_dir``):
 
 Generation streams practice by practice, so memory stays bounded at full scale, and every random draw comes from a
 generator seeded by (seed, stream, practice), so the same seed gives the same files bit for bit, and one area can be
-regenerated without touching the others.
+regenerated without touching the others. With ``jobs > 1`` practices are drawn on a process pool and written in
+practice order as they come back (:func:`beyond_averages.parallel.ordered_map`): each practice's draws depend only on
+its own seed, so the files are the same, byte for byte, for any ``jobs``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ..config import Area, Study, load_area, load_study
 from ..files import atomic_path, read_parquet, write_parquet
+from ..parallel import ordered_map
 from .events import simulate_area
 from .population import make_patients, make_practices
 
@@ -98,9 +101,17 @@ TRUTH_SCHEMA = pa.schema([
 ])
 
 
-def generate_population(out_dir: Path, study: Study | None = None, progress: bool = True,
+def _practice_patients(task: tuple[Study, int, int, pd.Series]) -> pd.DataFrame:
+    """One practice's patients, from its own seed (a pool task)."""
+    study, seed, i, practice = task
+    prng = np.random.default_rng([seed, POPULATION_STREAM, i])
+    return make_patients(practice, study, prng, first_patient_id=(i + 1) * PATIENT_ID_BLOCK)
+
+
+def generate_population(out_dir: Path, study: Study | None = None, progress: bool = True, jobs: int = 1,
                         **overrides) -> pd.DataFrame:
-    """Write ``practices.parquet`` and ``patients.parquet``; return the practices."""
+    """Write ``practices.parquet`` and ``patients.parquet`` (practices drawn on ``jobs`` processes); return the
+    practices."""
     study = study or load_study()
     settings = SyntheticSettings.from_study(study, **overrides)
     study = _study_with(study, settings)
@@ -110,10 +121,9 @@ def generate_population(out_dir: Path, study: Study | None = None, progress: boo
     writer = _StreamWriter(out_dir / "patients.parquet", PATIENT_SCHEMA)
     ok = False
     try:
-        for i, practice in tqdm(practices.iterrows(), total=len(practices), desc="patients", disable=not progress,
-                                unit="practice"):
-            prng = np.random.default_rng([settings.seed, POPULATION_STREAM, i])
-            patients = make_patients(practice, study, prng, first_patient_id=(i + 1) * PATIENT_ID_BLOCK)
+        tasks = ((study, settings.seed, i, practice) for i, practice in practices.iterrows())
+        for patients in tqdm(ordered_map(_practice_patients, tasks, jobs), total=len(practices), desc="patients",
+                             disable=not progress, unit="practice"):
             writer.write(patients)
         ok = True
     finally:
@@ -136,9 +146,26 @@ def assign_programme(area: Area, practice_ids: list[str], seed: int) -> pd.DataF
     })
 
 
-def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, progress: bool = True,
+def _practice_events(task: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One practice's events and ground truth, from its own seed (a pool task)."""
+    area, study, patients_path, i, pid, practice_re, start, scenario, seed, stream = task
+    patients = pq.ParquetFile(patients_path).read_row_group(i).to_pandas()
+    for col in ("birth_date", "registration_start", "registration_end", "death_date"):
+        patients[col] = pd.to_datetime(patients[col])
+    rng = np.random.default_rng([seed, stream, i])
+    events, truth = simulate_area(area, study, patients, practice_re, start, scenario, rng)
+    events = events.sort_values(["patient_id", "event_date", "code"], kind="stable")
+    truth.insert(0, "practice_id", pid)
+    truth["month"] = (pd.to_datetime(pd.DataFrame({"year": truth["month_index"] // 12,
+                                                   "month": truth["month_index"] % 12 + 1, "day": 1})))
+    return events, truth[["practice_id", "imd_quintile", "month", "denominator", "numerator",
+                          "numerator_counterfactual"]]
+
+
+def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, progress: bool = True, jobs: int = 1,
                   **overrides) -> dict:
-    """Write the events, programme and ground truth of one area, from the population already in ``out_dir``."""
+    """Write the events, programme and ground truth of one area, from the population already in ``out_dir``
+    (practices drawn on ``jobs`` processes)."""
     study = study or load_study()
     area = load_area(area) if isinstance(area, str) else area
     settings = SyntheticSettings.from_study(study, **overrides)
@@ -161,21 +188,13 @@ def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, p
     ok = False
     n_events = 0
     try:
-        for i, pid in tqdm(list(enumerate(ids)), desc=f"events {area.name}", disable=not progress, unit="practice"):
-            patients = patients_file.read_row_group(i).to_pandas()
-            for col in ("birth_date", "registration_start", "registration_end", "death_date"):
-                patients[col] = pd.to_datetime(patients[col])
-            rng = np.random.default_rng([settings.seed, stream, i])
-            events, truth = simulate_area(area, study, patients, float(practice_re[i]), starts.get(pid),
-                                          settings.scenario, rng)
-            events = events.sort_values(["patient_id", "event_date", "code"], kind="stable")
+        tasks = ((area, study, out_dir / "patients.parquet", i, pid, float(practice_re[i]), starts.get(pid),
+                  settings.scenario, settings.seed, stream) for i, pid in enumerate(ids))
+        for events, truth in tqdm(ordered_map(_practice_events, tasks, jobs), total=len(ids),
+                                  desc=f"events {area.name}", disable=not progress, unit="practice"):
             events_writer.write(events)
             n_events += len(events)
-            truth.insert(0, "practice_id", pid)
-            truth["month"] = (pd.to_datetime(pd.DataFrame({"year": truth["month_index"] // 12,
-                                                           "month": truth["month_index"] % 12 + 1, "day": 1})))
-            truth_writer.write(truth[["practice_id", "imd_quintile", "month", "denominator", "numerator",
-                                      "numerator_counterfactual"]])
+            truth_writer.write(truth)
         ok = True
     finally:
         events_writer.close(ok)

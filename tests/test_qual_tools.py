@@ -1,0 +1,239 @@
+"""Exports in each tool's convention, hand-built here (no vendor file is committed): NVivo (UTF-16 positions over
+CRLF text with emoji, one selection per code on one passage, no Cases, codes without description), MAXQDA
+(lower-case ``sources/``, a codebook-only project), a bare ``.qde``, QualCoder's coding-report CSV, and the real
+ATLAS.ti export from the reference folder. Each asserts exact passage text, passage and coding counts and
+co-occurrence cells; the writer's output in each unit is read back to the same summaries.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+
+import pandas.testing as pdt
+import pytest
+
+from beyond_averages.files import InputError
+from beyond_averages.qual import load_project, load_qdpx, load_qualcoder_csv, read_qdpx, to_qdpx
+from beyond_averages.qual import summaries as S
+from beyond_averages.qual.positions import Utf16Index, decide_unit, gather_evidence
+from beyond_averages.report import qualitative as show
+from reference import reference_file
+
+G = "00000000-0000-0000-0000-0000000000{:02d}"
+# SYNTHETIC interview text. CRLF line ends and three emoji (each two UTF-16 code units, one code point).
+DOC = ("Q: How is the clinic?\r\nA: Busy 😀 but fine. The waiting list 🙂 keeps growing every month.\r\n"
+       "Q: And staff?\r\nA: Kind 👍 and quick. Nobody leaves early.\r\nQ: Thank you.\r\n")
+PASSAGES = {"list": "The waiting list 🙂 keeps growing every month.", "staff": "Kind 👍 and quick.",
+            "early": "Nobody leaves early.", "busy": "Busy 😀 but fine."}
+
+
+def u16(text: str, passage: str) -> tuple[int, int]:
+    """The passage's span in UTF-16 code units, counted by encoding (as a .NET string index counts)."""
+    i = text.index(passage)
+    return len(text[:i].encode("utf-16-le")) // 2, len(text[:i + len(passage)].encode("utf-16-le")) // 2
+
+
+def _selection(guid: int, span: tuple[int, int], code: int, user: int = 90) -> str:
+    return (f'<PlainTextSelection guid="{G.format(guid)}" startPosition="{span[0]}" endPosition="{span[1]}" '
+            f'creatingUser="{G.format(user)}"><Coding guid="{G.format(guid + 50)}" creatingUser="{G.format(user)}">'
+            f'<CodeRef targetGUID="{G.format(code)}"/></Coding></PlainTextSelection>')
+
+
+def _project(origin: str, selections: str, codes_described=True) -> str:
+    desc = "<Description>d</Description>" if codes_described else ""
+    return (f'<?xml version="1.0" encoding="utf-8"?><Project xmlns="urn:QDA-XML:project:1.0" name="t" '
+            f'origin="{origin}"><Users><User guid="{G.format(90)}" name="coder A"/>'
+            f'<User guid="{G.format(91)}" name="coder B"/></Users>'
+            f'<CodeBook><Codes><Code guid="{G.format(1)}" name="Access" isCodable="true">'
+            f'<Code guid="{G.format(2)}" name="Waiting" isCodable="true">{desc}</Code>'
+            f'<Code guid="{G.format(3)}" name="Demand" isCodable="true"></Code>'
+            f'<Code guid="{G.format(4)}" name="Staff" isCodable="true">{desc}</Code></Code></Codes></CodeBook>'
+            f'<Sources><TextSource guid="{G.format(30)}" name="Interview 1" '
+            f'plainTextPath="internal://{G.format(30)}.txt">{selections}</TextSource></Sources></Project>')
+
+
+def _archive(tmp_path, xml: str, folder="Sources", text=DOC, name="x.qdpx"):
+    path = tmp_path / name
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("project.qde", xml)
+        archive.writestr(f"{folder}/{G.format(30)}.txt", text.encode("utf-8"))
+    return path
+
+
+def _nvivo(tmp_path, unit=u16, origin="NVivo 12 (Windows)"):
+    span = (lambda p: unit(DOC, PASSAGES[p])) if unit is u16 else (
+        lambda p: (DOC.index(PASSAGES[p]), DOC.index(PASSAGES[p]) + len(PASSAGES[p])))
+    # One selection per code on the "list" passage (NVivo's way), as the tool writes them.
+    sels = (_selection(40, span("list"), 2) + _selection(41, span("list"), 3) + _selection(42, span("staff"), 4)
+            + _selection(43, span("early"), 4) + _selection(44, span("busy"), 3))
+    return _archive(tmp_path, _project(origin, sels, codes_described=False))
+
+
+def test_utf16_index_against_encoding():
+    index = Utf16Index(DOC)
+    assert index.length == len(DOC.encode("utf-16-le")) // 2 == len(DOC) + 3
+    start, _ = u16(DOC, PASSAGES["staff"])
+    assert index.to_codepoint(start) == DOC.index(PASSAGES["staff"])
+    emoji = DOC.index("😀")
+    assert index.to_codepoint(index.to_utf16(emoji) + 1) is None  # inside the surrogate pair
+
+
+def test_nvivo_utf16_positions_crlf_emoji_and_one_selection_per_code(tmp_path):
+    path = _nvivo(tmp_path)
+    with pytest.warns(UserWarning, match=r"3 code\(s\) have no description.*'Waiting', 'Demand', 'Staff'") as caught:
+        data = load_qdpx(path)
+    assert len(caught) == 1  # NVivo + the text agree: no unit warning
+    assert read_qdpx(path).position_unit == "utf16"
+    texts = dict(zip(data.segments["segment_id"], data.segments["text"]))
+    assert sorted(texts.values()) == sorted(PASSAGES.values())  # every passage exact, emoji and all
+    # 5 selections on 4 passages; the "list" passage carries both of its codes.
+    assert (len(data.segments), len(data.codings), len(data.coder_codings)) == (4, 5, 5)
+    matrix = S.co_occurrence(data)
+    assert matrix.loc["Waiting", "Demand"] == 1 and matrix.loc["Demand", "Demand"] == 2
+    assert matrix.loc["Staff", "Staff"] == 2 and matrix.loc["Staff", "Waiting"] == 0
+    # No Cases: one participant for the one source, role unknown, said in the chapter's sentence.
+    assert data.participants[["participant_id", "role"]].values.tolist() == [["P01", "unknown"]]
+    sentence = show.overview_sentence(data)
+    assert "4 coded segments carrying 5 codings" in sentence and "whose role is not known" in sentence
+    assert data.documents["Interview 1"].count("\r\n") == 5  # CRLF kept: positions count the CR
+
+
+def test_reading_nvivo_positions_as_code_points_drifts(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        project = read_qdpx(_nvivo(tmp_path), position_unit="codepoint")
+    wrong = set(project.selections["text"])
+    assert "The waiting list 🙂 keeps growing every month." not in wrong
+    # One emoji before it: the passage starts one code point late, mid-word, and runs into the line end.
+    assert "he waiting list 🙂 keeps growing every month.\r\n" in wrong
+
+
+def test_auto_warns_when_the_text_contradicts_the_tool(tmp_path):
+    path = _nvivo(tmp_path, unit=None)  # code-point positions, but the project says NVivo
+    with pytest.warns(UserWarning, match=r"x.qdpx: the writing tool \('NVivo 12 \(Windows\)'\) suggests UTF-16 "
+                                         r"code units but the text says Unicode code points \(5 of 5 spans differ"):
+        project = read_qdpx(path)
+    assert project.position_unit == "codepoint"
+    assert set(project.selections["text"]) == set(PASSAGES.values())
+
+
+def test_unknown_tool_weak_evidence_warns_with_counts():
+    evidence = gather_evidence([("s", *u16(DOC, "How is the clinic?"))], {"s": DOC})
+    assert (evidence.spans, evidence.differing) == (1, 0)  # before the first emoji both units agree
+    evidence = gather_evidence([("s", *u16(DOC, PASSAGES["staff"]))], {"s": DOC})
+    assert (evidence.differing, evidence.fit_utf16, evidence.fit_codepoint) == (1, 1, 0)
+    with pytest.warns(UserWarning, match=r"proj: positions read as Unicode code points, from the project \(no "
+                                         r"origin\), but the evidence on the text is weak: 1 of 1 spans differ"):
+        assert decide_unit("auto", "", evidence, "proj") == "codepoint"
+
+
+def test_writer_round_trip_in_each_unit(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_qdpx(_nvivo(tmp_path))
+    for target in ("refi", "nvivo"):
+        path = to_qdpx(data, tmp_path / f"{target}.qdpx", target=target)
+        project = read_qdpx(path)
+        assert project.position_unit == ("utf16" if target == "nvivo" else "codepoint")
+        with zipfile.ZipFile(path) as archive:
+            xml = archive.read("project.qde").decode("utf-8")
+        start, end = u16(DOC, PASSAGES["staff"]) if target == "nvivo" else (
+            DOC.index(PASSAGES["staff"]), DOC.index(PASSAGES["staff"]) + len(PASSAGES["staff"]))
+        assert f'startPosition="{start}" endPosition="{end}"' in xml
+        with pytest.warns(UserWarning, match=r"3 code\(s\) have no description"):  # still none: said again
+            back = load_qdpx(path)
+        for summary in (S.theme_summary, S.co_occurrence, S.saturation_curve, S.framework_matrix):
+            pdt.assert_frame_equal(summary(data), summary(back), obj=f"{target}: {summary.__name__}")
+
+
+def test_maxqda_lower_case_sources_codebook_only_and_bare_qde(tmp_path):
+    xml = _project("MAXQDA 24", "").replace(f"internal://{G.format(30)}.txt", f"internal://{G.format(30)}.TXT")
+    path = _archive(tmp_path, xml, folder="sources")
+    project = read_qdpx(path)
+    assert project.texts[G.format(30)] == DOC  # internal:// resolved whatever the case
+    with pytest.warns(UserWarning, match=r"1 code\(s\) have no description.*'Demand'"):
+        data = load_qdpx(path)
+    assert (len(data.codebook), len(data.segments), len(data.codings)) == (3, 0, 0)
+    assert "0 coded passages (the project holds no codings yet) against a codebook of 3 codes in 1 themes" in \
+        show.overview_sentence(data)
+    assert S.theme_summary(data)["n_segments"].tolist() == [0, 0, 0, 0]
+    bare = tmp_path / "project.qde"
+    bare.write_text(xml, encoding="utf-8")
+    with pytest.warns(UserWarning):
+        alone = load_project(bare)
+    assert list(alone.codebook["code"]) == ["Waiting", "Demand", "Staff"] and alone.documents == {}
+
+
+def test_mapping_file_gives_participants_and_roles(tmp_path):
+    (tmp_path / "people.csv").write_text("source,participant_id,role\nInterview 1,P07,gp\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_qdpx(_nvivo(tmp_path), participants=tmp_path / "people.csv")
+    assert data.participants[["participant_id", "role"]].values.tolist() == [["P07", "gp"]]
+    assert set(data.segments["participant_id"]) == {"P07"} and data.participants_from == "mapping"
+    (tmp_path / "bad.csv").write_text("source,participant_id,role\nInterview 9,P07,gp\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"bad.csv: source\(s\) 'Interview 9' are not sources of"), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load_qdpx(_nvivo(tmp_path), participants=tmp_path / "bad.csv")
+
+
+def test_real_atlas_export_coders_unit_and_passages():
+    project = read_qdpx(reference_file("real_inputs/refi_qda/atlasti-8.4_refi-standard-project.qdpx"))
+    # No source text in the archive, so no span can tell the units apart: code points, no warning.
+    assert project.position_unit == "codepoint"
+    assert project.codings["coder"].nunique() == 1 and (project.codings["coder"] != "").all()
+    # 14 codings on 11 quotations; every coded quotation has its own span, so passages = quotations.
+    spans = project.selections.dropna(subset=["start"])
+    assert len(spans) == len(spans.drop_duplicates(["source_guid", "start", "end"])) == 8
+
+
+# ------------------------------------------------------------------------------------------ QualCoder CSV report
+
+def _qualcoder(tmp_path, by_case=False):
+    """SYNTHETIC coding report as QualCoder writes it: BOM, every cell quoted, CRLF, a two-line memo, two category
+    levels, a FileVar_ and a CaseVar_ column."""
+    head = ["Case", "Filename"] if by_case else ["File"]
+    rows = [head + ["Coder", "Coded", "Id", "Codename", "Coded_Memo", "Category", "Category", "FileVar_site",
+                    "CaseVar_role"]]
+
+    def row(case, file, coder, text, cid, code, memo, top, sub):
+        return ([case, file] if by_case else [file]) + [coder, text, cid, code, memo, top, sub, "urban", "gp"]
+    rows += [row("P01", "int1.txt", "ann", "We wait weeks.", "ctid:1", "Waiting", "Seen twice.\nCheck again.",
+                 "Access", "Delay"),
+             row("P01", "int1.txt", "ann", "We wait weeks.", "ctid:2", "Demand", "", "Access", ""),
+             row("P01", "int1.txt", "bob", "We wait weeks.", "ctid:3", "Waiting", "", "Access", "Delay"),
+             row("P02", "int2.txt", "ann", "Staff are kind.", "ctid:4", "Kindness", "", "Staff", "")]
+    text = "\r\n".join(",".join('"' + c.replace('"', '""') + '"' for c in r) for r in rows) + "\r\n"
+    path = tmp_path / "coding_report.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    return path
+
+
+@pytest.mark.parametrize("by_case", [False, True])
+def test_qualcoder_coding_report(tmp_path, by_case):
+    data = load_qualcoder_csv(_qualcoder(tmp_path, by_case))
+    assert data.codebook[["theme", "code"]].values.tolist() == [
+        ["Access", "Delay::Waiting"], ["Access", "Demand"], ["Staff", "Kindness"]]
+    assert sorted(data.segments["text"]) == ["Staff are kind.", "We wait weeks."]
+    # 4 rows, 2 passages, 3 distinct passage-code pairs, 4 codings by 2 coders.
+    assert (len(data.segments), len(data.codings), len(data.coder_codings)) == (2, 3, 4)
+    assert data.coders == ["ann", "bob"]
+    assert data.coder_codings["memo"].tolist()[0] == "Seen twice.\nCheck again."  # embedded newline intact
+    matrix = S.co_occurrence(data)
+    assert matrix.loc["Delay::Waiting", "Demand"] == 1 and matrix.loc["Kindness", "Demand"] == 0
+    summary = S.theme_summary(data)
+    assert summary.set_index("code").loc["Delay::Waiting", ["n_segments", "n_codings"]].tolist() == [1, 2]
+    assert data.participants["role"].tolist() == ["gp", "gp"]
+    assert data.participants["participant_id"].tolist() == ["P01", "P02"]
+    assert "2 coded segments carrying 4 codings (3 distinct passage-code pairs, by 2 coders)" in \
+        show.overview_sentence(data)
+
+
+def test_qualcoder_report_refused_when_not_one(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("source,text\na,b\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"other.csv: missing column\(s\) 'Coder', 'Coded', 'Id', 'Codename', "
+                                         r"'File'; is this QualCoder's coding report"):
+        load_qualcoder_csv(path)
