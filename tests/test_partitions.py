@@ -121,6 +121,7 @@ def test_dask_engine_equals_local_engine(extracts, study, tmp_path):
     assert dask == local
 
 
+@pytest.mark.slow  # run by `make bench`: pyspark (and a JVM) are not pinned, so `make test` would only skip it
 def test_spark_engine_equals_local_engine(extracts, study, tmp_path):
     pytest.importorskip("pyspark", reason="the Spark engine needs `pip install pyspark` and Java 17")
     area = config.load_area("hypertension_case_finding")
