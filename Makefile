@@ -112,6 +112,13 @@ BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb
 notebooks: $(BOOK_NOTEBOOKS) ## Execute the notebooks for AREA into reports/executed/
 
 # --- the book -------------------------------------------------------------------------------------------------
+# The title page of the book comes from study.yaml's `thesis:` block; _quarto.yml is rewritten only when it differs
+# (a test keeps the committed file in step), and is precious: a failed rewrite never deletes it.
+.PRECIOUS: _quarto.yml
+_quarto.yml: study.yaml | $(STAMP)
+	$(PY) -m beyond_averages book-metadata
+	@touch $@
+
 reports/_book/index.html: $(BOOK_NOTEBOOKS) $(BOOK_PROSE) $(PKG_SRC)
 	$(PY) -m beyond_averages render
 

@@ -10,7 +10,8 @@ Four parts, each printed as a readable report and saved together in ``bench/resu
    150 MB, as any real run would). The extract goes to a temporary directory that is removed afterwards.
    ``peer`` (``--skip-peer`` to skip): the measures against an independent patient-month implementation in DuckDB
    (``bench/peer_duckdb.py``), each in a fresh process on the same extract, with a cell-by-cell cross-check, at
-   ``--peer-scales`` (generation timed too) or on ``--peer-extract DIR``.
+   ``--peer-scales`` (generation timed too) or on ``--peer-extract DIR``; the data contract check that the
+   ``measures`` command runs first is timed there too, in its own process.
 2. ``recovery``: for each scenario (null, uniform, narrowing, widening) the hypertension case-finding area is
    generated at a medium scale, and the estimators of the DiD and ITS chapters are compared with the exact effect
    in ``ground_truth_<area>.parquet`` for the same practices, quintiles and months (estimands: see
@@ -76,6 +77,11 @@ def _child(step: str, out_dir: str, area: str, overrides: str) -> None:
         m, _ = compute_partitioned(config.load_area(area), Path(out_dir), study, jobs=jobs,
                                    engine=kw.pop("engine", "local"))
         info.update(measure_rows=int(len(m)), jobs=jobs)
+    elif step == "check":  # the extract's data contract, which the `measures` command runs first
+        from beyond_averages.extract_check import check_extract
+
+        report = check_extract(Path(out_dir), area, study)
+        info.update(patients=report.rows["patients.parquet"], events=report.rows[f"events_{area}.parquet"])
     elif step == "duckdb":
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from peer_duckdb import duckdb_measures
@@ -154,6 +160,10 @@ def peer(area: str, extract_dir: Path | None = None, scale: float | None = None,
                                                                out["generation"]))
         out["extract"] = str(extract_dir)
         runs = {}
+        runs["check"] = _run_step("check", extract_dir, area)
+        r = runs["check"]
+        log(f"  data contract check: {r['seconds']:.1f} s wall, peak {r['peak_rss_mb']:.0f} MB "
+            f"({r['patients']:,} patients, {r['events']:,} events), load {r['load_average_1min']:.2f}")
         for step in ("measures", "duckdb"):
             limit = {"memory_limit": DUCKDB_MEMORY_LIMIT} if step == "duckdb" else {}
             runs[step] = _run_step(step, extract_dir, area, jobs=jobs, save=str(Path(tmp) / f"{step}.out.parquet"),

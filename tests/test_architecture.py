@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundations", ("__init__", "paths", "config", "files", "text_input", "months", "deprivation", "disclosure",
                      "style", "labels", "results", "parallel")),
     ("synth", ("synth",)),
-    ("measures", ("measures", "standardise", "extract_check")),
+    ("measures", ("measures", "standardise", "extract_check", "extract_rows", "repartition")),
     ("methods", ("equity", "its", "did", "study_population", "review", "qual")),
     ("studies", ("recovery",)),
     ("report", ("report",)),

@@ -331,3 +331,53 @@ def test_the_data_chapter_describes_the_rows_the_lenient_measures_used(small_ext
     unchecked = population_table(area, study, raw, analysis.baseline.month, study.disclosure_rules)
     assert not unchecked.equals(expected), "the broken rows must matter to Table 1 for this test to mean anything"
     assert json.loads((out / f"{AREA}_extract_check.json").read_text())["files"][PATIENTS]["dropped"] == 3
+
+
+def _outcome(folder: Path, study, lenient: bool):
+    """What check_extract answers: the error message, or the report's rows, drops and kept-row masks."""
+    try:
+        report = check_extract(folder, AREA, study, lenient=lenient)
+    except InputError as err:
+        return str(err)
+    return report.rows, report.dropped, {name: mask.tolist() for name, mask in report.keep.items()}
+
+
+@pytest.mark.parametrize("case", [c for c in BAD_INPUTS if c.droppable], ids=lambda c: c.id)
+def test_the_check_reads_in_batches_and_answers_as_on_the_whole_file(tmp_path, study, case, monkeypatch):
+    """Rows are checked batch by batch: with batches of 2 rows across row groups of 3, every message (counts, first
+    offending rows and their positions in the file) and every lenient report equal those of one batch per file."""
+    from beyond_averages import extract_rows
+
+    folder = bad_extract(tmp_path, case)
+    whole = {lenient: _outcome(folder, study, lenient) for lenient in (False, True)}
+    for name in (PATIENTS, EVENTS):
+        pq.write_table(pq.read_table(folder / name), folder / name, row_group_size=3)
+    monkeypatch.setattr(extract_rows, "BATCH_ROWS", 2)
+    sizes = []
+    read = extract_rows.batches
+    monkeypatch.setattr(extract_rows, "batches", lambda *a, **k: ((sizes.append(t.num_rows), (t, o))[1]
+                                                                  for t, o in read(*a, **k)))
+    assert {lenient: _outcome(folder, study, lenient) for lenient in (False, True)} == whole
+    assert max(sizes) == 2 and len(sizes) >= 2 * 5  # row groups 3, 3, 2 of patients: 5 batches in each mode
+
+
+def test_a_duplicate_id_across_batches_is_found_and_shown_where_it_is(tmp_path, study, monkeypatch):
+    """Patients 101 (row 0) and 108 -> 101 (row 7) are four batches apart and the ids no longer increase."""
+    from beyond_averages import extract_rows
+
+    monkeypatch.setattr(extract_rows, "BATCH_ROWS", 2)
+    frames = base_frames()
+    frames[PATIENTS].loc[7, "patient_id"] = 101
+    folder = write_extract(tmp_path, frames)
+    with pytest.raises(InputError) as err:
+        check_extract(folder, AREA, study)
+    assert str(err.value) == (f"{folder / PATIENTS}: column 'patient_id' breaks the rule 'patient_id is unique' in "
+                              "2 of 8 rows: row 0: patient_id=101; row 7: patient_id=101 (`measures --lenient` "
+                              "drops such rows)")
+    report = check_extract(folder, AREA, study, lenient=True)
+    assert report.keep[PATIENTS].tolist() == [False] + [True] * 6 + [False]
+    # Event 9 was patient 108's (now nobody's); events 0 and 1 are patient 101's, dropped with both of its rows.
+    assert [(d.file, d.rule, d.rows) for d in report.dropped] == [
+        (PATIENTS, "patient_id is unique", 2), (EVENTS, "patient_id is in patients.parquet", 1),
+        (EVENTS, "its patient is kept in patients.parquet", 2)]
+    assert report.keep[EVENTS].tolist() == [False, False] + [True] * 7 + [False]

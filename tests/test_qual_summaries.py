@@ -225,7 +225,7 @@ def test_theme_by_deprivation_and_sentences(data):
     sentence = show.deprivation_sentence(codes, "A", "a1")
     assert sentence.startswith("'a1' was raised by 2 of 2 participants working in the most deprived (IMD Q1-Q2) "
                                "areas and by 0 of 1 participants working in the least deprived (IMD Q4-Q5) areas")
-    assert "more often where deprivation is highest (100 percentage points apart" in sentence
+    assert "more often where deprivation is highest (100.00 percentage points apart" in sentence
     assert show.overview_sentence(data) == (
         "The analysis covers 4 participants (2 GPs, 1 practice nurse, 1 commissioner) from 2 interviews, "
         "1 focus group: 5 coded segments carrying 7 codings against a codebook of 4 codes in 2 themes.")

@@ -72,8 +72,8 @@ def test_summary_counts_every_cell(extraction):
 
 def test_counts_and_characteristics_tables_every_cell(extraction):
     frame = show.counts_frame(extraction)
-    assert frame.values.tolist()[:4] == [["Country", "England", 2, "50"], ["", "Canada", 1, "25"],
-                                         ["", "Wales", 1, "25"], ["Design", "Cluster randomised trial", 2, "50"]]
+    assert frame.values.tolist()[:4] == [["Country", "England", 2, "50.0"], ["", "Canada", 1, "25.0"],
+                                         ["", "Wales", 1, "25.0"], ["Design", "Cluster randomised trial", 2, "50.0"]]
     chars = show.characteristics_frame(extraction)
     assert chars["No."].tolist() == [1, 2, 3, 4]
     assert chars["Study"].tolist()[0] == '<span data-qmd="[@s3_2012]">s3_2012</span>'   # year order

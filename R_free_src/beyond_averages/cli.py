@@ -3,6 +3,7 @@
     python -m beyond_averages population --out data_synthetic/extract
     python -m beyond_averages area hypertension_case_finding --out data_synthetic/extract
     python -m beyond_averages measures hypertension_case_finding --out outputs/measures
+    python -m beyond_averages repartition --extract /path/to/real/extract --out /path/to/by_practice
     python -m beyond_averages render
 """
 
@@ -55,8 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engine", choices=("local", "dask", "spark"), default="local",
                    help="where the practice partitions are counted: this machine's processes (local), Dask or "
                         "Spark (local mode, or the cluster they are pointed at: docs/extract.md)")
+    p = sub.add_parser("repartition", help="rewrite an extract by practice (one row group per N practices), once")
+    p.add_argument("--extract", type=Path, help="extract folder (default: extract_dir of study.yaml)")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the repartitioned copy to")
+    p.add_argument("--practices-per-row-group", type=int, default=1, metavar="N")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     sub.add_parser("areas", help="list the configured clinical areas")
     sub.add_parser("check-area", help="validate every area file").add_argument("areas", nargs="*")
+    sub.add_parser("book-metadata", help="write the title page of _quarto.yml from the thesis block of study.yaml")
     p = sub.add_parser("render", help="render the book (Quarto if on PATH, else the fallback renderer)")
     p.add_argument("--root", type=Path, default=paths.ROOT)
     p.add_argument("--fallback", action="store_true", help="use the fallback renderer even if Quarto is installed")
@@ -96,12 +103,23 @@ def main(argv: list[str] | None = None) -> int:
             write_parquet(by_age, args.out / f"{area.name}_by_age.parquet")
             write_parquet(measures, args.out / f"{area.name}.parquet")  # last: Make's target
             print(f"measures {area.name}: {len(measures):,} rows in {time.perf_counter() - t:.1f} s")
+        elif args.command == "repartition":
+            from .repartition import repartition
+            t = time.perf_counter()
+            written = repartition(args.extract or study.resolved_extract_dir(), args.out,
+                                  args.practices_per_row_group, progress=not args.quiet)
+            print(f"repartition: {len(written)} files by practice ({len(written['patients.parquet']):,} row groups "
+                  f"of patients) written to {args.out} in {time.perf_counter() - t:.1f} s")
         elif args.command == "areas":
             print("\n".join(config.list_areas()))
         elif args.command == "check-area":
             for name in args.areas or config.list_areas():
                 config.load_area(name)
                 print(f"{name}: ok")
+        elif args.command == "book-metadata":
+            from .book.title_page import write_book_metadata
+            changed = write_book_metadata(paths.ROOT)
+            print(f"_quarto.yml: title page {'updated' if changed else 'already up to date'}")
         elif args.command == "render":
             from . import book
             if args.fallback:

@@ -210,6 +210,17 @@ class DisclosureSettings(_Frozen):
     round_to: int = Field(ge=1)
 
 
+class Thesis(_Frozen):
+    """The book's title page (``thesis:`` in ``study.yaml``): written into ``_quarto.yml``'s ``book:`` metadata by
+    :func:`beyond_averages.book.title_page.write_book_metadata`."""
+
+    title: str = Field(min_length=1)
+    subtitle: str | None = None
+    author: str = Field(min_length=1)
+    institution: str = Field(min_length=1)
+    data_cut: dt.date  # the date the extract was taken: the book's date, fixed so the HTML is byte-stable
+
+
 class Study(_Frozen):
     extract_dir: Path
     study_start: dt.date
@@ -218,6 +229,7 @@ class Study(_Frozen):
     default_area: str
     disclosure: DisclosureSettings
     synthetic: Synthetic
+    thesis: Thesis | None = None
 
     @model_validator(mode="after")
     def _dates(self):
@@ -226,6 +238,9 @@ class Study(_Frozen):
                 raise ValueError(f"{key} must be the first day of a month")
         if self.study_end <= self.study_start:
             raise ValueError("study_end must be after study_start")
+        if self.thesis is not None and self.thesis.data_cut < self.study_end:
+            raise ValueError(f"thesis.data_cut {self.thesis.data_cut} is before study_end {self.study_end}: the "
+                             "extract cannot end after it was taken")
         return self
 
     @property

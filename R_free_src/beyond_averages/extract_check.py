@@ -2,14 +2,15 @@
 
 The measures read months only, so a broken extract (text ids in one file and integers in another, a birth in the
 future, a registration that ends before it starts on the same month) either crashes deep inside numpy or slips
-through silently. :func:`check_extract` reads only the columns it needs, with vectorised Arrow compute, and checks:
+through silently. :func:`check_extract` reads only the columns it needs, batch by batch (so memory follows a batch
+and the patients' id array, not the extract: :mod:`beyond_averages.extract_rows`), and checks:
 
 - **columns and types** (from the Parquet schema, never droppable): every required column is present; ids are
   integers (as the data dictionary says) or text, of the *same* kind in ``patients`` and ``events_<area>``;
   ``practice_id`` and ``code`` are text; dates are dates or timestamps; ``value`` and ``imd_decile`` are numbers;
 - **keys**: ``patient_id`` unique and present in ``patients``; every event's patient in ``patients``; one
   programme row per practice, each practice among the patients' practices;
-- **ranges, per row**: ``birth_date`` from 1900-01-01 (:data:`EARLIEST_BIRTH`) to the end of the study window (a
+- **ranges, per row**: ``birth_date`` from 1900-01-01 (:data:`~beyond_averages.extract_rows.EARLIEST_BIRTH`) to the end of the study window (a
   patient born after it cannot have been registered in it); ``registration_start >= birth_date``;
   ``registration_end >= registration_start``; ``death_date >= birth_date``; ``registration_start <= death_date``;
   ``sex`` in female/male/unknown; ``imd_decile`` a whole number 1..10 (or empty); event dates from the earliest
@@ -25,7 +26,6 @@ chapters read ``programme_<area>.parquet`` themselves, and dropping an adoption 
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import shutil
 import tempfile
@@ -37,15 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .config import Study, load_area, load_study
+from .extract_rows import Dropped, check_events, check_patients, kind
 from .files import InputError, atomic_path, describe_rows, write_text
-
-EARLIEST_BIRTH = dt.date(1900, 1, 1)
-SEXES = ("female", "male", "unknown")
-LENIENT_HINT = " (`measures --lenient` drops such rows)"
 
 # Required columns and the kind each must have. "id": integer or text, the same kind in every file.
 PATIENT_TYPES = {"patient_id": "id", "practice_id": "text", "sex": "text", "birth_date": "date",
@@ -56,16 +52,6 @@ EVENT_TYPES = {"patient_id": "id", "code": "text", "event_date": "date"}
 PROGRAMME_TYPES = {"practice_id": "text", "programme_start": "date"}
 KIND_NAMES = {"id": "integer (int64, as the data dictionary says) or text", "text": "text (string)",
               "date": "a date (date32) or timestamp", "number": "a number (integer or float)"}
-
-
-@dataclass(frozen=True)
-class Dropped:
-    """Rows of one file dropped (lenient mode) for breaking one rule."""
-
-    file: str
-    column: str
-    rule: str
-    rows: int
 
 
 @dataclass(frozen=True)
@@ -109,20 +95,6 @@ class CheckReport:
         write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
 
 
-def _kind(t: pa.DataType) -> str | None:
-    if pa.types.is_dictionary(t):
-        t = t.value_type
-    if pa.types.is_integer(t):
-        return "integer"
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return "text"
-    if pa.types.is_date(t) or pa.types.is_timestamp(t):
-        return "date"
-    if pa.types.is_floating(t):
-        return "float"
-    return None
-
-
 def _first_rows(path: Path, column: str, n: int = 3) -> str:
     batch = next(pq.ParquetFile(path).iter_batches(batch_size=n, columns=[column]), None)
     frame = batch.to_pandas() if batch is not None else pd.DataFrame({column: []})
@@ -141,7 +113,7 @@ def _schema(path: Path, types: dict[str, str], optional: dict[str, str] | None =
                          f"found {', '.join(schema.names)}")
     n_rows = pq.ParquetFile(path).metadata.num_rows
     for name, want in {**types, **{k: v for k, v in (optional or {}).items() if k in schema.names}}.items():
-        got = _kind(schema.field(name).type)
+        got = kind(schema.field(name).type)
         ok = {"id": got in ("integer", "text"), "text": got == "text", "date": got == "date",
               "number": got in ("integer", "float")}[want]
         if not ok:
@@ -152,152 +124,17 @@ def _schema(path: Path, types: dict[str, str], optional: dict[str, str] | None =
 
 def _same_id_kind(path_a: Path, schema_a: pa.Schema, path_b: Path, schema_b: pa.Schema, column: str) -> None:
     """Ids of one kind in both files; the error names the file that departs from the dictionary (text ids)."""
-    kind_a, kind_b = _kind(schema_a.field(column).type), _kind(schema_b.field(column).type)
+    kind_a, kind_b = kind(schema_a.field(column).type), kind(schema_b.field(column).type)
     if kind_a != kind_b:
         (bad, bad_schema), (other, other_schema) = sorted(
-            [(path_a, schema_a), (path_b, schema_b)], key=lambda f: _kind(f[1].field(column).type) != "text")
+            [(path_a, schema_a), (path_b, schema_b)], key=lambda f: kind(f[1].field(column).type) != "text")
         n_rows = pq.ParquetFile(bad).metadata.num_rows
         raise InputError(f"{bad}: column {column!r} has type {bad_schema.field(column).type} but {other.name} has "
                          f"{other_schema.field(column).type}; rule: ids of one kind in every file (integers, as the "
                          f"data dictionary says): all {n_rows:,} rows: {_first_rows(bad, column)}")
 
 
-def _date(column) -> pa.ChunkedArray:
-    """A date or timestamp column as date32 (days), so every comparison is at day level."""
-    return column if column.type == pa.date32() else pc.cast(column, pa.date32())
-
-
-def _np(mask) -> np.ndarray:
-    return np.asarray(mask.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
-def _not_in(column, allowed: tuple[str, ...]) -> np.ndarray:
-    """Rows whose text value is missing or not one of ``allowed`` (decoded once per dictionary)."""
-    column = column.combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        names = np.asarray(column.dictionary.to_pylist(), dtype=object)
-        bad_codes = ~np.isin(names, list(allowed))
-        idx = column.indices.to_numpy(zero_copy_only=False)
-        out = np.ones(len(column), bool)
-        valid = column.indices.is_valid().to_numpy(zero_copy_only=False)
-        out[valid] = bad_codes[idx[valid].astype(np.int64)]
-        return out
-    return ~_np(pc.is_in(column, value_set=pa.array(allowed, column.type)))
-
-
-class _Rules:
-    """Collects one file's broken rules: raises on the first in strict mode, accumulates drops in lenient mode."""
-
-    def __init__(self, path: Path, table: pa.Table, lenient: bool):
-        self.path, self.table, self.lenient = path, table, lenient
-        self.bad = np.zeros(table.num_rows, bool)
-        self.dropped: list[Dropped] = []
-
-    def check(self, column: str, rule: str, mask: np.ndarray, show: tuple[str, ...] = ()) -> None:
-        n = int(np.count_nonzero(mask))
-        if not n:
-            return
-        if not self.lenient:
-            shown = [c for c in dict.fromkeys(("patient_id", *show, column)) if c in self.table.column_names]
-            frame = self.table.select(shown).to_pandas()
-            raise InputError(f"{self.path}: column {column!r} breaks the rule '{rule}' in {n:,} of "
-                             f"{self.table.num_rows:,} rows: {describe_rows(frame, mask)}{LENIENT_HINT}")
-        self.dropped.append(Dropped(self.path.name, column, rule, n))
-        self.bad |= mask
-
-
-def _check_patients(path: Path, study: Study, lenient: bool) -> tuple[pa.Table, _Rules]:
-    columns = ("patient_id", "practice_id", "sex", "birth_date", "imd_decile", "registration_start",
-               "registration_end", "death_date")
-    table = pq.ParquetFile(path, read_dictionary=["practice_id", "sex"]).read(columns=list(columns))
-    for name in ("birth_date", "registration_start", "registration_end", "death_date"):
-        table = table.set_column(table.schema.get_field_index(name), name, _date(table[name]))
-    r, t = _Rules(path, table, lenient), table
-    pid = t["patient_id"]
-    r.check("patient_id", "patient_id is present", _np(pc.is_null(pid)))
-    ids = pid.to_numpy(zero_copy_only=False)
-    # Extracts usually come sorted by patient id: strictly increasing integers are unique without hashing.
-    if not (pid.null_count == 0 and ids.dtype.kind == "i" and np.all(ids[1:] > ids[:-1])):
-        ids = pd.Series(ids)
-        r.check("patient_id", "patient_id is unique", (ids.duplicated(keep=False) & ids.notna()).to_numpy())
-    for name in ("practice_id", "birth_date", "registration_start"):
-        r.check(name, f"{name} is present", _np(pc.is_null(t[name])))
-    r.check("sex", "sex is female, male or unknown", _not_in(t["sex"], SEXES))
-    decile = t["imd_decile"].to_numpy(zero_copy_only=False).astype("float64")
-    with np.errstate(invalid="ignore"):
-        bad_decile = ~np.isnan(decile) & ((decile < 1) | (decile > 10) | (decile % 1 != 0))
-    r.check("imd_decile", "imd_decile is a whole number 1..10 or empty", bad_decile)
-    birth, start, end, death = t["birth_date"], t["registration_start"], t["registration_end"], t["death_date"]
-    window_end = study_window_end(study)
-    r.check("birth_date", f"birth_date >= {EARLIEST_BIRTH}", _np(pc.less(birth, _day(EARLIEST_BIRTH))))
-    r.check("birth_date", f"birth_date <= {window_end} (end of the study window)",
-            _np(pc.greater(birth, _day(window_end))))
-    r.check("registration_start", "registration_start >= birth_date", _np(pc.less(start, birth)), ("birth_date",))
-    r.check("registration_end", "registration_end >= registration_start", _np(pc.less(end, start)),
-            ("registration_start",))
-    r.check("death_date", "death_date >= birth_date", _np(pc.less(death, birth)), ("birth_date",))
-    r.check("registration_start", "registration_start <= death_date", _np(pc.greater(start, death)),
-            ("death_date",))
-    return table, r
-
-
-def _day(value: dt.date) -> pa.Scalar:
-    return pa.scalar(value, pa.date32())
-
-
-def study_window_end(study: Study) -> dt.date:
-    """The last day of the study window's last month."""
-    return (pd.Timestamp(study.study_end) + pd.offsets.MonthEnd(0)).date()
-
-
-def _id_array(column, like: pa.DataType) -> pa.Array:
-    """Ids cast to one type (int64 or string), so ids of the same kind but different widths compare."""
-    target = pa.int64() if _kind(like) == "integer" else pa.string()
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
-    return pc.cast(column, target)
-
-
-def _member(ids: pa.Array, value_set: pa.Array) -> np.ndarray:
-    """Rows of ``ids`` found in ``value_set``: binary search for integer ids (hashing 4 million is much slower)."""
-    if not pa.types.is_integer(ids.type):
-        return _np(pc.is_in(ids, value_set=value_set))
-    values = np.sort(value_set.drop_null().to_numpy())
-    if not len(values):
-        return np.zeros(len(ids), bool)
-    found = ids.fill_null(values[0] - 1).to_numpy()  # a missing id never matches
-    pos = np.minimum(np.searchsorted(values, found), len(values) - 1)
-    return values[pos] == found
-
-
-def _check_events(path: Path, study: Study, patients: pa.Table, keep_patients: np.ndarray,
-                  lenient: bool) -> tuple[_Rules, list[Dropped]]:
-    table = pq.ParquetFile(path, read_dictionary=["code"]).read(columns=["patient_id", "code", "event_date"])
-    table = table.set_column(2, "event_date", _date(table["event_date"]))
-    r = _Rules(path, table, lenient)
-    for name in ("patient_id", "code", "event_date"):
-        r.check(name, f"{name} is present", _np(pc.is_null(table[name])))
-    births = pc.min(patients["birth_date"].filter(pa.array(keep_patients))).as_py() or EARLIEST_BIRTH
-    lower, upper = max(births, EARLIEST_BIRTH), study_window_end(study)
-    date = table["event_date"]
-    r.check("event_date", f"event_date >= {lower} (earliest birth_date in patients.parquet)",
-            _np(pc.less(date, _day(lower))))
-    r.check("event_date", f"event_date <= {upper} (end of the study window)", _np(pc.greater(date, _day(upper))))
-    all_ids = _id_array(patients["patient_id"], patients.schema.field("patient_id").type)
-    ids = _id_array(table["patient_id"], patients.schema.field("patient_id").type)
-    r.check("patient_id", "patient_id is in patients.parquet", ~_member(ids, all_ids))
-    # Events of patients dropped by the patient rules go with them (counted apart: they broke no event rule).
-    extra = []
-    if lenient and not keep_patients.all():
-        gone = _member(ids, all_ids.filter(pa.array(~keep_patients))) & ~r.bad
-        if gone.any():
-            extra.append(Dropped(path.name, "patient_id", "its patient is kept in patients.parquet", int(gone.sum())))
-            r.bad |= gone
-    return r, extra
-
-
-def _check_programme(path: Path, practices: pa.Array) -> int:
+def _check_programme(path: Path, practices: frozenset[str]) -> int:
     """Programme rows are never dropped: every problem raises (see the module docstring)."""
     frame = pq.read_table(path, columns=["practice_id", "programme_start"]).to_pandas()
     pid = frame["practice_id"]
@@ -306,7 +143,7 @@ def _check_programme(path: Path, practices: pa.Array) -> int:
         ("programme_start", "programme_start is present", frame["programme_start"].isna()),
         ("practice_id", "one row per practice", pid.duplicated(keep=False) & pid.notna()),
         ("practice_id", "practice_id is a practice in patients.parquet",
-         pid.notna() & ~pid.isin(practices.to_pylist())),
+         pid.notna() & ~pid.isin(sorted(practices))),
     ]
     for column, rule, mask in rules:
         if mask.any():
@@ -331,19 +168,17 @@ def check_extract(extract_dir: str | Path, area: str | None = None, study: Study
         e_schema = _schema(e_path, EVENT_TYPES, {"value": "number"})
         _same_id_kind(p_path, p_schema, e_path, e_schema, "patient_id")
         _schema(g_path, PROGRAMME_TYPES)
-    patients, p_rules = _check_patients(p_path, study, lenient)
-    rows, keep, dropped = {p_path.name: patients.num_rows}, {}, list(p_rules.dropped)
-    keep_patients = ~p_rules.bad
+    patients = check_patients(p_path, study, lenient)
+    rows, keep, dropped = {p_path.name: patients.rules.n_rows}, {}, list(patients.dropped)
     if area_name:
-        practices = pc.unique(patients["practice_id"].combine_chunks().dictionary_decode())
-        rows[g_path.name] = _check_programme(g_path, practices)
-        e_rules, extra = _check_events(e_path, study, patients, keep_patients, lenient)
-        rows[e_path.name] = e_rules.table.num_rows
-        dropped += e_rules.dropped + extra
+        rows[g_path.name] = _check_programme(g_path, patients.practices)
+        e_rules, e_dropped = check_events(e_path, study, patients, lenient)
+        rows[e_path.name] = e_rules.n_rows
+        dropped += e_dropped
         if e_rules.bad.any():
             keep[e_path.name] = ~e_rules.bad
-    if p_rules.bad.any():
-        keep[p_path.name] = keep_patients
+    if patients.rules.bad.any():
+        keep[p_path.name] = ~patients.rules.bad
     return CheckReport(extract_dir, area_name, lenient, rows, tuple(dropped), keep)
 
 

@@ -15,7 +15,9 @@ import pandas as pd
 from beyond_averages import labels
 from beyond_averages.deprivation import QUINTILES
 from beyond_averages.disclosure import DEFAULT_RULES, release_counts
-from beyond_averages.report.tables import format_count, format_estimate_ci, format_p, html_table, p_text
+from beyond_averages.report.tables import (
+    format_ci, format_count, format_estimate_ci, format_p, format_pp, html_table, p_text,
+)
 from beyond_averages.style import (
     COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
 )
@@ -200,7 +202,7 @@ def triple_difference_sentence(analysis) -> str:
     if not s.wild_bootstrap:
         return f"{what}; no wild cluster bootstrap was run, so only cluster-robust p-values are given."
     return (f"{what}. Its wild cluster bootstrap p-value (two-way fixed effects only) comes from the restricted "
-            f"bootstrap with {labels.BOOT_WEIGHTS[s.boot_weights]} weights and {s.wild_bootstrap:,} draws, clustered by "
+            f"bootstrap with {labels.BOOT_WEIGHTS[s.boot_weights]} weights and {format_count(s.wild_bootstrap)} draws, clustered by "
             f"practice (seed {s.seed}).")
 
 
@@ -226,7 +228,7 @@ def inequality_effects_display(analysis):
     return html_table(pd.DataFrame({
         "Within-practice measure": [labels.WITHIN_PRACTICE_MEASURES[m] for m in t["measure"]],
         "Estimator": [labels.ESTIMATORS[x] for x in t["estimator"]],
-        "Adopters' baseline": [f"{v:.2f}" for v in t["baseline"]],
+        "Adopters' baseline": [format_pp(v) for v in t["baseline"]],
         "Change due to programme (95% CI)": [format_estimate_ci(r.estimate, r.ci_lower, r.ci_upper)
                                              for r in t.itertuples()],
     }))
@@ -271,9 +273,9 @@ def gap_sentence(analysis) -> str:
     else:
         verdict = "the within-practice gap widened"
     return (f"Before adoption, the indicator among adopting practices' patients in the least deprived quintile was "
-            f"{abs(base):.1f} {unit} {'higher' if base > 0 else 'lower'} than in the most deprived quintile. "
-            f"The programme changed this gap by {r['estimate']:.2f} {unit} "
-            f"(95% CI {r['ci_lower']:.2f} to {r['ci_upper']:.2f}; {labels.ESTIMATORS[s.estimator]}): "
+            f"{format_pp(abs(base))} {unit} {'higher' if base > 0 else 'lower'} than in the most deprived quintile. "
+            f"The programme changed this gap by {format_pp(r['estimate'])} {unit} "
+            f"(95% CI {format_ci(r['ci_lower'], r['ci_upper'])}; {labels.ESTIMATORS[s.estimator]}): "
             f"{verdict}.")
 
 
@@ -290,9 +292,9 @@ def contrast_sentence(analysis) -> str:
     tail = (f"the programme raised the indicator {more} in {labels.QUINTILES[a]} than in {labels.QUINTILES[b]}"
             if clear else f"the effects in {labels.QUINTILES[a]} and {labels.QUINTILES[b]} cannot be told apart")
     text = (f"Compared with practices that had not adopted, the programme changed the indicator by "
-            f"{ra['estimate']:.2f} {unit_label(s)} in {labels.QUINTILES[a]} and {rb['estimate']:.2f} in "
-            f"{labels.QUINTILES[b]}; the difference is {rc['estimate']:.2f} (95% CI {rc['ci_lower']:.2f} to "
-            f"{rc['ci_upper']:.2f}), so {tail}.")
+            f"{format_pp(ra['estimate'])} {unit_label(s)} in {labels.QUINTILES[a]} and {format_pp(rb['estimate'])} in "
+            f"{labels.QUINTILES[b]}; the difference is {format_pp(rc['estimate'])} "
+            f"(95% CI {format_ci(rc['ci_lower'], rc['ci_upper'])}), so {tail}.")
     return text + _caution(analysis.twfe_quintile)
 
 
@@ -318,8 +320,8 @@ def twfe_sentence(fit, unit: str = labels.OUTCOME_UNITS["percentage_points"]) ->
     r = fit.effect_summary().iloc[0]
     what = (f"the difference in effect between {fit.by} {fit.contrast_levels[0]} and {fit.contrast_levels[1]}"
             if fit.contrast_levels is not None else "the programme's effect")
-    return (f"Two-way fixed effects estimate {what} at {r['estimate']:.2f} {unit} "
-            f"(95% CI {r['ci_lower']:.2f} to {r['ci_upper']:.2f}; {fit.n_clusters} clusters, "
+    return (f"Two-way fixed effects estimate {what} at {format_pp(r['estimate'])} {unit} "
+            f"(95% CI {format_ci(r['ci_lower'], r['ci_upper'])}; {fit.n_clusters} clusters, "
             f"{fit.n_treated_clusters} treated).") + _caution(fit)
 
 
@@ -329,8 +331,8 @@ def event_study_sentence(fit, unit: str = labels.OUTCOME_UNITS["percentage_point
     post = fit.effect_summary()
     pt = fit.pretrend_test()
     return (f"Across event times 0 to {int(post['event_time'].max())}, estimates range from "
-            f"{post['estimate'].min():.2f} to {post['estimate'].max():.2f} {unit}; the joint test that the "
-            f"{pt['df']} pre-adoption coefficients are all zero gives p = {pt['p_value_f']:.3f}.")
+            f"{format_ci(post['estimate'].min(), post['estimate'].max())} {unit}; the joint test that the "
+            f"{pt['df']} pre-adoption coefficients are all zero gives {p_text(pt['p_value_f'])}.")
 
 
 def group_time_sentence(fit, contrast: tuple | None = None, unit: str = labels.OUTCOME_UNITS["percentage_points"]) -> str:
@@ -339,4 +341,4 @@ def group_time_sentence(fit, contrast: tuple | None = None, unit: str = labels.O
     r = fit.effect_summary(contrast).iloc[-1]
     what = f"the difference in effect, {r['term']}," if contrast else "the average effect on adopters"
     return (f"Comparing each adoption wave with {fit.comparison.replace('_', '-')} units, {what} is "
-            f"{r['estimate']:.2f} {unit} (95% CI {r['ci_lower']:.2f} to {r['ci_upper']:.2f}).") + _caution(fit)
+            f"{format_pp(r['estimate'])} {unit} (95% CI {format_ci(r['ci_lower'], r['ci_upper'])}).") + _caution(fit)

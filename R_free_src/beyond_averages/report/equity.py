@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from beyond_averages.report.tables import format_level, format_number
 from beyond_averages.style import OVERALL_COLOUR, QUINTILE_COLOURS, figure_and_axes, figure_style
 
 
@@ -12,12 +13,15 @@ def sii_sentence(effect: pd.DataFrame, unit: str = "", digits: int = 2) -> str:
     """One sentence on the first row of an SII ``effect_summary()`` (first group, first confidence level)."""
     row = effect[effect["measure"] == "sii"].iloc[0]
     where = "higher" if row["estimate"] > 0 else "lower"
-    level = f"{row['confidence'] * 100:g}%"
-    fmt = f".{digits}f"
+    level = format_level(row["confidence"])
+
+    def num(value) -> str:
+        return format_number(value, digits)
+
     return (
-        f"The slope index of inequality is {row['estimate']:{fmt}}{unit} ({level} CI {row['ci_lower']:{fmt}} "
-        f"to {row['ci_upper']:{fmt}}): across the whole population, the modelled indicator is "
-        f"{abs(row['estimate']):{fmt}}{unit} {where} at the least deprived end than at the most deprived end."
+        f"The slope index of inequality is {num(row['estimate'])}{unit} ({level} CI {num(row['ci_lower'])} "
+        f"to {num(row['ci_upper'])}): across the whole population, the modelled indicator is "
+        f"{num(abs(row['estimate']))}{unit} {where} at the least deprived end than at the most deprived end."
     )
 
 

@@ -19,7 +19,10 @@ from beyond_averages import labels
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.its.comparative import ComparativeSegmentedRegression, ControlledQuintileITS
 from beyond_averages.report.counterfactual_plot import plot_counterfactual, quintile_panels
-from beyond_averages.report.tables import format_estimate_ci, format_p, html_table, p_text
+from beyond_averages.report.tables import (
+    format_ci, format_estimate_ci, format_level, format_number, format_p, format_pp, format_ratio, format_signed,
+    html_table, p_text,
+)
 from beyond_averages.style import (
     COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
 )
@@ -34,8 +37,8 @@ GROUP_LABELS = {**{str(q): v for q, v in labels.QUINTILES.items()}, CONTRAST: la
 # Display labels
 # ---------------------------------------------------------------------------------------------------------------
 def signed(x, digits: int = 2) -> str:
-    """'+1.23' / '-0.45', never '-0.00'."""
-    return f"{round(float(x), digits) + 0.0:+.{digits}f}"
+    """'+1.23' / '-0.45', never '-0.00' (:func:`beyond_averages.report.tables.format_signed`)."""
+    return format_signed(x, digits)
 
 
 def correction_label(model) -> str:
@@ -157,8 +160,8 @@ def gap_sentence(analysis) -> str:
     excludes = row["ci_lower"] > 0 or row["ci_upper"] < 0
     verdict = ("narrowed" if toward_zero else "widened") if excludes else "did not change detectably"
     return (f"Uncontrolled: {h} months after the programme started, the gap between the least and most deprived "
-            f"quintiles of the programme practices (Q5 minus Q1) was {change:+.2f} percentage points away from its "
-            f"counterfactual of {cf_gap:.2f} (95% CI {row['ci_lower']:+.2f} to {row['ci_upper']:+.2f}): the "
+            f"quintiles of the programme practices (Q5 minus Q1) was {signed(change)} percentage points away from its "
+            f"counterfactual of {format_pp(cf_gap)} (95% CI {format_ci(row['ci_lower'], row['ci_upper'], signed=True)}): the "
             f"inequality {verdict}.")
 
 
@@ -178,21 +181,21 @@ def uncontrolled_figure_note(analysis) -> str:
 
 def effect_sentence(model, effects: pd.DataFrame) -> str:
     """One sentence on the last horizon of ``model.effect_summary(...)`` (a difference where the model has one)."""
-    level = f"{100 * (1 - model.settings.alpha):.0f}% CI"
+    level = f"{format_level(1 - model.settings.alpha)} CI"
     if isinstance(model, ControlledQuintileITS):
         d = effects[effects["group"] == CONTRAST].iloc[-1]
         return (f"At {int(d['horizon'])} months the controlled effect in the most deprived quintile minus that in "
-                f"the least deprived was {d['estimate']:+.2f} percentage points ({level} {d['ci_lower']:+.2f} to "
-                f"{d['ci_upper']:+.2f}).")
+                f"the least deprived was {signed(d['estimate'])} percentage points ({level} "
+                f"{format_ci(d['ci_lower'], d['ci_upper'], signed=True)}).")
     if isinstance(model, ComparativeSegmentedRegression):
         d = effects[(effects["group"] == f"{model.focal} - {model.reference}") & (effects["measure"] == "absolute")]
         d = d.iloc[-1]
         return (f"At {int(d['horizon'])} months the effect in {model.focal} differed from that in {model.reference} "
-                f"by {d['estimate']:+.2f} ({level} {d['ci_lower']:+.2f} to {d['ci_upper']:+.2f}; "
+                f"by {signed(d['estimate'])} ({level} {format_ci(d['ci_lower'], d['ci_upper'], signed=True)}; "
                 f"{p_text(d['p_value'])}).")
     d = effects[effects["measure"] == "absolute"].iloc[-1]
-    return (f"{int(d['horizon'])} months after the interruption the fitted value was {d['estimate']:+.2f} ({level} "
-            f"{d['ci_lower']:+.2f} to {d['ci_upper']:+.2f}) compared with the counterfactual "
+    return (f"{int(d['horizon'])} months after the interruption the fitted value was {signed(d['estimate'])} ({level} "
+            f"{format_ci(d['ci_lower'], d['ci_upper'], signed=True)}) compared with the counterfactual "
             f"({model.settings.ci_method} method).")
 
 
@@ -299,7 +302,7 @@ def controlled_change_table(analysis):
     out = pd.DataFrame({
         "group": tab["group"].map(GROUP_LABELS),
         "term": tab["term"].map(labels.ITS_TERMS),
-        "estimate": [format_estimate_ci(e, lo, hi, 3) for e, lo, hi in
+        "estimate": [format_estimate_ci(e, lo, hi) for e, lo, hi in
                      zip(tab["estimate"], tab["ci_lower"], tab["ci_upper"])],
         "p_value": tab["p_value"].map(format_p),
         "correction": [correction_label(models[g]) for g in tab["group"]],
@@ -329,8 +332,9 @@ def diagnostics_table(analysis):
     rows = []
     for model, name, fit in fits:
         d = fit.diagnostics().set_index("statistic")
-        rows.append({"model": model, "series": name, "durbin_watson": f"{d.loc['durbin_watson', 'value']:.2f}",
-                     "ljung_box": f"{d.loc['ljung_box', 'value']:.1f} (lag {int(d.loc['ljung_box', 'lag'])})",
+        rows.append({"model": model, "series": name, "durbin_watson": format_ratio(d.loc["durbin_watson", "value"]),
+                     "ljung_box": f"{format_number(d.loc['ljung_box', 'value'], 1)} "
+                                  f"(lag {int(d.loc['ljung_box', 'lag'])})",
                      "p_value": format_p(d.loc["ljung_box", "p_value"]), "correction": correction_label(fit)})
     names = ("model", "series", "durbin_watson", "ljung_box", "p_value", "correction")
     return html_table(pd.DataFrame(rows), {k: labels.ITS_COLUMNS[k] for k in names})

@@ -24,7 +24,7 @@ from ..files import write_csv, write_text
 from ..qual.model import ROLES, QualData
 from ..qual.summaries import role_noun, roles_present, theme_by_deprivation
 from ..style import OVERALL_COLOUR, TREATED_COLOUR, figure_style
-from .tables import html_table
+from .tables import format_number, format_percent, format_pp, format_ratio, html_table
 
 
 # -- tables --------------------------------------------------------------------------------------------------------
@@ -137,7 +137,7 @@ def agreement_display(table: pd.DataFrame, level: str = "passage") -> pd.DataFra
     rows = table[table["level"] == level]
 
     def fmt(value, digits: int) -> str:
-        return "–" if pd.isna(value) else f"{value:.{digits}f}"
+        return format_number(value, digits)
 
     return pd.DataFrame({"code": rows["code"], "n_units": rows["n_units"],
                          "percent_agreement": [fmt(v, 1) for v in rows["percent_agreement"]],
@@ -159,9 +159,9 @@ def agreement_sentence(table: pd.DataFrame) -> str:
     overall = table[table["code"] == "All codes"]
     if overall.empty:
         return "Agreement between coders cannot be computed: fewer than two named coders coded the same sources."
-    parts = [f"at {r['level']} level {r['percent_agreement']:.1f}% agreement over {r['n_units']} units "
-             f"(Krippendorff's alpha {r['krippendorff_alpha']:.2f}"
-             + (f", Cohen's kappa {r['cohen_kappa']:.2f})" if pd.notna(r["cohen_kappa"]) else ")")
+    parts = [f"at {r['level']} level {format_percent(r['percent_agreement'])} agreement over {r['n_units']} units "
+             f"(Krippendorff's alpha {format_ratio(r['krippendorff_alpha'])}"
+             + (f", Cohen's kappa {format_ratio(r['cohen_kappa'])})" if pd.notna(r["cohen_kappa"]) else ")")
              for r in overall.to_dict("records")]
     return f"Across all codes, the {int(overall['n_coders'].iloc[0])} coders agreed " + "; ".join(parts) + "."
 
@@ -221,7 +221,7 @@ def deprivation_sentence(table: pd.DataFrame, theme: str, code: str | None = Non
     meaning = ("more often where deprivation is highest" if gap > 0 else
                "more often where deprivation is lowest" if gap < 0 else "equally often in both")
     return (f"'{name}' was raised by {parts[0]} and by {parts[1]}: it was voiced {meaning} "
-            f"({abs(gap) * 100:.0f} percentage points apart; small numbers, to be read as a pattern to explore, "
+            f"({format_pp(abs(gap) * 100)} percentage points apart; small numbers, to be read as a pattern to explore, "
             f"not an estimate).")
 
 

@@ -34,7 +34,7 @@ from ..review.synthesis import (COUNTED, HarvestBy, HarvestHeight, coverage_matr
 from ..review.vocabulary import (DESIGNS, DIRECTION_COLOURS, DIRECTIONS, JUDGEMENT_COLOURS, JUDGEMENT_SYMBOLS,
                                  JUDGEMENTS, PROGRESS_PLUS, QI_APPROACHES, ROB_TOOLS)
 from ..style import figure_style
-from .tables import html_table
+from .tables import format_count, format_percent, html_table
 
 
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
@@ -80,7 +80,7 @@ def characteristics_frame(extraction: pd.DataFrame, cite: bool = True,
     for rec in study_order(extraction).to_dict("records"):
         direction = DIRECTIONS[rec["effect_direction"]]
         effect = direction if not rec["effect_outcome"] else f"{direction} ({rec['effect_outcome']})"
-        size = "" if pd.isna(rec["sample_size"]) else f"{int(rec['sample_size']):,} {rec['sample_unit']}".strip()
+        size = "" if pd.isna(rec["sample_size"]) else f"{format_count(rec['sample_size'])} {rec['sample_unit']}".strip()
         rows.append({
             "No.": rec["study_number"], "Study": citation_cell(rec["key"]) if cite else rec["key"],
             "Country": rec["country"], "Setting": rec["setting"], "Design": DESIGNS[rec["design"]],
@@ -106,7 +106,7 @@ def counts_frame(extraction: pd.DataFrame, columns: tuple[str, ...] = COUNTED) -
     return pd.DataFrame({
         "Characteristic": [labels.REVIEW_CHARACTERISTICS[c] if f else "" for c, f in zip(counts["characteristic"], first)],
         "Category": category, "Studies": counts["n_studies"].astype("int64"),
-        "%": [f"{p:.0f}" for p in counts["percent"]],
+        "%": [format_percent(p, sign=False) for p in counts["percent"]],
     })
 
 
@@ -119,9 +119,9 @@ def provenance_note(data: ReviewData) -> str:
     """A Markdown callout saying whether the chapter shows the synthetic example or real review data."""
     if data.is_synthetic:
         return ("::: {.callout-warning}\n## Synthetic example data\nEvery study, author and count in this chapter "
-                "is fictional: it comes from the labelled synthetic example in `data_synthetic/review/`, so the "
-                "chapter renders before the real review data exist. Point the chapter's parameters at the real "
-                "screening log, extraction table and references to replace it.\n:::")
+                "is fictional: it comes from a labelled synthetic example that stands in for the review until "
+                "its screening log, extraction table and reference library are complete. The methods are those "
+                "the real review will use; the results are not findings.\n:::")
     return (f"::: {{.callout-note}}\nThis chapter summarises {len(data.extraction)} included studies from the "
             "review's screening log, extraction table and reference library.\n:::")
 
@@ -134,7 +134,7 @@ def cite(keys) -> str:
 
 def _n(count: int, noun: str) -> str:
     plural = noun[:-1] + "ies" if noun.endswith("y") else noun + "s"
-    return f"{count:,} {noun if count == 1 else plural}"
+    return f"{format_count(count)} {noun if count == 1 else plural}"
 
 
 def flow_sentence(log: ScreeningLog) -> str:
@@ -143,15 +143,17 @@ def flow_sentence(log: ScreeningLog) -> str:
     main, other = log.identified(MAIN_KINDS), log.identified(OTHER_KINDS)
     removed = c["duplicates_removed"] + c["automation_removed"] + c["other_removed"]
     text = (f"The database and register searches identified {_n(main, 'record')}"
-            + (f" and other methods a further {other:,}" if other else "")
-            + f"; after {removed:,} were removed before screening, {c['records_screened']:,} titles and abstracts "
+            + (f" and other methods a further {format_count(other)}" if other else "")
+            + f"; after {format_count(removed)} were removed before screening, {format_count(c['records_screened'])} "
+            "titles and abstracts "
             f"were screened and {_n(c['reports_assessed'] + c['other_reports_assessed'], 'report')} were assessed "
             f"in full, of which {_n(c['new_studies'], 'study')}")
     if c["new_reports"] is not None:
         text += f" ({_n(c['new_reports'], 'report')})"
     text += " met the inclusion criteria"
     if log.has_previous:
-        text += f", giving {log.total_studies:,} studies with the {c['previous_studies']:,} of the previous version"
+        text += (f", giving {format_count(log.total_studies)} studies with the {format_count(c['previous_studies'])} of "
+                 "the previous version")
     return text + "."
 
 

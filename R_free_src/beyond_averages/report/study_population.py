@@ -8,7 +8,12 @@ import pandas as pd
 
 from beyond_averages import labels
 from beyond_averages.disclosure import round_count
-from beyond_averages.report.tables import format_count, format_estimate_ci, html_table
+from beyond_averages.report.tables import (
+    format_ci, format_count, format_estimate_ci, format_percent, format_pp, format_ratio, html_table,
+)
+
+# The baseline table's inequality measures: percentage-point measures at 2 decimals, ratios and indices at 2.
+_PP_MEASURES = frozenset({"gap", "sii"})
 from beyond_averages.style import OVERALL_COLOUR, QUINTILE_COLOURS, figure_style, finish
 
 
@@ -75,7 +80,7 @@ def population_table_display(analysis):
         n = format_count(row["count"])
         if pd.isna(row["percent"]) or pd.isna(row["count"]):
             return n
-        return f"{n} ({row['percent']:.1f}%)"
+        return f"{n} ({format_percent(row['percent'])})"
 
     df["cell"] = df.apply(cell, axis=1)
     order = list(dict.fromkeys(df["column"]))
@@ -118,9 +123,10 @@ def baseline_table(analysis):
                      "Eligible (released)": format_count(r["denominator"]),
                      "Estimate (95% CI)": format_estimate_ci(r["rate"], r["ci_lower"], r["ci_upper"], 1) + " %"})
     for _, r in baseline.equity.iterrows():
-        label, unit, digits = labels.EQUITY_MEASURES[r["measure"]]
+        label, unit, _ = labels.EQUITY_MEASURES[r["measure"]]
+        # Policy of beyond_averages.report.tables: percentage points and ratios both to 2 decimals.
         rows.append({"Group or measure": label, "Eligible (released)": "",
-                     "Estimate (95% CI)": format_estimate_ci(r["estimate"], r["ci_lower"], r["ci_upper"], digits)
+                     "Estimate (95% CI)": format_estimate_ci(r["estimate"], r["ci_lower"], r["ci_upper"])
                      + unit})
     return html_table(pd.DataFrame(rows))
 
@@ -133,12 +139,13 @@ def baseline_sentence(analysis) -> str:
     gap, sii = e.loc["gap"], e.loc["sii"]
     direction = "lower" if gap["estimate"] > 0 else "higher"
     return (
-        f"In {baseline.month:%B %Y}, before the programme began, {r.loc[1, 'rate']:.1f}% of eligible patients in "
-        f"the most deprived quintile ({area.short_label}) against {r.loc[5, 'rate']:.1f}% in the least deprived: "
-        f"coverage was {abs(gap['estimate']):.1f} percentage points {direction} among the most deprived "
-        f"(95% CI {gap['ci_lower']:.1f} to {gap['ci_upper']:.1f}), a ratio of {e.loc['ratio', 'estimate']:.3f}. "
-        f"Across the whole deprivation gradient the slope index of inequality was {sii['estimate']:.1f} "
-        f"percentage points (95% CI {sii['ci_lower']:.1f} to {sii['ci_upper']:.1f}); a positive value means "
+        f"In {baseline.month:%B %Y}, before the programme began, the indicator ({area.short_label}) was met by "
+        f"{format_percent(r.loc[1, 'rate'])} of eligible patients in the most deprived quintile and by "
+        f"{format_percent(r.loc[5, 'rate'])} in the least deprived: coverage was "
+        f"{format_pp(abs(gap['estimate']))} percentage points {direction} among the most deprived "
+        f"(95% CI {format_ci(gap['ci_lower'], gap['ci_upper'])}), a ratio of {format_ratio(e.loc['ratio', 'estimate'])}. "
+        f"Across the whole deprivation gradient the slope index of inequality was {format_pp(sii['estimate'])} "
+        f"percentage points (95% CI {format_ci(sii['ci_lower'], sii['ci_upper'])}); a positive value means "
         "coverage rises from the most to the least deprived."
     )
 
@@ -168,7 +175,7 @@ def standardised_sentence(analysis) -> str:
     std_gap = at.loc[5, "std_rate"] - at.loc[1, "std_rate"]
     change = "widens" if abs(std_gap) > abs(crude_gap) else "narrows"
     return (f"Standardising for age (2013 European Standard Population) {change} the gap between the least and "
-            f"most deprived quintiles in {pd.Timestamp(month):%B %Y} from {crude_gap:.1f} to {std_gap:.1f} "
+            f"most deprived quintiles in {pd.Timestamp(month):%B %Y} from {format_pp(crude_gap)} to {format_pp(std_gap)} "
             "percentage points: " + ("the most deprived areas' younger age structure hides part of the gap."
                                      if change == "widens" else "part of the crude gap reflects age structure."))
 
@@ -184,6 +191,6 @@ def covid_sentence(analysis) -> str:
     q5 = released[released["imd_quintile"] == 5].set_index("month")["rate"]
     drop1 = q1[q1.index < pd.Timestamp(covid_start)].iloc[-1] - q1.loc[trough_month]
     drop5 = q5[q5.index < pd.Timestamp(covid_start)].iloc[-1] - q5.loc[trough_month]
-    return (f"After the COVID-19 disruption began, the indicator fell from {before:.1f}% to a low of "
-            f"{after.min():.1f}% in {trough_month:%B %Y} ({drop1:.1f} percentage points in the most deprived "
-            f"quintile, {drop5:.1f} in the least deprived).")
+    return (f"After the COVID-19 disruption began, the indicator fell from {format_percent(before)} to a low of "
+            f"{format_percent(after.min())} in {trough_month:%B %Y} ({format_pp(drop1)} percentage points in the "
+            f"most deprived quintile, {format_pp(drop5)} in the least deprived).")
