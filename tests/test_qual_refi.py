@@ -8,6 +8,7 @@ It is first shown to accept the real ATLAS.ti export, which PROVENANCE.md says v
 from __future__ import annotations
 
 import re
+import unicodedata
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -344,3 +345,60 @@ MALFORMED_QDPX = [
     (lambda t: _qdpx(t, _minimal(), {f"sources/{G.format(30)}.txt": b"caf\xe9 0123456789"}),
      r"x.qdpx: sources/.*30.txt is not UTF-8 text"),
 ]
+
+
+# ------------------------------------------------------------------------- the real export, passage by passage
+
+def test_real_atlas_export_passages_and_codings(atlas):
+    project = read_qdpx(atlas)
+    source = dict(zip(project.sources["guid"], project.sources["name"]))
+    code = dict(zip(project.codes["guid"], project.codes["name"]))
+    # Names with accents are decomposed (NFD, as macOS writes them): compare them in composed form.
+    accented = [n for n in source.values() if not n.isascii()]
+    assert len(accented) == 2 and all(unicodedata.is_normalized("NFD", n) and not unicodedata.is_normalized("NFC", n)
+                                      for n in accented)
+    text_sel = project.selections[project.selections["kind"] == "PlainTextSelection"].assign(
+        source=lambda f: f["source_guid"].map(source).map(lambda n: unicodedata.normalize("NFC", n)))
+    # 8 text quotations, no two on one span (ATLAS.ti writes one quotation with all its codes, unlike NVivo), so
+    # 8 passages; 7 of them coded (the one in "Mabêl 2ième.txt" carries no code).
+    assert len(text_sel) == len(text_sel.drop_duplicates(["source_guid", "start", "end"])) == 8
+    coded = set(project.codings["selection_guid"])
+    assert text_sel.loc[~text_sel["guid"].isin(coded), "source"].tolist() == ["Mabêl 2ième.txt"]
+    assert text_sel["source"].value_counts().to_dict() == {
+        "Simon.docx": 3, "Pay de Limón con Base de Granola | Kellogg's ®.pdf": 2,
+        "1994 Diet Coke-Diet Coke Break.docx": 1, "Mabêl 2ième.txt": 1, "Mabel.txt": 1}
+    # Simon.docx: quotation [688:907] lies inside [513:907], coded differently (nested quotations are separate).
+    simon = text_sel[text_sel["source"] == "Simon.docx"].sort_values("start")
+    assert simon[["start", "end"]].values.tolist() == [[215, 275], [513, 907], [688, 907]]
+    # No source file is in the archive, so a quotation's text is only where ATLAS.ti names the quotation by it:
+    # for these three the name's length is the span's (granola's inline text confirms the name is the text).
+    by_span = {(r["source"], r["start"], r["end"]): r["name"] for r in text_sel.to_dict("records")}
+    assert by_span[("1994 Diet Coke-Diet Coke Break.docx", 139, 195)] == \
+        "Oh, that was great. See you tomorrow? Eleven thirty. Mm."
+    assert by_span[("Simon.docx", 215, 275)] == "I did try the gluten free bread, but it was always so soggy,"
+    assert len(by_span[("Simon.docx", 215, 275)]) == 275 - 215
+    # Longer quotations are named by their first ~100 characters and an ellipsis: not the text.
+    assert by_span[("Mabel.txt", 0, 410)].endswith("…") and len(by_span[("Mabel.txt", 0, 410)]) == 101
+    # Codings per code (14 distinct selection-code pairs, 9 codes), and codes per coded selection.
+    named = project.codings.assign(code=project.codings["code_guid"].map(code))
+    assert named["code"].value_counts().sort_index().to_dict() == {
+        '"rushed"': 1, "Coke::diet Coke": 1, "Feelings": 1, "bacon and eggs": 2, "cornflakes": 4, "happiness": 2,
+        "milk": 1, "serene": 1, "waste of time": 1}
+    per_sel = named.groupby("selection_guid")["code"].agg(lambda c: tuple(sorted(c)))
+    mabel = text_sel.loc[text_sel["source"] == "Mabel.txt", "guid"].item()
+    assert per_sel[mabel] == ("bacon and eggs", "cornflakes", "happiness")
+    # Co-occurrence on one selection: the three pairs of Mabel.txt and cornflakes x milk on the picture.
+    pairs = sorted(p for codes in per_sel for i, a in enumerate(codes) for p in [(a, b) for b in codes[i + 1:]])
+    assert pairs == [("bacon and eggs", "cornflakes"), ("bacon and eggs", "happiness"), ("cornflakes", "happiness"),
+                     ("cornflakes", "milk")]
+    # The PDF quotation written twice under one GUID: the span counts 201 in the PDF's text representation, while
+    # the inline text taken from its PDFSelection twin has 54 code points (the layout's breaks are gone).
+    favoritos = project.selections.set_index("guid").loc["95916796-D0A0-4B49-80B0-5A5C8B94AE13"]
+    assert (favoritos["end"] - favoritos["start"], len(favoritos["text"])) == (201, 54)
+
+
+def test_nvivo_convention_conforms_to_schema(schema, tmp_path):
+    data = load_csv_project(paths.DATA_SYNTHETIC / "qualitative")
+    root = _project_xml(to_qdpx(data, tmp_path / "nvivo.qdpx", target="nvivo"))
+    schema.validate(root)
+    assert len(root.findall(f".//{NS}PlainTextSelection")) == 57  # one per code: 57 codings on 43 passages

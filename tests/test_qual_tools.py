@@ -8,13 +8,15 @@ co-occurrence cells; the writer's output in each unit is read back to the same s
 from __future__ import annotations
 
 import warnings
+import xml.etree.ElementTree as ET
 import zipfile
 
 import pandas.testing as pdt
 import pytest
 
+from beyond_averages import paths
 from beyond_averages.files import InputError
-from beyond_averages.qual import load_project, load_qdpx, load_qualcoder_csv, read_qdpx, to_qdpx
+from beyond_averages.qual import load_csv_project, load_project, load_qdpx, load_qualcoder_csv, read_qdpx, to_qdpx
 from beyond_averages.qual import summaries as S
 from beyond_averages.qual.positions import Utf16Index, decide_unit, gather_evidence
 from beyond_averages.report import qualitative as show
@@ -145,6 +147,76 @@ def test_writer_round_trip_in_each_unit(tmp_path):
             back = load_qdpx(path)
         for summary in (S.theme_summary, S.co_occurrence, S.saturation_curve, S.framework_matrix):
             pdt.assert_frame_equal(summary(data), summary(back), obj=f"{target}: {summary.__name__}")
+
+
+def _selections_written(path) -> list[tuple[str, int, int, int]]:
+    """(source guid, start, end, number of Coding children) of every PlainTextSelection in the archive's XML."""
+    with zipfile.ZipFile(path) as archive:
+        root = ET.fromstring(archive.read("project.qde"))
+    q = "{urn:QDA-XML:project:1.0}"
+    return [(src.get("guid"), int(sel.get("startPosition")), int(sel.get("endPosition")),
+             len(sel.findall(f"{q}Coding"))) for src in root.iter(f"{q}TextSource")
+            for sel in src.findall(f"{q}PlainTextSelection")]
+
+
+def _codes_per_passage(data) -> dict[str, list[str]]:
+    return {sid: sorted(c) for sid, c in data.codings.groupby("segment_id")["code"]}
+
+
+def _passages(data):
+    return data.segments[["participant_id", "source", "start", "end", "text"]].sort_values(
+        ["source", "start", "end"], ignore_index=True)
+
+
+def test_nvivo_convention_one_selection_per_code_reads_back_as_refi(tmp_path):
+    # The synthetic study: 43 passages, 14 of them with two codes (57 codings); its focus group and case study
+    # share a source among participants, so their 13 passages (17 codings) are tied to a Case by SelectionRef.
+    data = load_csv_project(paths.DATA_SYNTHETIC / "qualitative")
+    assert (len(data.segments), len(data.codings)) == (43, 57)
+    refi = to_qdpx(data, tmp_path / "refi.qdpx", target="refi")
+    nvivo = to_qdpx(data, tmp_path / "nvivo.qdpx", target="nvivo")
+    assert nvivo.read_bytes() == to_qdpx(data, tmp_path / "again.qdpx", target="nvivo").read_bytes()
+    written = {"refi": _selections_written(refi), "nvivo": _selections_written(nvivo)}
+    # refi: one selection per passage, 14 holding two codings; NVivo: one selection (one Coding) per code.
+    assert len(written["refi"]) == 43 and [n for *_, n in written["refi"]].count(2) == 14
+    assert len(written["nvivo"]) == 57 and {n for *_, n in written["nvivo"]} == {1}
+    spans = [s[:3] for s in written["nvivo"]]
+    assert len(set(spans)) == 43 and sum(spans.count(s) == 2 for s in set(spans)) == 14
+    for name, count in (("refi", 13), ("nvivo", 17)):  # every selection of a shared-source passage has its Case
+        assert len(read_qdpx(tmp_path / f"{name}.qdpx").case_members.query("kind == 'selection'")) == count
+    back = {name: load_qdpx(path) for name, path in (("refi", refi), ("nvivo", nvivo))}
+    pdt.assert_frame_equal(back["refi"].segments, back["nvivo"].segments)  # same passages, same ids
+    pdt.assert_frame_equal(_passages(back["nvivo"]), _passages(data), check_dtype=False)
+    assert _codes_per_passage(back["refi"]) == _codes_per_passage(back["nvivo"])
+    assert sum(len(c) == 2 for c in _codes_per_passage(back["nvivo"]).values()) == 14
+    for name, got in back.items():
+        assert (len(got.segments), len(got.codings)) == (43, 57), name
+        pdt.assert_frame_equal(S.theme_summary(got), S.theme_summary(data), obj=f"{name}: theme_summary")
+        matrix = S.co_occurrence(got)
+        pdt.assert_frame_equal(matrix, S.co_occurrence(data), obj=f"{name}: co_occurrence")
+        # Each two-code passage is one co-occurring pair, counted once above the diagonal.
+        assert sum(matrix.iat[i, j] for i in range(len(matrix)) for j in range(i + 1, len(matrix))) == 14
+
+
+def test_nvivo_convention_utf16_selection_per_code_on_emoji_text(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # codes without description: asserted above
+        data = load_qdpx(_nvivo(tmp_path))
+        path = to_qdpx(data, tmp_path / "nvivo_out.qdpx", target="nvivo")
+        back = load_qdpx(path)
+    written = _selections_written(path)
+    # 5 codings on 4 passages: 5 selections, one Coding each; the "list" passage (Waiting + Demand) is two
+    # selections with one UTF-16 span (one emoji before it: one unit past its code-point span).
+    assert len(written) == 5 and {n for *_, n in written} == {1}
+    start, end = u16(DOC, PASSAGES["list"])
+    assert (start, end) == (DOC.index(PASSAGES["list"]) + 1, DOC.index(PASSAGES["list"]) + len(PASSAGES["list"]) + 2)
+    assert [(s, e) for _, s, e, _ in written].count((start, end)) == 2
+    assert sorted(back.segments["text"]) == sorted(PASSAGES.values())
+    texts = dict(zip(back.segments["segment_id"], back.segments["text"]))
+    assert {texts[sid]: codes for sid, codes in _codes_per_passage(back).items()}[PASSAGES["list"]] == [
+        "Demand", "Waiting"]
+    assert (len(back.segments), len(back.codings)) == (4, 5)
+    assert S.co_occurrence(back).loc["Waiting", "Demand"] == 1
 
 
 def test_maxqda_lower_case_sources_codebook_only_and_bare_qde(tmp_path):

@@ -7,6 +7,10 @@ Positions are written in the unit the target tool counts in: Unicode code points
 NVivo (``target="nvivo"`` or ``position_unit="utf16"``). The project's ``origin`` states the unit
 (:data:`ORIGINS`), so :func:`~.refi_qda.read_qdpx` reads the file back without guessing. Text without characters
 outside the Basic Multilingual Plane gives the same numbers in both units.
+
+Codings on one passage: ``target="refi"`` writes one ``PlainTextSelection`` per passage holding all its codings;
+``target="nvivo"`` writes one per code applied to the passage, each with one ``Coding``, as NVivo 12 exports. The
+reader merges same-span selections back into one passage, so both read back to the same passages.
 """
 
 from __future__ import annotations
@@ -66,6 +70,15 @@ def _source_texts(data: QualData) -> tuple[dict[str, str], dict[str, tuple[int, 
     return texts, spans
 
 
+def _selections(sid: str, codes: list[str], per_code: bool) -> list[tuple[str, list[str]]]:
+    """The ``(guid, codes)`` of each selection written for passage ``sid``: one holding every code, or one per code
+    (NVivo). The first keeps the passage's own GUID, which the reader takes as the passage's id, so the segment ids
+    read back are the same in both conventions."""
+    if not per_code or len(codes) < 2:
+        return [(_guid("selection", sid), list(codes))]
+    return [(_guid("selection", sid if k == 0 else f"{sid}/{code}"), [code]) for k, code in enumerate(codes)]
+
+
 def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None = None,
             target: str = "refi", position_unit: Unit | None = None) -> Path:
     """Write ``data`` as a REFI-QDA 1.0 ``.qdpx`` (atomically, byte-stable: fixed GUIDs, no timestamps).
@@ -74,7 +87,8 @@ def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None
     Text/Integer variables; each source becomes a TextSource whose text is stored in ``sources/<guid>.txt``; a
     source with one participant is linked by ``SourceRef``, the selections of a shared source (focus group, case
     study) by ``SelectionRef``. Real names never reach a QualData, so none reach the file. Positions count
-    ``position_unit``, by default the unit of ``target`` (:data:`TARGET_UNITS`).
+    ``position_unit``, by default the unit of ``target`` (:data:`TARGET_UNITS`). A passage with several codes is
+    one selection with several codings (``"refi"``) or one selection per code (``"nvivo"``).
     """
     if target not in TARGET_UNITS:
         raise ValueError(f"target must be one of {', '.join(TARGET_UNITS)}, not {target!r}")
@@ -102,7 +116,9 @@ def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None
 
     texts, spans = _source_texts(data)
     source_people = data.segments.groupby("source")["participant_id"].agg(lambda s: sorted(set(s)))
-    sel_guid = {sid: _guid("selection", sid) for sid in data.segments["segment_id"]}
+    codes_of = data.codings.groupby("segment_id")["code"].agg(lambda c: sorted(set(c), key=list(code_guid).index))
+    selections = {sid: _selections(sid, codes_of.get(sid, []), per_code=target == "nvivo")
+                  for sid in data.segments["segment_id"]}
     cases = ET.SubElement(root, "Cases")
     for person in data.participants.sort_values(["collection_order", "participant_id"]).to_dict("records"):
         case = ET.SubElement(cases, "Case", {"guid": _guid("case", person["participant_id"]),
@@ -119,10 +135,10 @@ def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None
         for source in sorted(set(mine["source"]) - set(shared)):
             ET.SubElement(case, "SourceRef", {"targetGUID": _guid("source", source)})
         for sid in mine.loc[mine["source"].isin(shared), "segment_id"]:
-            ET.SubElement(case, "SelectionRef", {"targetGUID": sel_guid[sid]})
+            for guid, _ in selections[sid]:  # every selection of the passage, or the others would have no case
+                ET.SubElement(case, "SelectionRef", {"targetGUID": guid})
 
     sources_el = ET.SubElement(root, "Sources")
-    codes_of = data.codings.groupby("segment_id")["code"].agg(list)
     for source in sorted(texts):
         sguid = _guid("source", source)
         src = ET.SubElement(sources_el, "TextSource", {"guid": sguid, "name": source,
@@ -130,11 +146,12 @@ def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None
         segs = data.segments[data.segments["source"] == source]
         for sid in sorted(segs["segment_id"], key=lambda s: (spans[s], s)):
             start, end = from_codepoints(texts[source], *spans[sid], unit)
-            sel = ET.SubElement(src, "PlainTextSelection", {"guid": sel_guid[sid], "name": sid,
-                                                            "startPosition": str(start), "endPosition": str(end)})
-            for code in sorted(codes_of.get(sid, []), key=list(code_guid).index):
-                coding = ET.SubElement(sel, "Coding", {"guid": _guid("coding", f"{sid}/{code}")})
-                ET.SubElement(coding, "CodeRef", {"targetGUID": code_guid[code]})
+            for guid, codes in selections[sid]:
+                sel = ET.SubElement(src, "PlainTextSelection", {"guid": guid, "name": sid,
+                                                                "startPosition": str(start), "endPosition": str(end)})
+                for code in codes:
+                    coding = ET.SubElement(sel, "Coding", {"guid": _guid("coding", f"{sid}/{code}")})
+                    ET.SubElement(coding, "CodeRef", {"targetGUID": code_guid[code]})
     ET.indent(root, space="  ")
     xml = ('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")
     with atomic_path(path) as tmp:
