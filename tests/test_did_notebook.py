@@ -65,7 +65,7 @@ def test_executed_settings_and_panel_are_stated(executed_chapter, executed_book,
     assert (f"{programme['practice_id'].nunique()} adopted the programme in {starts.nunique()} waves and are "
             "compared with practices that never adopted") in joined
     assert "Webb weights and 999 draws" in joined and "effect in Q1 (most deprived) minus the effect in Q5" in joined
-    assert "rounded to the nearest 5 and counts of 7 or fewer are redacted" in joined
+    assert "counts of 7 or fewer are redacted and the others rounded to the nearest 5" in joined
 
 
 def test_executed_contrast_verdict_agrees_with_the_quintile_table(executed_chapter):

@@ -72,12 +72,12 @@ REVIEW_CHARACTERISTICS = {"country": "Country", "design": "Design", "qi_approach
                           "clinical_area": "Clinical area"}
 
 # Equity measures (beyond_averages.equity): measure -> (label, unit suffix when the measure is a difference of
-# percentages, digits shown).
-EQUITY_MEASURES: dict[str, tuple[str, str, int]] = {
-    "gap": ("Absolute gap, Q5 − Q1", " pp", 1),
-    "ratio": ("Relative gap, Q5 / Q1", "", 3),
-    "sii": ("Slope index of inequality", " pp", 1),
-    "rii": ("Relative index of inequality", "", 3),
+# percentages; report.tables formats the number).
+EQUITY_MEASURES: dict[str, tuple[str, str]] = {
+    "gap": ("Absolute gap, Q5 − Q1", " pp"),
+    "ratio": ("Relative gap, Q5 / Q1", ""),
+    "sii": ("Slope index of inequality", " pp"),
+    "rii": ("Relative index of inequality", ""),
 }
 
 # Interrupted time series tables: column headers that differ from COLUMNS.

@@ -16,6 +16,7 @@ from beyond_averages import labels
 from beyond_averages.deprivation import QUINTILES
 from beyond_averages.disclosure import DEFAULT_RULES, release_counts
 from beyond_averages.report.tables import (
+    disclosure_clause,
     format_ci, format_count, format_estimate_ci, format_p, format_pp, html_table, p_text,
 )
 from beyond_averages.style import (
@@ -69,9 +70,8 @@ def adoption_waves_table_display(analysis):
 
 def disclosure_sentence() -> str:
     """The disclosure rule applied to every count and raw rate of the chapter."""
-    r = DEFAULT_RULES
-    return (f"Counts are rounded to the nearest {r.round_to} and counts of {r.redact_at_or_below} or fewer are "
-            f"redacted; the raw trends are computed from the rounded counts.")
+    return (f"Counts passed disclosure control: {disclosure_clause(DEFAULT_RULES)}; the raw trends are computed "
+            "from the rounded counts.")
 
 
 def _released_trends(analysis) -> pd.DataFrame:

@@ -9,6 +9,7 @@ import pandas as pd
 from beyond_averages import labels
 from beyond_averages.disclosure import round_count
 from beyond_averages.report.tables import (
+    disclosure_clause,
     format_ci, format_count, format_estimate_ci, format_percent, format_pp, format_ratio, html_table,
 )
 
@@ -63,8 +64,7 @@ def extract_check_sentence(analysis) -> str:
 def disclosure_sentence(analysis) -> str:
     """The disclosure rule of ``study.yaml`` as a clause (no full stop)."""
     rules = analysis.rules
-    return (f"Every count shown was redacted at or below {rules.redact_at_or_below} and rounded to the nearest "
-            f"{rules.round_to}")
+    return f"Every count shown passed disclosure control: {disclosure_clause(rules)}"
 
 
 def population_note(analysis) -> str:
@@ -123,7 +123,7 @@ def baseline_table(analysis):
                      "Eligible (released)": format_count(r["denominator"]),
                      "Estimate (95% CI)": format_estimate_ci(r["rate"], r["ci_lower"], r["ci_upper"], 1) + " %"})
     for _, r in baseline.equity.iterrows():
-        label, unit, _ = labels.EQUITY_MEASURES[r["measure"]]
+        label, unit = labels.EQUITY_MEASURES[r["measure"]]
         # Policy of beyond_averages.report.tables: percentage points and ratios both to 2 decimals.
         rows.append({"Group or measure": label, "Eligible (released)": "",
                      "Estimate (95% CI)": format_estimate_ci(r["estimate"], r["ci_lower"], r["ci_upper"])

@@ -118,6 +118,12 @@ def p_text(p) -> str:
     return f"p {shown}" if shown.startswith("<") else f"p = {shown}"
 
 
+def disclosure_clause(rules) -> str:
+    """The statistical disclosure rule applied to released counts, as a clause (no capital, no full stop)."""
+    return (f"counts of {rules.redact_at_or_below} or fewer are redacted and the others rounded to the nearest "
+            f"{rules.round_to}")
+
+
 def html_table(frame: pd.DataFrame, extra: Mapping[str, str] | None = None):
     """A pandas Styler without the index, for a notebook cell whose output becomes a book table.
 
