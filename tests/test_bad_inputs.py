@@ -18,6 +18,7 @@ import pytest
 import test_extract_check as extract
 import test_qual_import as qual_csv
 import test_qual_refi as qual_refi
+import test_review_protocol as review_protocol
 import test_review_references as review_refs
 import test_review_screening as review_screening
 import yaml
@@ -25,6 +26,7 @@ import yaml
 from beyond_averages import cli, config, paths
 from beyond_averages.files import InputError
 from beyond_averages.qual import load_csv_project, load_qdpx
+from beyond_averages.review.protocol import read_protocol
 from beyond_averages.review.references import read_references
 
 
@@ -155,6 +157,11 @@ def _library_case(k, name, text, message) -> Case:
                 (), message)
 
 
+def _protocol_case(k, name, text, message) -> Case:
+    return Case(f"review protocol {k}: {name}", _text_file(name, text), lambda p, t: read_protocol(p), InputError,
+                (), message)
+
+
 def _qual_csv_case(k, change, name, message) -> Case:
     def build(tmp: Path) -> Path:
         folder = qual_csv._good_project(tmp / "project")
@@ -174,6 +181,7 @@ CASES = [
     *(_extract_case(bad) for bad in extract.BAD_INPUTS),
     *(_screening_case(k, *c) for k, c in enumerate(review_screening.MALFORMED_SCREENING, 1)),
     *(_library_case(k, *c) for k, c in enumerate(review_refs.MALFORMED_LIBRARIES, 1)),
+    *(_protocol_case(k, *c) for k, c in enumerate(review_protocol.MALFORMED_PROTOCOLS, 1)),
     *(_qual_csv_case(k, *c) for k, c in enumerate(qual_csv.MALFORMED_CSV_PROJECTS, 1)),
     *(_qdpx_case(k, *c) for k, c in enumerate(qual_refi.MALFORMED_QDPX, 1)),
 ]

@@ -44,6 +44,7 @@ METHOD_CITATIONS = {
     "framework method": "gale2013framework",
     "PRISMA": "page_prisma_2021",
     "PROGRESS-Plus framework": "oneill_applying_2014",
+    "GRADE": "guyatt2008grade",
 }
 
 

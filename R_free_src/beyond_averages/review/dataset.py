@@ -10,8 +10,10 @@ import pandas as pd
 
 from .. import paths
 from ..files import InputError
+from .certainty import certainty_of_evidence
 from .extraction import check_links, read_extraction
 from .importers import read_log
+from .protocol import Protocol, check_flow_against_protocol, read_protocol
 from .references import Reference, read_references
 from .screening_log import ScreeningLog
 
@@ -23,17 +25,27 @@ class ReviewData:
     log: ScreeningLog
     extraction: pd.DataFrame
     references: tuple[Reference, ...]
+    protocol: Protocol | None = None
 
     @property
     def is_synthetic(self) -> bool:
         """True when every reference is a labelled synthetic record (title starting "[SYNTHETIC]")."""
         return all(r.title.startswith("[SYNTHETIC]") for r in self.references)
 
+    def certainty(self) -> pd.DataFrame:
+        """The certainty of the evidence on inequalities, per outcome, by the protocol's rules
+        (:func:`.certainty.certainty_of_evidence`; default thresholds without a protocol)."""
+        if self.protocol is None:
+            return certainty_of_evidence(self.extraction)
+        return certainty_of_evidence(self.extraction, self.protocol.certainty, self.protocol.source)
+
 
 def load_review(screening_log: str | os.PathLike, extraction: str | os.PathLike,
-                references: str | os.PathLike) -> ReviewData:
+                references: str | os.PathLike, protocol: str | os.PathLike | None = None) -> ReviewData:
     """Read and cross-check the inputs: every extraction key has a reference and vice versa, and the log's
     included-studies count (the total, when a previous version is counted) equals the number of extraction rows.
+    With a ``protocol`` (:mod:`.protocol`), the log's sources and exclusion reasons must be the protocol's, and no
+    included study may fail a criterion the log excludes reports for.
     Relative paths are taken from the repository root, so the same parameters work from any working directory."""
     screening_log, extraction, references = (paths.resolve(p) for p in (screening_log, extraction, references))
     log = read_log(screening_log)
@@ -45,4 +57,8 @@ def load_review(screening_log: str | os.PathLike, extraction: str | os.PathLike,
             f"{screening_log}: box 'Total studies included in review' is {log.total_studies} "
             f"({log.where.get('new_studies', 'new_studies')}), but {extraction} has {len(table)} study rows; "
             "the extraction needs one row per included study")
-    return ReviewData(log, table, refs)
+    if protocol is None:
+        return ReviewData(log, table, refs)
+    plan = read_protocol(paths.resolve(protocol))
+    check_flow_against_protocol(plan, log, table, str(Path(extraction)))
+    return ReviewData(log, table, refs, plan)

@@ -93,7 +93,10 @@ def make_synthetic_review(seed: int = 2024, n_studies: int = 18) -> dict[str, ob
             "key": key, "year": year, "country": COUNTRIES[int(rng.integers(len(COUNTRIES)))],
             "setting": SETTINGS[int(rng.integers(len(SETTINGS)))], "design": design,
             "qi_approach": ";".join(approaches), "clinical_area": area, "progress_plus": ";".join(dims),
-            "equity_measure": "; ".join(MEASURES[d] for d in dims[:1]),
+            # A study that targeted a disadvantaged group without comparing groups is equity-focused (eligible)
+            # but measured no inequality.
+            "equity_measure": "; ".join(MEASURES[d] for d in dims[:1]) if direction != "not_assessed"
+            else "None (targeted at a disadvantaged group; groups not compared)",
             "effect_direction": direction, "effect_outcome": OUTCOMES[area] if direction != "not_assessed" else "",
             "sample_size": int(rng.integers(6, 240)), "sample_unit": "practices", "rob_tool": tool, **rob,
             "rob_overall": _overall(tool, domains),
@@ -112,7 +115,7 @@ def make_synthetic_review(seed: int = 2024, n_studies: int = 18) -> dict[str, ob
     n_reports = n_studies + int(rng.integers(1, 4))
     other_included = int(rng.integers(1, 3))
     main_reports = n_reports - other_included
-    reasons = {"Not primary care": int(rng.integers(10, 30)), "No equity analysis": int(rng.integers(15, 40)),
+    reasons = {"Not primary care": int(rng.integers(10, 30)), "No equity focus": int(rng.integers(15, 40)),
                "Not a QI intervention": int(rng.integers(5, 20)), "Conference abstract only": int(rng.integers(2, 8))}
     assessed = main_reports + sum(reasons.values())
     not_retrieved = int(rng.integers(2, 9))
@@ -125,7 +128,7 @@ def make_synthetic_review(seed: int = 2024, n_studies: int = 18) -> dict[str, ob
     for name, value in zip(list(databases)[:-1], share[:-1]):
         databases[name] = int(value)
     databases["CINAHL"] = screened + duplicates - 25 - sum(databases.values())
-    other_reasons = {"No equity analysis": int(rng.integers(2, 6))}
+    other_reasons = {"No equity focus": int(rng.integers(2, 6))}
     other_assessed = other_included + sum(other_reasons.values())
     log = [("identified_database", name, n) for name, n in databases.items()]
     log += [("identified_register", "ClinicalTrials.gov", 25),
