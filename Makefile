@@ -90,7 +90,7 @@ $(CURRENT_AREA): FORCE | $(STAMP)
 		{ $(PY) -m beyond_averages check-area $(AREA) >/dev/null && mkdir -p $(@D) && echo "$(AREA)" > $@; }
 
 # Chapters of the other strands: rerun when their input data, notebook or package change.
-REVIEW_DATA := $(wildcard data_synthetic/review/*.csv data_synthetic/review/*.bib)
+REVIEW_DATA := $(wildcard data_synthetic/review/*.csv data_synthetic/review/*.bib data_synthetic/review/*.yaml)
 $(EXECUTED)/review.ipynb: notebooks/review.ipynb notebooks/params/review.yaml $(REVIEW_DATA) $(PKG_SRC) | $(STAMP)
 	@mkdir -p $(EXECUTED)
 	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/review.yaml
@@ -107,7 +107,13 @@ $(EXECUTED)/qualitative.ipynb: notebooks/qualitative.ipynb notebooks/params/qual
 outputs/qualitative/framework_matrix.csv: $(QUAL_DATA) $(PKG_SRC) | $(STAMP)
 	$(PY) -m beyond_averages.qual data_synthetic/qualitative outputs/qualitative
 
-BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb
+PPIE_DATA := $(wildcard data_synthetic/ppie/*.csv data_synthetic/ppie/*.yaml)
+$(EXECUTED)/ppie.ipynb: notebooks/ppie.ipynb notebooks/params/ppie.yaml $(PPIE_DATA) $(PKG_SRC) | $(STAMP)
+	@mkdir -p $(EXECUTED)
+	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/ppie.yaml
+	@mv $@.tmp.ipynb $@
+
+BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb $(EXECUTED)/ppie.ipynb
 
 notebooks: $(BOOK_NOTEBOOKS) ## Execute the notebooks for AREA into reports/executed/
 

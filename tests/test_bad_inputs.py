@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import test_extract_check as extract
+import test_ppie as ppie
 import test_qual_import as qual_csv
 import test_qual_refi as qual_refi
 import test_review_protocol as review_protocol
@@ -25,6 +26,7 @@ import yaml
 
 from beyond_averages import cli, config, paths
 from beyond_averages.files import InputError
+from beyond_averages.ppie import read_meetings
 from beyond_averages.qual import load_csv_project, load_qdpx
 from beyond_averages.review.protocol import read_protocol
 from beyond_averages.review.references import read_references
@@ -162,6 +164,11 @@ def _protocol_case(k, name, text, message) -> Case:
                 (), message)
 
 
+def _ppie_case(k, name, text, message) -> Case:
+    return Case(f"ppie log {k}: {name}", _text_file(name, text), lambda p, t: read_meetings(p), InputError, (),
+                message)
+
+
 def _qual_csv_case(k, change, name, message) -> Case:
     def build(tmp: Path) -> Path:
         folder = qual_csv._good_project(tmp / "project")
@@ -182,6 +189,7 @@ CASES = [
     *(_screening_case(k, *c) for k, c in enumerate(review_screening.MALFORMED_SCREENING, 1)),
     *(_library_case(k, *c) for k, c in enumerate(review_refs.MALFORMED_LIBRARIES, 1)),
     *(_protocol_case(k, *c) for k, c in enumerate(review_protocol.MALFORMED_PROTOCOLS, 1)),
+    *(_ppie_case(k, *c) for k, c in enumerate(ppie.MALFORMED_LOGS, 1)),
     *(_qual_csv_case(k, *c) for k, c in enumerate(qual_csv.MALFORMED_CSV_PROJECTS, 1)),
     *(_qdpx_case(k, *c) for k, c in enumerate(qual_refi.MALFORMED_QDPX, 1)),
 ]
@@ -196,7 +204,7 @@ def test_the_suite_is_broad():
     assert len(CASES) >= 40, f"{len(CASES)} bad inputs"
     assert len({c.id for c in CASES}) == len(CASES)
     readers = {c.id.split(" ")[0].rstrip(":") for c in CASES}
-    assert readers == {"study", "area", "extract", "review", "qualitative"}
+    assert readers == {"study", "area", "extract", "review", "ppie", "qualitative"}
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)

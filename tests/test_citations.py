@@ -45,6 +45,7 @@ METHOD_CITATIONS = {
     "PRISMA": "page_prisma_2021",
     "PROGRESS-Plus framework": "oneill_applying_2014",
     "GRADE": "guyatt2008grade",
+    "GRIPP2": "staniszewska2017gripp2",
 }
 
 

@@ -196,7 +196,7 @@ def _review_cases():
         "review.coverage_sentence": [review.coverage_sentence(ext)],
         "review.rob_sentence": [review.rob_sentence(ext)],
         "review.harvest_height_sentence": [review.harvest_height_sentence(h) for h in ("quality", "size")],
-        "review.rob_summary_sentence": [review.rob_summary_sentence(w) for w in (True, False)],
+        "review.rob_summary_sentence": [review.rob_summary_sentence(w, ext) for w in (True, False)],
     }
 
 

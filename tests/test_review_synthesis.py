@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import filecmp
+from types import SimpleNamespace as NS
 
 import pandas as pd
 import pytest
-
 from beyond_averages import paths
 from beyond_averages.files import InputError
 from beyond_averages.report import prisma
 from beyond_averages.report import review as show
+from beyond_averages.report import review_figures as figures
 from beyond_averages.review import load_review, synthesis, synthetic
 from beyond_averages.review.extraction import check_links, explode, read_extraction
 from beyond_averages.review.references import parse_bibtex
@@ -152,14 +153,24 @@ def test_sentences(extraction):
     assert show.cite([]) == "" and show.cite(["a", "b"]) == "[@a; @b]"
 
 
+def test_study_labels_are_author_year():
+    refs = [NS(key="a", authors=("Fictitia, A.",), year=2012), NS(key="b", authors=("Fictitia, A.", "Exemplova, B."),
+            year=2013), NS(key="c", authors=("Fictitia, A.", "Exemplova, B.", "Samplewood, C."), year=None)]
+    assert figures.study_labels(refs) == {"a": "Fictitia 2012", "b": "Fictitia & Exemplova 2013", "c": "Fictitia et al."}
+
+
 def test_setting_sentences_follow_the_chapter_settings():
     # The captions are static; these sentences carry what the harvest_height and rob_weighted settings change.
     assert "lower risk of bias" in show.harvest_height_sentence("quality")
     assert "larger studies" in show.harvest_height_sentence("size")
     with pytest.raises(ValueError, match="quality' or 'size'"):
         show.harvest_height_sentence("weight")
-    assert "share of participants" in show.rob_summary_sentence(True)
-    assert "share of studies" in show.rob_summary_sentence(False)
+    same_unit = pd.DataFrame({"sample_unit": ["practices", "Practices", ""]})
+    mixed = pd.DataFrame({"sample_unit": ["practices", "patients"]})
+    assert show.rob_summary_sentence(True, same_unit).endswith("the share of practices at each judgement.")
+    assert "share of sample units at each judgement (the studies count different units" in show.rob_summary_sentence(
+        True, mixed)
+    assert "share of studies" in show.rob_summary_sentence(False, mixed)
 
 
 @pytest.mark.parametrize("index, old, new, message", [
@@ -242,20 +253,22 @@ def test_figures_draw_and_save_byte_stable(tmp_path, extraction):
     src = paths.DATA_SYNTHETIC / "review"
     data = load_review(src / "screening_log.csv", src / "extraction.csv", src / "references.bib")
     fig, _ = prisma.prisma_flow_figure(data.log)
-    show.save_figure(fig, tmp_path / "a.svg")
-    show.save_figure(prisma.prisma_flow_figure(data.log)[0], tmp_path / "b.svg")
+    figures.save_figure(fig, tmp_path / "a.svg")
+    figures.save_figure(prisma.prisma_flow_figure(data.log)[0], tmp_path / "b.svg")
     assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
-    show.save_figure(fig, tmp_path / "a.png")
+    figures.save_figure(fig, tmp_path / "a.png")
     assert (tmp_path / "a.png").stat().st_size > 10_000
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
     assert "Records screened\n(n = 1,094)" in texts and "Identification" in texts
-    fig, axes = show.harvest_plot(extraction)
+    fig, axes = figures.harvest_plot(extraction)
     assert axes.shape == (3, 4)
     assert [t.get_text() for t in axes[0, 0].texts] == ["3"]             # study 3 widened, audit and feedback
-    fig, ax = show.coverage_heatmap(extraction)
+    fig, ax = figures.coverage_heatmap(extraction)
     assert ax.images[0].get_array().sum() == 7            # 4 (s1: 2 dims x 2 approaches) + 1 + 2
-    fig, axes = show.rob_traffic_light(extraction)
+    fig, axes = figures.rob_traffic_light(extraction, {"s1_2015": "Fictitia et al. 2015"})
     assert len(axes) == 2
+    rows = [t.get_text() for t in axes[0].get_yticklabels()]
+    assert "2. Fictitia et al. 2015" in rows and not any("s1_2015" in r for r in rows)   # author-year, not the key
     # One legend per tool, listing that tool's scale only, each level its own colour (no shared swatches).
     legends = [[t.get_text() for t in ax.get_legend().get_texts()] for ax in axes]
     assert legends == [["Low (+)", "Some concerns (\u2212)", "High (\u00d7)", "No information (?)"],
@@ -264,13 +277,14 @@ def test_figures_draw_and_save_byte_stable(tmp_path, extraction):
         colours = [tuple(h.get_facecolor()) for h in ax.get_legend().legend_handles]
         assert len(set(colours)) == len(colours)
     assert not fig.legends and [ax.get_title(loc="left") for ax in axes] == ["RoB 2", "ROBINS-I"]
-    rob2_only = show.rob_traffic_light(extraction.loc[extraction["rob_tool"] == "rob2"])[1]
+    rob2_only = figures.rob_traffic_light(extraction.loc[extraction["rob_tool"] == "rob2"])[1]
     assert len(rob2_only) == 1
     assert "Moderate (\u2212)" not in [t.get_text() for t in rob2_only[0].get_legend().get_texts()]
-    fig, axes = show.rob_summary_plot(data.extraction, weighted=True)
+    fig, axes = figures.rob_summary_plot(data.extraction, weighted=True)
     assert len(axes) == 2
+    assert axes[0].get_xlabel() == "Practices (%)"          # weighted by the studies' own unit, not "participants"
     with pytest.raises(ValueError, match="save as .svg or .png"):
-        show.save_figure(fig, tmp_path / "x.pdf")
+        figures.save_figure(fig, tmp_path / "x.pdf")
 
 
 def test_prisma_text_is_legible_and_inside_its_boxes():
@@ -280,7 +294,7 @@ def test_prisma_text_is_legible_and_inside_its_boxes():
     data = load_review(src / "screening_log.csv", src / "extraction.csv", src / "references.bib")
     fig, ax = prisma.prisma_flow_figure(data.log)
     width_in = fig.get_size_inches()[0]
-    assert width_in == prisma.PRISMA_WIDTH == 7.6
+    assert width_in == prisma.PRISMA_WIDTH == 7.0
     # Shown about 765 px (765 / 96 in) wide in the book, every text stays at least 9 pt on screen.
     assert min(t.get_fontsize() for t in ax.texts) * (765 / 96) / width_in >= 9
     renderer = FigureCanvasAgg(fig).get_renderer()

@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 
 from beyond_averages import labels
-from beyond_averages.style import OVERALL_COLOUR, QUINTILE_COLOURS, figure_style, finish
+from beyond_averages.style import (
+    OVERALL_COLOUR,
+    PAGE_WIDTH_IN,
+    QUINTILE_COLOURS,
+    figure_style,
+    finish,
+    year_axis,
+)
 
 
 def plot_counterfactual(cf: pd.DataFrame, interruption, ax=None, title: str | None = None,
@@ -45,7 +52,7 @@ def quintile_panels(frames: dict, interruption, ylabel: str, zero_line: bool = F
     """Two rows of three panels, one per quintile (``frames``: quintile -> plot_data frame), the sixth holding the
     legend -> the figure, closed with :func:`beyond_averages.style.finish`."""
     with figure_style():
-        fig, grid = plt.subplots(2, 3, figsize=(9, 5.6), sharey=True, sharex=True)
+        fig, grid = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.2), sharey=True, sharex=True)
         axes = grid.ravel()
         for ax, (q, cf) in zip(axes, frames.items()):
             plot_counterfactual(cf, interruption, ax=ax, title=labels.QUINTILES[q],
@@ -53,7 +60,7 @@ def quintile_panels(frames: dict, interruption, ylabel: str, zero_line: bool = F
             if zero_line:
                 ax.axhline(0, color="grey", lw=0.6)
             ax.title.set_fontsize(10)
-            ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+            year_axis(ax, step=2)
         for ax in grid[:, 0]:
             ax.set_ylabel(ylabel)
         # The legend shows the line and marker styles in a neutral colour (each panel has its quintile's colour).
@@ -68,6 +75,6 @@ def quintile_panels(frames: dict, interruption, ylabel: str, zero_line: bool = F
             handles, names = handles[:1] + handles[2:], names[:1] + names[2:]
             names[0] = "Observed"
         axes[5].axis("off")
-        axes[5].legend(handles, names, loc="center", fontsize=10)
+        axes[5].legend(handles, names, loc="center")
         fig.tight_layout()
     return finish(fig)

@@ -3,7 +3,7 @@
 
 The figure is built with :class:`matplotlib.figure.Figure`, not pyplot, so a notebook cell that ends with the figure
 shows it exactly once and nothing accumulates in pyplot's registry. Save it with
-:func:`beyond_averages.report.review.save_figure`.
+:func:`beyond_averages.report.review_figures.save_figure`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from ..review.screening_log import ScreeningLog
 from ..style import figure_style
 
 # PRISMA layout in abstract units; the figure is then scaled to PRISMA_WIDTH inches whatever the number of
-# columns, and text is PRISMA_FONT points at that size. A chapter shows a figure about 765 px (8 in at 96 px per
-# inch) wide, so 9 pt in a figure of at most 7.6 in stays at least 9 pt on screen.
+# columns, and text is PRISMA_FONT points at that size. A chapter shows a figure about 765 px wide, and notebooks
+# draw at 110 dpi, so a figure of style.PAGE_WIDTH_IN (7.0 in, 770 px) is shown at its drawn size and 9 pt stays 9 pt.
 _WIDTH = {"previous": 2.6, "main": 3.0, "main_side": 2.8, "other": 3.0, "other_side": 2.6}
 _GAP = 0.3
-PRISMA_WIDTH, PRISMA_FONT = 7.6, 9.0
+PRISMA_WIDTH, PRISMA_FONT = 7.0, 9.0
 _LINESPACING, _PAD_IN = 1.2, 0.07
 PHASE_COLOUR, MAIN_HEADER, OTHER_HEADER = "#a9c4eb", "#f7d774", "#d9d9d9"
 

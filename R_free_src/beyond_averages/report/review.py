@@ -1,52 +1,38 @@
-"""The review chapter's tables, computed sentences and figures (harvest plots, PROGRESS-Plus coverage, risk of bias).
+"""The review chapter's tables and computed sentences (its figures are in :mod:`.review_figures`).
 
 The PRISMA flow diagram is in :mod:`beyond_averages.report.prisma`. ``*_frame`` functions return display-ready
 DataFrames (labels instead of codes, numbers formatted) so tests can check every cell; ``*_table`` wrap them with
 :func:`beyond_averages.report.tables.html_table` for a notebook cell. The study column holds
 ``<span data-qmd="[@key]">key</span>``: Quarto processes the ``data-qmd`` attribute of an HTML table cell as
 Markdown, so the citation resolves against the bibliography in the rendered book.
-
-Figure functions take validated data and return ``(fig, ax)`` (``ax`` is an array for multi-panel figures). Figures
-are built with :class:`matplotlib.figure.Figure`, not pyplot, so a notebook cell that ends with the figure shows it
-exactly once and nothing accumulates in pyplot's registry. Save with :func:`save_figure` (SVG or PNG, byte-stable).
 """
 
 from __future__ import annotations
 
 import html
-import os
-import textwrap
-from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
 
 from .. import labels
-from ..files import atomic_path
 from ..review.dataset import ReviewData
 from ..review.extraction import explode
 from ..review.screening_log import MAIN_KINDS, OTHER_KINDS, ScreeningLog
-from ..review.synthesis import (COUNTED, HarvestBy, HarvestHeight, coverage_matrix, harvest_data, rob_long,
-                                rob_summary, study_order, summary_counts)
-from ..review.vocabulary import (DESIGNS, DIRECTION_COLOURS, DIRECTIONS, JUDGEMENT_COLOURS, JUDGEMENT_SYMBOLS,
-                                 JUDGEMENTS, PROGRESS_PLUS, QI_APPROACHES, ROB_TOOLS)
-from ..style import figure_style
+from ..review.synthesis import (
+    COUNTED,
+    HarvestHeight,
+    study_order,
+    summary_counts,
+)
+from ..review.vocabulary import (
+    DESIGNS,
+    DIRECTIONS,
+    JUDGEMENTS,
+    PROGRESS_PLUS,
+    QI_APPROACHES,
+    ROB_TOOLS,
+)
 from .tables import format_count, format_percent, html_table
-
-
-def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
-    """Write ``fig`` as SVG or PNG (by suffix), without timestamps, so reruns give identical bytes."""
-    path = Path(path)
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in ("svg", "png"):
-        raise ValueError(f"{path}: save as .svg or .png")
-    metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-    with figure_style(), atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, metadata=metadata, bbox_inches="tight", dpi=200)
-    return path
 
 
 # -- tables --------------------------------------------------------------------------------------------------------
@@ -220,11 +206,20 @@ def harvest_height_sentence(height: HarvestHeight) -> str:
     raise ValueError("height must be 'quality' or 'size'")
 
 
-def rob_summary_sentence(weighted: bool) -> str:
+def weight_unit(extraction: pd.DataFrame) -> str:
+    """What the studies' sample sizes count (``sample_unit``, plural, lower case): "practices" when every study
+    counts practices; "sample units" when studies count different things."""
+    units = {str(u).strip().lower() for u in extraction["sample_unit"] if str(u).strip()}
+    return units.pop() if len(units) == 1 else "sample units"
+
+
+def rob_summary_sentence(weighted: bool, extraction: pd.DataFrame) -> str:
     """What the bars of the risk-of-bias summary are shares of, for the chapter's ``rob_weighted`` setting."""
     if weighted:
+        unit = weight_unit(extraction)
+        mixed = " (the studies count different units, so read the shares with care)" if unit == "sample units" else ""
         return ("In the summary of risk-of-bias judgements, each study is weighted by its sample size, so the bars "
-                "give the share of participants at each judgement.")
+                f"give the share of {unit} at each judgement{mixed}.")
     return ("In the summary of risk-of-bias judgements, each study counts once, so the bars give the share of "
             "studies at each judgement.")
 
@@ -233,146 +228,3 @@ def labels_for(column: str) -> dict[str, str]:
     """Display labels for the codes of a column (identity for free-text columns)."""
     return {"design": DESIGNS, "qi_approach": QI_APPROACHES, "progress_plus": PROGRESS_PLUS,
             "effect_direction": DIRECTIONS, "judgement": JUDGEMENTS}.get(column, {})
-
-
-# -- figures -------------------------------------------------------------------------------------------------------
-def harvest_plot(extraction: pd.DataFrame, by: HarvestBy = "qi_approach", height: HarvestHeight = "quality"):
-    """Harvest plot: a row per category, a column per direction of effect on inequalities, a bar per study.
-
-    Bar height shows study quality (3 = low risk of bias, 2 = some concerns/moderate, 1 = higher or unknown) or
-    size (``height="size"``); the number above each bar is the study's number in the characteristics table.
-    """
-    data = harvest_data(extraction, by, height)
-    vocab = QI_APPROACHES if by == "qi_approach" else PROGRESS_PLUS
-    categories = [c for c in vocab if c in set(data["category"])]
-    directions = list(DIRECTIONS)
-    widest = max(int(data.groupby(["category", "direction"]).size().max()), 3)
-    with figure_style():
-        fig = Figure(figsize=(7.2, 0.55 * len(categories) + 1.0), layout="constrained")
-        axes = fig.subplots(len(categories), len(directions), sharey=True, squeeze=False,
-                            gridspec_kw={"wspace": 0.02, "hspace": 0.02})
-        for i, cat in enumerate(categories):
-            for j, direction in enumerate(directions):
-                ax = axes[i, j]
-                cell = data.loc[(data["category"] == cat) & (data["direction"] == direction)]
-                pos = np.arange(len(cell))
-                ax.bar(pos, cell["height"], width=0.75, color=DIRECTION_COLOURS[direction], edgecolor="#333333",
-                       linewidth=0.4)
-                for p, h, num in zip(pos, cell["height"], cell["study_number"]):
-                    ax.text(p, h + 0.08, str(num), ha="center", va="bottom", fontsize=6)
-                ax.set_xlim(-0.6, widest - 0.4)
-                ax.set_ylim(0, 3.9)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.grid(False)
-                for side in ("top", "right", "left"):
-                    ax.spines[side].set_visible(False)
-                ax.spines["bottom"].set_color("#999999")
-                if i == 0:
-                    ax.set_title(DIRECTIONS[direction], fontsize=9)
-                if j == 0:
-                    ax.set_ylabel(vocab[cat], rotation=0, ha="right", va="center", fontsize=8)
-    return fig, axes
-
-
-def coverage_heatmap(extraction: pd.DataFrame, by: str = "qi_approach"):
-    """Heatmap of studies considering each PROGRESS-Plus dimension (columns) by QI approach or study (rows)."""
-    matrix = coverage_matrix(extraction, by=by)
-    rows = [QI_APPROACHES[c] for c in matrix.index] if by == "qi_approach" else [f"Study {n}" for n in matrix.index]
-    cols = [PROGRESS_PLUS[c] for c in matrix.columns]
-    values = matrix.to_numpy()
-    with figure_style():
-        fig = Figure(figsize=(7.2, 0.32 * len(rows) + 2.2), layout="constrained")
-        ax = fig.subplots()
-        image = ax.imshow(values, cmap="Blues", vmin=0, vmax=max(int(values.max()), 1), aspect="auto")
-        ax.set_xticks(range(len(cols)), cols, rotation=40, ha="right", fontsize=8)
-        ax.set_yticks(range(len(rows)), rows, fontsize=8)
-        ax.grid(False)
-        for (r, c), v in np.ndenumerate(values):
-            ax.text(c, r, str(v), ha="center", va="center", fontsize=7,
-                    color="white" if v > values.max() * 0.6 else ("#999999" if v == 0 else "#222222"))
-        fig.colorbar(image, ax=ax, label="Studies", shrink=0.8)
-        ax.set_xlabel("PROGRESS-Plus dimension")
-    return fig, ax
-
-
-def _judgement_legend(ax, tool: str) -> None:
-    """The judgement scale of one tool, beside its panel: RoB 2 and ROBINS-I share colours for levels with different
-    names (some concerns/moderate, high/serious), so one legend for both would list pairs of identical swatches."""
-    handles = [Patch(facecolor=JUDGEMENT_COLOURS[j], edgecolor="#333333",
-                     label=f"{JUDGEMENTS[j]} ({JUDGEMENT_SYMBOLS[j]})") for j in ROB_TOOLS[tool]["judgements"]]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, title_fontsize=8,
-              title=f"{ROB_TOOLS[tool]['label']} judgement", alignment="left", borderaxespad=0)
-
-
-def rob_traffic_light(extraction: pd.DataFrame):
-    """robvis-style traffic-light plot: one panel per tool, a row per study, a column per domain and overall."""
-    long = rob_long(extraction)
-    tools = [t for t in ROB_TOOLS if t in set(long["tool"])]
-    if not tools:
-        raise ValueError("no study has a risk-of-bias assessment to plot")
-    n_rows = [long.loc[long["tool"] == t, "study_number"].nunique() for t in tools]
-    with figure_style():
-        fig = Figure(figsize=(7.2, 0.24 * sum(n_rows) + 1.6 * len(tools) + 0.6), layout="constrained")
-        axes = np.atleast_1d(fig.subplots(len(tools), 1, gridspec_kw={"height_ratios": [n + 3 for n in n_rows]}))
-        for ax, tool in zip(axes, tools):
-            sub = long.loc[long["tool"] == tool]
-            studies = sub[["study_number", "key"]].drop_duplicates().sort_values("study_number")
-            domains = [f"D{i + 1}" for i in range(len(ROB_TOOLS[tool]["domains"]))] + ["Overall"]
-            y_of = {n: i for i, n in enumerate(studies["study_number"])}
-            for d_i, domain in enumerate(domains):
-                cells = sub.loc[sub["domain"] == domain]
-                ys = cells["study_number"].map(y_of)
-                ax.scatter(np.full(len(cells), d_i), ys, s=150, c=cells["judgement"].map(JUDGEMENT_COLOURS).tolist(),
-                           edgecolors="#333333", linewidths=0.4, zorder=3)
-                for y, j in zip(ys, cells["judgement"]):
-                    ax.text(d_i, y, JUDGEMENT_SYMBOLS[j], ha="center", va="center", fontsize=7, fontweight="bold",
-                            zorder=4)
-            ax.set_xticks(range(len(domains)), domains, fontsize=8)
-            ax.xaxis.set_ticks_position("top")
-            ax.set_yticks(range(len(studies)), [f"{n}. {k}" for n, k in zip(studies["study_number"], studies["key"])],
-                          fontsize=7)
-            ax.set_xlim(-0.6, len(domains) - 0.4)
-            ax.set_ylim(len(studies) - 0.5, -0.5)
-            ax.grid(False)
-            for side in ("top", "right", "left", "bottom"):
-                ax.spines[side].set_visible(False)
-            ax.tick_params(length=0)
-            key = "; ".join(f"D{i + 1} {d.lower()}" for i, d in enumerate(ROB_TOOLS[tool]["domains"]))
-            ax.set_xlabel(textwrap.fill(f"{ROB_TOOLS[tool]['label']} domains: {key}.", 95), fontsize=7)
-            ax.set_title(ROB_TOOLS[tool]["label"], fontsize=9, loc="left", fontweight="bold")
-            _judgement_legend(ax, tool)
-    return fig, axes
-
-
-def rob_summary_plot(extraction: pd.DataFrame, weighted: bool = False):
-    """robvis-style summary: per tool, a stacked bar per domain of the share of studies (or of participants,
-    ``weighted=True``) at each judgement."""
-    summary = rob_summary(extraction, weighted)
-    tools = [t for t in ROB_TOOLS if t in set(summary["tool"])]
-    if not tools:
-        raise ValueError("no study has a risk-of-bias assessment to plot")
-    with figure_style():
-        fig = Figure(figsize=(7.2, sum(0.3 * (len(ROB_TOOLS[t]["domains"]) + 1) + 0.9 for t in tools) + 0.6),
-                     layout="constrained")
-        axes = np.atleast_1d(fig.subplots(len(tools), 1, gridspec_kw={
-            "height_ratios": [len(ROB_TOOLS[t]["domains"]) + 3 for t in tools]}))
-        for ax, tool in zip(axes, tools):
-            sub = summary.loc[summary["tool"] == tool]
-            names = list(ROB_TOOLS[tool]["domains"]) + ["Overall risk of bias"]
-            domains = [f"D{i + 1}" for i in range(len(names) - 1)] + ["Overall"]
-            left = np.zeros(len(domains))
-            for judgement in ROB_TOOLS[tool]["judgements"]:
-                shares = np.array([sub.loc[(sub["domain"] == d) & (sub["judgement"] == judgement), "share"].sum()
-                                   for d in domains])
-                ax.barh(range(len(domains)), 100 * shares, left=100 * left, color=JUDGEMENT_COLOURS[judgement],
-                        edgecolor="#333333", linewidth=0.4, height=0.7)
-                left += shares
-            ax.set_yticks(range(len(domains)), names, fontsize=8)
-            ax.invert_yaxis()
-            ax.set_xlim(0, 100)
-            ax.set_xlabel(("Participants" if weighted else "Studies") + " (%)", fontsize=8)
-            ax.set_title(ROB_TOOLS[tool]["label"], fontsize=9, loc="left")
-            ax.grid(axis="y", visible=False)
-            _judgement_legend(ax, tool)
-    return fig, axes

@@ -10,12 +10,24 @@ from beyond_averages import labels
 from beyond_averages.disclosure import round_count
 from beyond_averages.report.tables import (
     disclosure_clause,
-    format_ci, format_count, format_estimate_ci, format_percent, format_pp, format_ratio, html_table,
+    format_ci,
+    format_count,
+    format_estimate_ci,
+    format_percent,
+    format_pp,
+    format_ratio,
+    html_table,
 )
 
 # The baseline table's inequality measures: percentage-point measures at 2 decimals, ratios and indices at 2.
 _PP_MEASURES = frozenset({"gap", "sii"})
-from beyond_averages.style import OVERALL_COLOUR, QUINTILE_COLOURS, figure_style, finish
+from beyond_averages.style import (
+    OVERALL_COLOUR,
+    PAGE_WIDTH_IN,
+    QUINTILE_COLOURS,
+    figure_style,
+    finish,
+)
 
 
 def methods_text(analysis) -> str:
@@ -95,7 +107,7 @@ def indicator_trend_figure(analysis, *, title: str | None = None):
     """Monthly indicator (%) by IMD quintile and overall, with the COVID-19 start and programme waves marked."""
     released, covid_start = analysis.released, analysis.study.covid_start
     with figure_style():
-        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2))
         for q in range(1, 6):
             d = released[released["imd_quintile"] == q]
             ax.plot(d["month"], d["rate"], color=QUINTILE_COLOURS[q], lw=1.6, label=labels.QUINTILES[q])
@@ -110,7 +122,7 @@ def indicator_trend_figure(analysis, *, title: str | None = None):
         if title:
             ax.set_title(title)
         # The legend sits below the axes so it never hides a series.
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=8, ncol=4, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=4, frameon=False)
     return finish(fig), ax
 
 
@@ -154,7 +166,7 @@ def standardised_figure(analysis):
     """Crude (thin) and age-standardised (thick) indicator by quintile over time."""
     std = analysis.standardised
     with figure_style():
-        fig, ax = plt.subplots(figsize=(7.5, 4.2))
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 4.2))
         for q in range(1, 6):
             d = std[std["imd_quintile"] == q]
             ax.plot(d["month"], d["std_rate"], color=QUINTILE_COLOURS[q], lw=1.8, label=f"{labels.QUINTILES[q]}")
@@ -162,7 +174,7 @@ def standardised_figure(analysis):
         ax.set_ylabel(f"{analysis.area.short_label} (%)")
         ax.plot([], [], color="grey", lw=1.8, label="Age-standardised (ESP2013)")
         ax.plot([], [], color="grey", lw=0.8, ls=":", label="Crude")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), fontsize=8, ncol=4, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=4, frameon=False)
     return finish(fig), ax
 
 
