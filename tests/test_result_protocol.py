@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from beyond_averages.did import EventStudy, GroupTimeATT, TwoWayFixedEffects, simulate_staggered_panel
+from beyond_averages.did import EventStudy, GroupTimeATT, TwoWayFixedEffects, honest_from, simulate_staggered_panel
 from beyond_averages.equity import SlopeIndexOfInequality
 from beyond_averages.its import (
     ControlledITS, ControlledQuintileITS, QuintileContrastITS, SegmentedRegression, simulate_quintile_series,
@@ -48,6 +48,8 @@ ESTIMATORS = {
     "TwoWayFixedEffects": lambda: TwoWayFixedEffects(_staggered(), **DID),
     "EventStudy": lambda: EventStudy(_staggered(), window=(-3, 3), **DID),
     "GroupTimeATT": lambda: GroupTimeATT(_staggered(), **DID),
+    "HonestDiD": lambda: honest_from(EventStudy(_staggered(), window=(-3, 3), **DID), m=[0.0], mbar=[0.0],
+                                     grid_points=100),
     "SlopeIndexOfInequality": lambda: SlopeIndexOfInequality(
         pd.DataFrame({"imd_quintile": [1, 2, 3, 4, 5], "value": [50.0, 54.0, 57.0, 61.0, 63.0],
                       "se": [1.0, 1.1, 0.9, 1.2, 1.0], "population": [900, 1100, 1000, 950, 1050]}),

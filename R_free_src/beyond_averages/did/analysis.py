@@ -11,6 +11,7 @@ indicator; ``"none"`` gives the average practice. The sentences and tables built
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -27,6 +28,7 @@ from beyond_averages.did.staggered import GroupTimeATT
 from beyond_averages.did.twfe import TwoWayFixedEffects
 
 HeadlineEstimator = Literal["group_time_att", "twfe"]
+FEW_CLUSTERS = r"only \d+ treated clusters"  # the start of every few-clusters message (did.inference)
 Weighting = Literal["denominator", "none"]
 
 
@@ -79,6 +81,17 @@ class DidAnalysis:
 
 
 def run_did_analysis(panel: pd.DataFrame, settings: DidSettings = DidSettings(), area: str = "") -> DidAnalysis:
+    """Every fit of the chapter. The few-treated-clusters warning is given once for the analysis (from the
+    quintile fit, whose treated practices every other fit shares), not once per fit."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=FEW_CLUSTERS, category=UserWarning)
+        analysis = _fit_all(panel, settings, area)
+    if analysis.gta_quintile.few_clusters_message:
+        warnings.warn(analysis.gta_quintile.few_clusters_message, UserWarning, stacklevel=2)
+    return analysis
+
+
+def _fit_all(panel: pd.DataFrame, settings: DidSettings, area: str) -> DidAnalysis:
     s = settings
     w = "denominator" if s.weighting == "denominator" else None
     common = dict(outcome="outcome", unit="practice_id", time="month", first_treated="programme_start")

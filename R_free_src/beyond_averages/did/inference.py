@@ -184,12 +184,17 @@ def wild_cluster_bootstrap(
 
 def multiplier_bootstrap(
     psi: np.ndarray, n_boot: int = 999, alpha: float = 0.05, seed: int = 20240601, kind: BootWeights = "mammen",
+    band: np.ndarray | None = None,
 ) -> dict:
     """Multiplier bootstrap of asymptotically linear estimators, as the R ``did`` package does (``mboot``).
 
-    ``psi`` is clusters x estimates, scaled so that the analytic variance is ``(psi**2).sum(0)``. Returns
-    bootstrap standard errors (the interquartile range of the draws divided by that of a standard normal) and the
-    critical value of a uniform (simultaneous) band over all columns.
+    ``psi`` is clusters x estimates, scaled so that the analytic variance is ``(psi**2).sum(0)``; each draw
+    multiplies every cluster's row by one weight (Mammen's two-point weights by default, as ``did``), so the draws
+    keep the clusters' dependence. Returns bootstrap standard errors (the interquartile range of the draws divided
+    by that of a standard normal, ``did``'s robust choice) and the critical value of a uniform (simultaneous) band
+    over the columns in ``band`` (a boolean mask; default all): the 1 - alpha quantile of the largest absolute
+    t-statistic among them. Same seed and same number of clusters, same draws, so estimates bootstrapped in
+    separate calls share their multipliers.
     """
     from scipy.stats import norm
 
@@ -202,7 +207,8 @@ def multiplier_bootstrap(
     iqr = np.quantile(draws, 0.75, axis=0) - np.quantile(draws, 0.25, axis=0)
     se = iqr / (norm.ppf(0.75) - norm.ppf(0.25))
     ok = se > np.sqrt(np.finfo(float).eps) * 10
-    tmax = np.max(np.abs(draws[:, ok]) / se[ok], axis=1) if ok.any() else np.zeros(n_boot)
-    crit = float(np.quantile(tmax, 1 - alpha)) if ok.any() else float(norm.ppf(1 - alpha / 2))
+    in_band = ok & (np.ones(psi.shape[1], bool) if band is None else np.asarray(band, bool))
+    tmax = np.max(np.abs(draws[:, in_band]) / se[in_band], axis=1) if in_band.any() else np.zeros(n_boot)
+    crit = float(np.quantile(tmax, 1 - alpha)) if in_band.any() else float(norm.ppf(1 - alpha / 2))
     se = np.where(ok, se, np.nan)
     return {"std_error": se, "crit_value": crit}

@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from beyond_averages.equity import equity_by_group
+from beyond_averages.did.sparse import DEFAULT_RULE, SparseRule, inequality_measures
 from beyond_averages.files import InputError, describe_rows, read_parquet, require_columns
 from beyond_averages.measures import attach_programme, check_measures
 
@@ -220,20 +220,21 @@ def practice_month_panel(panel: pd.DataFrame, outcome_scale: OutcomeScale = "per
     return g
 
 
-def within_practice_inequality(panel: pd.DataFrame, outcome_scale: OutcomeScale = "percentage_points") -> pd.DataFrame:
+def within_practice_inequality(panel: pd.DataFrame, outcome_scale: OutcomeScale = "percentage_points",
+                               rule: SparseRule = DEFAULT_RULE) -> pd.DataFrame:
     """Each practice-month's inequality across its own patients' IMD quintiles, by :mod:`beyond_averages.equity`.
 
     Orientation follows ``equity`` (least minus most deprived, so positive = higher among the less deprived):
-    ``gap`` = indicator in Q5 - Q1 (missing unless both have patients) and ``sii`` = the slope index of
-    inequality (population-weighted least squares on the quintiles' cumulative population midpoints), missing
-    unless at least two quintiles have patients. Also ``denominator`` (all quintiles) and ``programme_start``.
+    ``gap`` = indicator in Q5 - Q1 and ``sii`` = the slope index of inequality (population-weighted least squares
+    on the quintiles' cumulative population midpoints). Sparse quintiles follow ``rule``
+    (:class:`beyond_averages.did.sparse.SparseRule`). The default rule: a quintile counts in a practice-month if it
+    has at least one eligible patient; the gap is missing unless Q1 and Q5 both count, the SII unless at least two
+    quintiles count (missing ranks are tolerated). A DiD of either measure then keeps only the practices where it
+    exists in every month (:func:`beyond_averages.did.sparse.practices_kept` counts them per rule). Also
+    ``denominator`` (all quintiles, sparse ones included) and ``programme_start``.
     """
     scale = 100.0 if outcome_scale == "percentage_points" else 1.0
-    long = equity_by_group(panel, by=("practice_id", "month"), measures=("gap", "sii"), multiplier=scale,
-                           min_quintiles=2, source="within-practice panel")
-    out = long.pivot_table(index=["practice_id", "month"], columns="measure", values="estimate", dropna=False,
-                           sort=True)[["gap", "sii"]].reset_index()
-    out.columns.name = None
+    out = inequality_measures(panel, rule, multiplier=scale)
     den = panel.groupby(["practice_id", "month"], sort=True)["denominator"].sum()
     out["denominator"] = den.to_numpy(dtype=float)
     start = panel.groupby("practice_id")["programme_start"].first()

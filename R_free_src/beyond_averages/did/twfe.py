@@ -32,6 +32,7 @@ import pandas as pd
 from beyond_averages import results
 from beyond_averages.did.inference import BootWeights, SmallSample, wild_cluster_bootstrap
 from beyond_averages.did.regression import PanelRegression
+from beyond_averages.did.wild_ci import wild_bootstrap_interval
 
 
 class TwoWayFixedEffects(PanelRegression):
@@ -43,7 +44,9 @@ class TwoWayFixedEffects(PanelRegression):
     never); ``weights`` a column of non-negative analytic weights (denominators for the patient-level effect);
     ``cluster`` defaults to ``unit``; ``contrast=(a, b)`` adds ``beta[a] - beta[b]`` (triple difference);
     ``wild_bootstrap`` > 0 adds a restricted wild cluster bootstrap p-value with ``boot_weights`` (Webb default)
-    for the overall effect or, with ``by``, the contrast (column ``wild_p_value``).
+    for the overall effect or, with ``by``, the contrast (column ``wild_p_value``) and, unless ``wild_ci=False``,
+    its ``1 - alpha`` interval by test inversion (:mod:`~beyond_averages.did.wild_ci`; columns ``wild_ci_lower``,
+    ``wild_ci_upper``), seeded by ``seed``.
 
     Attributes after construction: ``params_``, ``vcov_`` (with the small-sample factor), ``n_obs``,
     ``n_clusters``, ``n_treated_clusters``, ``few_clusters_message``, ``wild_bootstrap_`` (dict or None).
@@ -54,7 +57,7 @@ class TwoWayFixedEffects(PanelRegression):
         first_treated: str = "programme_start", by: str | None = None, weights: str | None = None,
         cluster: str | None = None, contrast: Sequence | None = None, small_sample: SmallSample = "fixest",
         alpha: float = 0.05, wild_bootstrap: int = 0, boot_weights: BootWeights = "webb", seed: int = 20240601,
-        source: str = "panel",
+        wild_ci: bool = True, source: str = "panel",
     ):
         super().__init__(data, outcome=outcome, unit=unit, time=time, first_treated=first_treated, by=by,
                          weights=weights, cluster=cluster, small_sample=small_sample, alpha=alpha, source=source)
@@ -88,13 +91,23 @@ class TwoWayFixedEffects(PanelRegression):
             w = f[weights].to_numpy(float) if weights else None
             self.wild_bootstrap_ = wild_cluster_bootstrap(yd, xd, self._clusters, coef, weights=w,
                                                           n_boot=wild_bootstrap, kind=boot_weights, seed=seed)
+            if wild_ci:
+                interval = wild_bootstrap_interval(yd, xd, self._clusters, coef, weights=w, alpha=alpha,
+                                                   n_boot=wild_bootstrap, kind=boot_weights, seed=seed)
+                self.wild_bootstrap_.update(ci_lower=interval["ci_lower"], ci_upper=interval["ci_upper"])
 
-    def _wild_p(self, is_target: bool) -> float:
-        return self.wild_bootstrap_["p_value"] if self.wild_bootstrap_ and is_target else np.nan
+    def _add_wild(self, row: dict, is_target: bool) -> dict:
+        """The bootstrap columns of one tidy row (NaN except on the bootstrapped effect or contrast)."""
+        boot = self.wild_bootstrap_ if self.wild_bootstrap_ and is_target else {}
+        row["wild_p_value"] = boot.get("p_value", np.nan)
+        row["wild_ci_lower"] = boot.get("ci_lower", np.nan)
+        row["wild_ci_upper"] = boot.get("ci_upper", np.nan)
+        return row
 
     def contrast(self, a=None, b=None) -> pd.DataFrame:
         """``beta[a] - beta[b]`` (default: the ``contrast`` of construction) as a one-row tidy frame, keyed by
-        ``term`` (``"<by>=<a> - <by>=<b>"``), with ``wild_p_value`` when it is the bootstrapped contrast."""
+        ``term`` (``"<by>=<a> - <by>=<b>"``), with ``wild_p_value`` and the wild interval when it is the
+        bootstrapped contrast."""
         if a is None and b is None:
             if self.contrast_levels is None:
                 raise ValueError("no contrast given and none set at construction (contrast=(a, b))")
@@ -104,16 +117,15 @@ class TwoWayFixedEffects(PanelRegression):
         ta, tb = f"{self.by}={a}", f"{self.by}={b}"
         est = self.params_[ta] - self.params_[tb]
         var = self.vcov_.loc[ta, ta] + self.vcov_.loc[tb, tb] - 2 * self.vcov_.loc[ta, tb]
-        row = self._row(f"{ta} - {tb}", est, var)
-        row["wild_p_value"] = self._wild_p((a, b) == self.contrast_levels)
+        row = self._add_wild(self._row(f"{ta} - {tb}", est, var), (a, b) == self.contrast_levels)
         return results.tidy_frame([row], keys=("term",))
 
     def tidy(self) -> pd.DataFrame:
         """One row per effect (``term``; with ``by`` also its ``level``) and, with ``contrast``, the contrast row
-        (``level`` missing); ``wild_p_value`` on the bootstrapped row."""
+        (``level`` missing); ``wild_p_value``, ``wild_ci_lower`` and ``wild_ci_upper`` on the bootstrapped row."""
         rows = [self._row(t, self.params_[t], self.vcov_.loc[t, t]) for t in self.params_.index]
         for i, row in enumerate(rows):
-            row["wild_p_value"] = self._wild_p(i == 0 and self.contrast_levels is None)
+            self._add_wild(row, i == 0 and self.contrast_levels is None)
         frame = results.tidy_frame(rows, keys=("term",))
         if self.by:
             frame.insert(1, "level", pd.Series(self.levels, dtype=object))
