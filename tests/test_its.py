@@ -107,15 +107,51 @@ def test_planted_effects_recovered_by_quintile_and_contrast(scenario):
 
 def test_contrast_model_equals_difference_of_effects_and_matches_separate_fits():
     data = simulate_quintile_series("narrowing", seed=8)
-    m = QuintileContrastITS(data, T0)
+    # an identity of OLS fits (the default 'gls' models the difference series instead): say so explicitly
+    m = QuintileContrastITS(data, T0, autocorrelation="none")
     eff = m.effect_summary([0, 12]).query("measure == 'absolute'").set_index(["group", "horizon"])["estimate"]
     assert np.allclose(eff.loc["1 - 5"].to_numpy(), (eff.loc["1"] - eff.loc["5"]).to_numpy())
     # without shared seasonal terms the stacked point estimates equal two separate fits
-    sep = fit_by_quintile(data, T0)
+    sep = fit_by_quintile(data, T0, autocorrelation="none")
     diff = sep[1].summary().set_index("term")["estimate"] - sep[5].summary().set_index("term")["estimate"]
     tab = m.contrast_summary().set_index("term")["estimate"]
     assert tab["level_change_difference"] == pytest.approx(diff["level"])
     assert tab["slope_change_difference"] == pytest.approx(diff["slope"])
+
+
+def _nb_ar_counts(seed, rho, level=0.10, n=84, t0=48):
+    """Negative-binomial counts (size 50) around a log-linear trend with AR(1) noise on the log mean (SD 0.10, as
+    ``bench/its_calibration.py``)."""
+    rng = np.random.default_rng(seed)
+    u = np.zeros(n)
+    for t in range(1, n):
+        u[t] = rho * u[t - 1] + rng.normal(0, 0.10 * np.sqrt(1 - rho ** 2))
+    t = np.arange(n)
+    mu = 1000 * 0.2 * np.exp(0.004 * t + level * (t >= t0) + u)
+    y = rng.poisson(mu * rng.gamma(50, 1 / 50, n))
+    return pd.DataFrame({"month": pd.date_range("2018-01-01", periods=n, freq="MS"), "numerator": y,
+                         "denominator": 1000.0})
+
+
+def test_count_gls_handles_overdispersion_and_autocorrelation():
+    """The count default (quasi-likelihood GLS, AR(1) + white noise on the Pearson scale): its dispersion is the
+    negative binomial's (about 1 + 200 / 50 = 5 at a mean of 200), its error model finds the autocorrelation, and its
+    standard errors widen beyond the Poisson GLM's (which ignores both)."""
+    d = _nb_ar_counts(11, rho=0.6)
+    gls = SegmentedRegression(d, "2022-01-01", family="poisson")  # default autocorrelation='gls'
+    pois = SegmentedRegression(d, "2022-01-01", family="poisson", autocorrelation="none")
+    assert gls.autocorrelation_used_ == "gls" and gls.fit_.result.converged
+    assert 3 < gls.fit_.scale < 12 and gls.fit_.result.phi[0] > 0.3
+    b, bp = gls.tidy().set_index("term"), pois.tidy().set_index("term")
+    assert abs(b.loc["level", "estimate"] - 0.10) < 3 * b.loc["level", "std_error"]
+    assert b.loc["level", "std_error"] > 2 * bp.loc["level", "std_error"]
+    assert gls.diagnostics().set_index("statistic").loc["dispersion", "value"] == pytest.approx(gls.fit_.scale)
+    # without autocorrelation: the planted level change is inside the interval, the dispersion still found
+    white = SegmentedRegression(_nb_ar_counts(12, rho=0.0), "2022-01-01", family="poisson")
+    g0 = white.tidy().set_index("term")
+    assert g0.loc["level", "ci_lower"] < 0.10 < g0.loc["level", "ci_upper"] and 3 < white.fit_.scale < 20
+    binom = SegmentedRegression(d.assign(denominator=5000.0), "2022-01-01", family="binomial").tidy()
+    assert binom.set_index("term").loc["level", "estimate"] == pytest.approx(b.loc["level", "estimate"], abs=0.02)
 
 
 @pytest.mark.parametrize("family", ["poisson", "quasipoisson", "binomial", "quasibinomial"])

@@ -4,9 +4,12 @@ Sicily (Lopez Bernal, Cummins, Gasparrini 2017, IJE): the models of the authors'
 (`gasparrini/2017_lopezbernal_IJE_codedata`, Rcode.R: model1 Poisson, model2 quasi-Poisson, model3 quasi-Poisson
 + harmonic(month, 2, 12), model4 + change in slope) are mirrored exactly; the rate ratios are asserted to the 3
 decimals of R's ``ci.exp`` output, the dispersion to 2-3 decimals.
-California Proposition 99 (Linden 2015 `itsa` example, OLS + Newey-West lag 1): no stored source with the printed
-digits was found, so the estimator is checked against an independent numpy computation (OLS normal equations and a
-hand-written Bartlett-kernel Newey-West covariance with Stata's n/(n-k) factor).
+California Proposition 99 (Linden 2015 `itsa` example, OLS + Newey-West lag 1): the estimator is checked against an
+independent numpy computation (OLS normal equations and a hand-written Bartlett-kernel Newey-West covariance with
+Stata's n/(n-k) factor), and its coefficients against the digits Linden prints for California in the help file of
+``power itsa`` (intercept 132.2258, pre-trend -1.779474, step -20.0581, post-trend -3.274126: the treated unit's
+own segment coefficients, which the fully interacted multiple-group model shares with the single-group fit; source
+and the multiple-group reproduction: ``tests/test_its_pooled.py``).
 """
 
 import numpy as np
@@ -25,6 +28,8 @@ def sicily():
 
 
 def _fit(d, **kw):
+    # R's glm: no autocorrelation correction (stated, since the package default is the calibrated 'gls')
+    kw.setdefault("autocorrelation", "none")
     return SegmentedRegression(d, "2005-01-01", time_col="month_date", numerator="aces", denominator="stdpop",
                                per=1e5, **kw)
 
@@ -107,6 +112,9 @@ def test_prop99_california_newey_west_against_hand_computation():
     tab = m.summary().set_index("term")
     assert np.allclose(tab["estimate"].to_numpy(), beta, rtol=1e-10)
     assert np.allclose(tab["std_error"].to_numpy(), se, rtol=1e-8)
-    # pre-trend, level change and slope change as computed here (published digits not verified from a stored source)
-    assert tab.loc[["time", "level", "slope"], "estimate"].round(3).tolist() == [-1.779, -20.058, -1.495]
+    # Linden's printed digits for California (power_itsa.sthlp, see the module docstring)
+    assert round(tab.loc["const", "estimate"], 4) == 132.2258
+    assert round(tab.loc["time", "estimate"], 6) == -1.779474
+    assert round(tab.loc["level", "estimate"], 4) == -20.0581
+    assert round(tab.loc["time", "estimate"] + tab.loc["slope", "estimate"], 6) == -3.274126
     assert m.diagnostics().set_index("statistic").loc["durbin_watson", "value"] == pytest.approx(0.535, abs=1e-3)

@@ -114,8 +114,10 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
     analysis, gap and SII are differences in percentage points (gaussian). ``autocorrelation`` applies to the
     per-quintile fits; ``contrast_autocorrelation`` (default ``'gls'``: REML GLS with AR(1)-plus-white-noise
     errors, calibrated on null simulations) to everything that is a difference between two series: the controlled
-    fits, the Q1-vs-Q5 models, and the gap and SII series. ``'gls'`` and ``'ar'`` need ``family='gaussian'``;
-    with a count family choose ``'newey_west'``, ``'none'`` or ``'auto'``.
+    fits, the Q1-vs-Q5 models, and the gap and SII series. For those differences ``'gls'`` and ``'ar'`` need
+    ``family='gaussian'`` (with a count family choose ``'newey_west'``, ``'none'`` or ``'auto'``); the per-quintile
+    fits take ``'gls'`` with any family (quasi-likelihood GLS for counts, the calibrated default of
+    :class:`ITSSettings`; this function keeps ``'auto'`` as its own default until the chapter moves to it).
     """
     if family != "gaussian" and contrast_autocorrelation in ("ar", "gls"):
         raise InputError(f"contrast_autocorrelation={contrast_autocorrelation!r} models the difference series and "

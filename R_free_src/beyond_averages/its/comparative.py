@@ -14,11 +14,13 @@ import pandas as pd
 
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.files import InputError, require_columns
-from beyond_averages.its.design import design_matrix, fit_mask, horizon_months, validate_series
-from beyond_averages.its.effects import EFFECT_KEYS, coefficient_table, effect_rows, linear_contrast, natural_scale
+from beyond_averages.its.design import design_matrix, fit_mask, horizon_months, resolve_frequency, validate_series
+from beyond_averages.its.effects import (
+    EFFECT_KEYS, coefficient_table, contrast_rows, effect_rows, linear_contrast, natural_scale,
+)
+from beyond_averages.its.frequency import period_index
 from beyond_averages.its.inference import acf_table, fit_model, gls_errors_text, residual_diagnostics
 from beyond_averages.its.settings import ITSSettings
-from beyond_averages.months import month_index
 from beyond_averages.results import TIDY_COLUMNS, Estimator, tidy_frame
 
 CONTRAST_KEY = f"{MOST_DEPRIVED} - {LEAST_DEPRIVED}"  # the group key of a Q1-minus-Q5 row in result frames
@@ -53,14 +55,20 @@ class ComparativeSegmentedRegression(Estimator):
                  time_col: str = "month", numerator: str = "numerator", denominator: str = "denominator",
                  outcome: str | None = None, settings: ITSSettings | None = None, **options):
         self.settings = replace(settings, **options) if settings is not None else ITSSettings(**options)
-        s = self.settings
         require_columns(data, [group_col, time_col], self.label)
+        self.settings = resolve_frequency(self.settings, data[time_col], self.label, time_col)
+        s = self.settings
+        if s.autocorrelation in ("ar", "gls") and s.family != "gaussian":
+            # the GLS/AR contrast is a model of the DIFFERENCE of two series, which is not a count
+            raise InputError(f"{self.label}: autocorrelation={s.autocorrelation!r} needs family='gaussian' (got "
+                             f"{s.family!r}) for two series; use autocorrelation='newey_west' for count families")
         present = set(data[group_col].unique())
         for g in (focal, reference):
             if g not in present:
                 raise InputError(f"{self.label}: column {group_col!r} has no rows for group {g!r}")
         df = data[data[group_col].isin([focal, reference])].copy()
-        df[time_col] = pd.to_datetime(df[time_col])
+        if s.frequency != "integer":
+            df[time_col] = pd.to_datetime(df[time_col])
         # Focal rows first; the order of months within each series is the caller's (validated below).
         df = (df.assign(_focal_first=(df[group_col] != focal).astype(int))
                 .sort_values("_focal_first", kind="stable", ignore_index=True).drop(columns="_focal_first"))
@@ -113,7 +121,8 @@ class ComparativeSegmentedRegression(Estimator):
         ref = pd.Series(self._y[~focal], index=df.loc[~focal, t].to_numpy()).reindex(months).to_numpy()
         Z = design_matrix(months, self.interruption_, s, origin=months.min())[self._post_terms]
         Z.columns = [f"focal_{c}" for c in Z.columns]
-        fit = fit_model(Z, self._y[focal] - ref, None, s, choice, keep=self._keep[focal], months=month_index(months))
+        fit = fit_model(Z, self._y[focal] - ref, None, s, choice, keep=self._keep[focal],
+                        months=period_index(months, s.frequency))
         if choice == "gls":
             how = (f"REML GLS with {gls_errors_text(fit.result)} errors on the {self.focal} minus "
                    f"{self.reference} series")
@@ -141,13 +150,7 @@ class ComparativeSegmentedRegression(Estimator):
         """Difference (focal - reference) in level change and in slope change, with CI and test (from the
         difference-series model with ``autocorrelation`` 'gls' or 'ar', else from the stacked model)."""
         fit = self.difference_fit_ or self.fit_
-        tab = coefficient_table(fit, self.settings).set_index("term")
-        rows = [t for t in ("focal_level", "focal_slope") if t in tab.index]
-        out = tab.loc[rows].reset_index()
-        out["term"] = out["term"].map({"focal_level": "level_change_difference",
-                                       "focal_slope": "slope_change_difference"})
-        out.insert(1, "contrast", f"{self.focal} - {self.reference}")
-        return tidy_frame(out, keys=("term", "contrast"))
+        return contrast_rows(coefficient_table(fit, self.settings), "focal", f"{self.focal} - {self.reference}")
 
     def _rows(self, months, focal: bool, post: bool) -> np.ndarray:
         origin = self.data_[self.time_col].min()
@@ -200,6 +203,13 @@ class ComparativeSegmentedRegression(Estimator):
             out[name], out[f"{name}_lower"], out[f"{name}_upper"] = (eff["absolute"], eff["absolute_lo"],
                                                                      eff["absolute_hi"])
         return out
+
+    def model_comparison(self, *smaller, names=None) -> pd.DataFrame:
+        """This model against smaller nested ones (given smallest first): fit statistics and F / likelihood-ratio /
+        Wald tests as a frame (:func:`beyond_averages.its.comparison.model_comparison`)."""
+        from beyond_averages.its.comparison import compare_with
+
+        return compare_with(self, smaller, names)
 
     def _difference_or_stacked_fit(self):
         return self.difference_fit_ or self.fit_

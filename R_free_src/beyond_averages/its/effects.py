@@ -98,8 +98,10 @@ def coefficient_table(fit: ModelFit, settings: ITSSettings) -> pd.DataFrame:
     se = np.sqrt(np.diag(fit.cov.to_numpy()))
     est = fit.params.to_numpy()
     q = fit.quantile(settings.alpha)
+    with np.errstate(divide="ignore", invalid="ignore"):  # an exact (noise-free) fit has zero standard errors
+        p = fit.p_value(est / se)
     out = pd.DataFrame({"term": fit.params.index, "estimate": est, "std_error": se, "ci_lower": est - q * se,
-                        "ci_upper": est + q * se, "p_value": fit.p_value(est / se)})
+                        "ci_upper": est + q * se, "p_value": p})
     if settings.link != "identity":
         out["ratio"] = np.exp(out["estimate"])
         out["ratio_ci_lower"] = np.exp(out["ci_lower"])
@@ -123,3 +125,14 @@ def effect_rows(eff: dict, horizons, months, settings: ITSSettings, extra: dict 
                 row["with_intervention"], row["counterfactual"] = eff["mu1"][i], eff["mu0"][i]
             row["ci_method"] = settings.ci_method
     return tidy_frame(rows, keys=EFFECT_KEYS)
+
+
+def contrast_rows(coefficients: pd.DataFrame, prefix: str, contrast: str) -> pd.DataFrame:
+    """The ``<prefix>_level`` / ``<prefix>_slope`` rows of a coefficient table as ``level_change_difference`` /
+    ``slope_change_difference`` with a ``contrast`` label (every two-group model's ``contrast_summary``)."""
+    tab = coefficients.set_index("term")
+    names = {f"{prefix}_level": "level_change_difference", f"{prefix}_slope": "slope_change_difference"}
+    out = tab.loc[[t for t in names if t in tab.index]].reset_index()
+    out["term"] = out["term"].map(names)
+    out.insert(1, "contrast", contrast)
+    return tidy_frame(out, keys=("term", "contrast"))

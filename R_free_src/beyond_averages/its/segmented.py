@@ -1,4 +1,4 @@
-"""Single-series interrupted time series (ITS): segmented regression of a monthly indicator.
+"""Single-series interrupted time series (ITS): segmented regression of a monthly (or any regular) indicator.
 
 :class:`SegmentedRegression` fits ``g(E[y_t]) = b0 + b1*time + b2*level + b3*slope (+ seasonality + COVID-19 term)``
 to one monthly series, where
@@ -17,11 +17,13 @@ Families: ``gaussian`` (OLS on the rate ``per * numerator / denominator`` or on 
 denominator, logit link). Effects are reported on the natural scale (absolute change, times ``per``) and as the ratio
 of the fitted value with the intervention to the counterfactual (a rate ratio for log links).
 
-Autocorrelation: ``none`` (model-based SEs), ``newey_west`` (HAC, Bartlett kernel, ``hac_lags`` lags, small-sample
-factor n/(n-k) for OLS as Stata's ``newey``), ``ar`` (gaussian only: regression with AR(``ar_order``) errors fitted
-by maximum likelihood, statsmodels ARIMA), ``gls`` (gaussian only: generalised least squares with
-REML-estimated errors, ``gls_correlation`` = ``ar1_noise`` (AR(1) plus white noise, the default) or ``arma``
-(ARMA(``ar_order``, ``ma_order``)); t reference -- see :mod:`beyond_averages.its.inference`), or
+Autocorrelation: ``gls`` (THE DEFAULT, calibrated by simulation: ``docs/its.md``, "Defaults and why"; generalised
+least squares with REML-estimated errors, ``gls_correlation`` = ``ar1_noise`` (AR(1) plus white noise, the default)
+or ``arma`` (ARMA(``ar_order``, ``ma_order``)), t reference; for count families quasi-likelihood GLS, the same error
+model on the Pearson scale, so overdispersion and autocorrelation are handled together -- see
+:func:`beyond_averages.its.inference.fit_count_gls`), ``none`` (model-based SEs), ``newey_west`` (HAC, Bartlett
+kernel, ``hac_lags`` lags, small-sample factor n/(n-k) for OLS as Stata's ``newey``), ``ar`` (gaussian only:
+regression with AR(``ar_order``) errors fitted by maximum likelihood, statsmodels ARIMA), or
 ``auto`` (fit without correction, use Newey-West if the Ljung-Box test of the residuals at lag ``min(12, n // 5)``
 has p < 0.05). The choice made is kept in ``autocorrelation_used_`` and
 explained in ``autocorrelation_reason_``.
@@ -42,11 +44,11 @@ import numpy as np
 import pandas as pd
 
 from beyond_averages.files import InputError
-from beyond_averages.its.design import design_matrix, fit_mask, horizon_months, validate_series
+from beyond_averages.its.design import design_matrix, fit_mask, horizon_months, resolve_frequency, validate_series
 from beyond_averages.its.effects import coefficient_table, contrast_effects, effect_rows, inverse_link, natural_scale
+from beyond_averages.its.frequency import period_index
 from beyond_averages.its.inference import acf_table, fit_model, residual_diagnostics
 from beyond_averages.its.settings import ITSSettings
-from beyond_averages.months import month_index
 from beyond_averages.results import Estimator
 
 
@@ -71,6 +73,8 @@ class SegmentedRegression(Estimator):
                  denominator: str = "denominator", outcome: str | None = None,
                  settings: ITSSettings | None = None, **options):
         self.settings = replace(settings, **options) if settings is not None else ITSSettings(**options)
+        if time_col in data.columns:
+            self.settings = resolve_frequency(self.settings, data[time_col], "SegmentedRegression", time_col)
         s = self.settings
         self.time_col = time_col
         if outcome is not None and s.family != "gaussian":
@@ -81,7 +85,8 @@ class SegmentedRegression(Estimator):
         self.interruption_ = validate_series(data, time_col, value_cols, interruption, s,
                                              denominator=None if outcome else denominator, source="SegmentedRegression")
         df = data.reset_index(drop=True).copy()
-        df[time_col] = pd.to_datetime(df[time_col])
+        if s.frequency != "integer":
+            df[time_col] = pd.to_datetime(df[time_col])
         if outcome is not None:
             y, den = df[outcome].to_numpy(float), None
             df["observed"] = y
@@ -141,8 +146,8 @@ class SegmentedRegression(Estimator):
         months = self.data_[self.time_col]
         out = pd.DataFrame({"month": months.to_numpy(), "observed": self.data_["observed"].to_numpy(),
                             "in_fit": self._keep})
-        m = month_index(months)
-        m0 = month_index([self.interruption_])[0]
+        m = period_index(months, s.frequency)
+        m0 = period_index([self.interruption_], s.frequency)[0]
         out["period"] = np.where(m < m0, "pre", np.where(m < m0 + s.transition_months, "transition", "post"))
         q = self.fit_.quantile(s.alpha)
         V = self.fit_.cov.to_numpy()
@@ -155,6 +160,13 @@ class SegmentedRegression(Estimator):
             out[f"{name}_lower"] = scale * inverse_link(eta - q * se, s.link)
             out[f"{name}_upper"] = scale * inverse_link(eta + q * se, s.link)
         return out
+
+    def model_comparison(self, *smaller, names=None) -> pd.DataFrame:
+        """This model against smaller nested ones (given smallest first): fit statistics and F / likelihood-ratio /
+        Wald tests as a frame (:func:`beyond_averages.its.comparison.model_comparison`)."""
+        from beyond_averages.its.comparison import compare_with
+
+        return compare_with(self, smaller, names)
 
     def diagnostics(self) -> pd.DataFrame:
         out = residual_diagnostics(self.fit_.residuals, self.fit_, self.settings.family)

@@ -1,5 +1,6 @@
 """Options of every ITS model, validated once: :class:`ITSSettings` (what each option means:
-:mod:`beyond_averages.its.segmented`)."""
+:mod:`beyond_averages.its.segmented`; why the defaults are what they are: ``docs/its.md``, "Defaults and why",
+and ``bench/its_calibration.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Literal, get_args
 import pandas as pd
 
 from beyond_averages.files import InputError
+from beyond_averages.its.frequency import Frequency
 from beyond_averages.its.inference import MAX_ARMA_ORDER, GLSCorrelation
 
 Family = Literal["gaussian", "poisson", "quasipoisson", "binomial", "quasibinomial"]
@@ -29,7 +31,7 @@ class ITSSettings:
     impact: ImpactModel = "level_slope"
     seasonality: Seasonality = "none"
     harmonics: int = 2
-    autocorrelation: Autocorrelation = "none"
+    autocorrelation: Autocorrelation = "gls"  # calibrated default for every family: docs/its.md, "Defaults and why"
     hac_lags: int | None = None  # None: Newey-West rule floor(4 (n/100)^(2/9))
     ar_order: int = 1
     ma_order: int = 1  # used by autocorrelation='gls' with gls_correlation='arma' only
@@ -44,11 +46,13 @@ class ITSSettings:
     n_sim: int = 4000
     seed: int = 20240401
     min_segment_points: int = MIN_SEGMENT_POINTS
+    frequency: Frequency = "auto"  # the time axis: see beyond_averages.its.frequency (inferred from the column)
 
     def __post_init__(self):
         for name, alias in (("family", Family), ("seasonality", Seasonality), ("autocorrelation", Autocorrelation),
                             ("covid", CovidHandling), ("ci_method", CIMethod),
-                            ("impact", ImpactModel), ("gls_correlation", GLSCorrelation)):
+                            ("impact", ImpactModel), ("gls_correlation", GLSCorrelation),
+                            ("frequency", Frequency)):
             if getattr(self, name) not in get_args(alias):
                 raise InputError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(get_args(alias))}")
         if not 1 <= int(self.harmonics) <= 6:
@@ -60,9 +64,9 @@ class ITSSettings:
                              f"{MAX_ARMA_ORDER} and ma_order 0 to {MAX_ARMA_ORDER} (short monthly series)")
         if self.hac_lags is not None and self.hac_lags < 0:
             raise InputError(f"hac_lags: {self.hac_lags!r} must be >= 0")
-        if self.autocorrelation in ("ar", "gls") and self.family != "gaussian":
-            raise InputError(f"autocorrelation={self.autocorrelation!r} needs family='gaussian' (got {self.family!r}); "
-                             "use autocorrelation='newey_west' for count families")
+        if self.autocorrelation == "ar" and self.family != "gaussian":
+            raise InputError(f"autocorrelation='ar' needs family='gaussian' (got {self.family!r}); use "
+                             "autocorrelation='gls' (quasi-likelihood GLS) or 'newey_west' for count families")
         if not 0 < self.alpha < 1 or self.per <= 0:
             raise InputError("alpha must lie in (0, 1) and per must be positive")
         if pd.Timestamp(self.covid_end) < pd.Timestamp(self.covid_start):
