@@ -216,6 +216,7 @@ def _qualitative_cases(v):
         **{f"qualitative.{fn.__name__}": [fn(data)] for fn in (qualitative.overview_sentence,
                                                                qualitative._origin_note)},
         "qualitative.agreement_sentence": [qualitative.agreement_sentence(agreement)],
+        "qualitative.double_coding_sentence": [qualitative.double_coding_sentence(d) for d in (data, data.double_coding)],
         "qualitative.theme_sentence": [qualitative.theme_sentence(summary)],
         "qualitative.saturation_sentence": [qualitative.saturation_sentence(curve)],
         "qualitative.deprivation_paragraph": [qualitative.deprivation_paragraph(data, codes)],
@@ -304,6 +305,6 @@ def test_edge_values_reach_the_page_as_policy_says(rendered):
     assert "a ratio of 1.02" in base and "(95% CI -1.00 to 0.00)" in base
     assert "1,234,565 patient records" in rendered["study_population.extract_check_sentence"][0]  # rounded to 5
     agreement = rendered["qualitative.agreement_sentence"][0]
-    assert "0.0% agreement over 12 units (Krippendorff's alpha 0.00" in agreement
+    assert "0.0% of 12 passage-code pairs (Krippendorff's alpha 0.00" in agreement
     assert "(0.00 percentage points apart" in rendered["qualitative.deprivation_sentence"][0]
     assert math.isclose(len(rendered["tables.p_text"]), len(P_VALUES))

@@ -38,8 +38,8 @@ def test_committed_notebook_is_clean_and_follows_conventions():
                   "{#sec-qualitative}"]
     assert all("def " not in c.source for c in code)
     labels = [re.match(r"#\| label: (\S+)", c.source).group(1) for c in code if c.source.startswith("#| label:")]
-    assert labels == ["tbl-qual-themes", "tbl-qual-framework", "tbl-qual-quotes", "fig-qual-cooccurrence",
-                      "fig-qual-saturation"]
+    assert labels == ["tbl-qual-agreement", "tbl-qual-themes", "tbl-qual-framework", "tbl-qual-quotes",
+                      "fig-qual-cooccurrence", "fig-qual-saturation"]
     assert all(LABEL.match(label) for label in labels)
     assert set(yaml.safe_load(PARAMS.read_text())) <= {"data_dir", "quotes_per_theme", "seed", "equity_codes"}  # make's overrides of the parameters
 
@@ -49,10 +49,16 @@ def test_executed_chapter_quotes_and_deprivation_paragraph(executed_chapter):
     params/qualitative.yaml, as `make` does): figures, tables and sentence form are checked for every chapter in
     test_pipeline.py."""
     chapter = executed_chapter("qualitative")
-    assert list(chapter.labelled()) == ["tbl-qual-themes", "tbl-qual-framework", "tbl-qual-quotes",
-                                        "fig-qual-cooccurrence", "fig-qual-saturation"]
+    assert list(chapter.labelled()) == ["tbl-qual-agreement", "tbl-qual-themes", "tbl-qual-framework",
+                                        "tbl-qual-quotes", "fig-qual-cooccurrence", "fig-qual-saturation"]
+    # Agreement between the two (synthetic) coders: the table by code and level, and the sentences around it.
+    agreement = chapter.labelled()["tbl-qual-agreement"].outputs[0]["data"]["text/html"]
+    assert "Passages: Krippendorff&#x27;s alpha" in agreement or "Passages: Krippendorff's alpha" in agreement
+    assert "Inequalities recognised" in agreement and "All codes" in agreement
     html = chapter.labelled()["tbl-qual-quotes"].outputs[0]["data"]["text/html"]
     assert "Attributed to" in html and "P0" in html
     text = json.dumps(chapter.nb.dict())
     assert "Equity not considered in QI' was raised by 1 of 7 participants" in text
+    assert "Coder A and Coder B each coded 3 of the 10 sources" in text
+    assert "the 2 coders agreed on 93.3% of 104 passage-code pairs" in text
     assert "Traceback" not in text

@@ -402,3 +402,33 @@ def test_nvivo_convention_conforms_to_schema(schema, tmp_path):
     root = _project_xml(to_qdpx(data, tmp_path / "nvivo.qdpx", target="nvivo"))
     schema.validate(root)
     assert len(root.findall(f".//{NS}PlainTextSelection")) == 57  # one per code: 57 codings on 43 passages
+
+
+def test_real_atlas_pdf_quotations_keep_text_without_positions(atlas):
+    """ATLAS.ti's PDF quotation written twice under one GUID counts its span (297..498, 201 units) in the PDF's text
+    layer, while its text comes inline from the PDFSelection twin (54 code points): mapped to passages, positions
+    must not be kept for it, or the span/text check would refuse the project. The export's codes are flat (no
+    theme), so they are put under one theme here, in memory; the file is read as it is."""
+    import dataclasses
+    import warnings
+
+    import pandas as pd
+
+    project = read_qdpx(atlas)
+    codes = project.codes.assign(parent_guid=project.codes["parent_guid"].fillna("THEME"),
+                                 path=project.codes["path"].map(lambda p: ("Breakfast", *p)))
+    theme = pd.DataFrame([{"guid": "THEME", "name": "Breakfast", "description": "", "parent_guid": None,
+                           "path": ("Breakfast",), "is_codable": False}])
+    themed = dataclasses.replace(project, codes=pd.concat([theme, codes], ignore_index=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 7 codes without description: asserted elsewhere
+        data = refi_to_qual_data(themed, non_text="skip")
+    segs = data.segments.set_index("segment_id")
+    # The three coded quotations with readable text, all in the PDF; none has a position.
+    assert len(segs) == 3 and segs["start"].isna().all() and segs["end"].isna().all()
+    assert segs.loc["95916796-D0A0-4B49-80B0-5A5C8B94AE13", "text"] == \
+        "favoritos.Dificultad: MediaTiempo: 2 horas 30 minutos "
+    assert segs.loc["27A5F0C2-E225-4D6A-8297-F4FEC794D890", "text"] == "granola"
+    assert len(segs.loc["7B8C9A7D-1AD6-4A88-8556-50B9A35FDA19", "text"]) == 135
+    assert sorted(data.codings["code"]) == ["cornflakes", "cornflakes", "waste of time"]
+    assert set(data.coder_codings["coder"]) == set(project.codings["coder"])  # ATLAS.ti's one user

@@ -7,10 +7,13 @@ co-occurrence cells; the writer's output in each unit is read back to the same s
 
 from __future__ import annotations
 
+import csv
+import io
 import warnings
 import xml.etree.ElementTree as ET
 import zipfile
 
+import pandas as pd
 import pandas.testing as pdt
 import pytest
 
@@ -264,19 +267,26 @@ def test_real_atlas_export_coders_unit_and_passages():
 # ------------------------------------------------------------------------------------------ QualCoder CSV report
 
 def _qualcoder(tmp_path, by_case=False):
-    """SYNTHETIC coding report as QualCoder writes it: BOM, every cell quoted, CRLF, a two-line memo, two category
-    levels, a FileVar_ and a CaseVar_ column."""
+    """SYNTHETIC coding report laid out as QualCoder's writer lays it out: ``DialogReportCodes.export_csv_file`` in
+    ``src/qualcoder/report_codes.py`` (github.com/ccbogel/QualCoder, commit
+    06db5fabd264bff558245c9596a054e279d7a668): ``encoding='utf-8-sig'`` (BOM), ``csv.QUOTE_ALL``, the csv module's
+    CRLF row ends; header ``File|Case[, Filename], Coder, Coded, Id, Codename, Coded_Memo``, ``Category`` x the
+    deepest code's number of ancestors, then ``FileVar_*`` (and, by case only, ``CaseVar_*``) sorted by name. Each
+    row holds only its own code's categories, leaf to root (``categories_of_code``), with the variables right after
+    them, so rows are of different lengths; an image coding has ``Coded`` "image" and ``Id`` ``imid:<n>``."""
     head = ["Case", "Filename"] if by_case else ["File"]
-    rows = [head + ["Coder", "Coded", "Id", "Codename", "Coded_Memo", "Category", "Category", "FileVar_site",
-                    "CaseVar_role"]]
+    variables = ["FileVar_role", "FileVar_setting"] + (["CaseVar_role"] if by_case else [])
+    rows = [head + ["Coder", "Coded", "Id", "Codename", "Coded_Memo", "Category", "Category"] + variables]
 
-    def row(case, file, coder, text, cid, code, memo, top, sub):
-        return ([case, file] if by_case else [file]) + [coder, text, cid, code, memo, top, sub, "urban", "gp"]
+    def row(case, file, coder, text, cid, code, memo, categories, site):
+        values = ["", site, "gp"] if by_case else ["gp", site]
+        return ([case, file] if by_case else [file]) + [coder, text, cid, code, memo, *categories, *values]
     rows += [row("P01", "int1.txt", "ann", "We wait weeks.", "ctid:1", "Waiting", "Seen twice.\nCheck again.",
-                 "Access", "Delay"),
-             row("P01", "int1.txt", "ann", "We wait weeks.", "ctid:2", "Demand", "", "Access", ""),
-             row("P01", "int1.txt", "bob", "We wait weeks.", "ctid:3", "Waiting", "", "Access", "Delay"),
-             row("P02", "int2.txt", "ann", "Staff are kind.", "ctid:4", "Kindness", "", "Staff", "")]
+                 ["Delay", "Access"], "urban"),  # Waiting is in category Delay, itself in Access
+             row("P01", "int1.txt", "ann", "We wait weeks.", "ctid:2", "Demand", "", ["Access"], "urban"),
+             row("P01", "int1.txt", "bob", "We wait weeks.", "ctid:3", "Waiting", "", ["Delay", "Access"], "urban"),
+             row("P02", "int2.txt", "ann", "Staff are kind.", "ctid:4", "Kindness", "", ["Staff"], "rural"),
+             row("P02", "photo.png", "ann", "image", "imid:7", "Kindness", "", ["Staff"], "rural")]
     text = "\r\n".join(",".join('"' + c.replace('"', '""') + '"' for c in r) for r in rows) + "\r\n"
     path = tmp_path / "coding_report.csv"
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
@@ -285,11 +295,18 @@ def _qualcoder(tmp_path, by_case=False):
 
 @pytest.mark.parametrize("by_case", [False, True])
 def test_qualcoder_coding_report(tmp_path, by_case):
-    data = load_qualcoder_csv(_qualcoder(tmp_path, by_case))
+    path = _qualcoder(tmp_path, by_case)
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == 6  # BOM, CRLF rows; the memo's newline is LF
+    lengths = {len(r) for r in csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline=""))} - {12 if by_case else 10}
+    assert lengths == {11 if by_case else 9}  # besides the header's length: rows with one category are shorter
+    with pytest.warns(UserWarning, match=r"coding_report.csv: 1 coding\(s\) of images or audio/video"):
+        data = load_qualcoder_csv(path)
+    # Categories read leaf to root: Waiting's row says "Delay", "Access", so Access is the theme.
     assert data.codebook[["theme", "code"]].values.tolist() == [
         ["Access", "Delay::Waiting"], ["Access", "Demand"], ["Staff", "Kindness"]]
     assert sorted(data.segments["text"]) == ["Staff are kind.", "We wait weeks."]
-    # 4 rows, 2 passages, 3 distinct passage-code pairs, 4 codings by 2 coders.
+    # 4 text rows, 2 passages, 3 distinct passage-code pairs, 4 codings by 2 coders; the image row is left out.
     assert (len(data.segments), len(data.codings), len(data.coder_codings)) == (2, 3, 4)
     assert data.coders == ["ann", "bob"]
     assert data.coder_codings["memo"].tolist()[0] == "Seen twice.\nCheck again."  # embedded newline intact
@@ -297,10 +314,22 @@ def test_qualcoder_coding_report(tmp_path, by_case):
     assert matrix.loc["Delay::Waiting", "Demand"] == 1 and matrix.loc["Kindness", "Demand"] == 0
     summary = S.theme_summary(data)
     assert summary.set_index("code").loc["Delay::Waiting", ["n_segments", "n_codings"]].tolist() == [1, 2]
+    # The variables are read from where each row has them (after 1 or 2 categories), not from the header's place.
     assert data.participants["role"].tolist() == ["gp", "gp"]
+    assert data.participants["setting"].tolist() == ["urban", "rural"]
     assert data.participants["participant_id"].tolist() == ["P01", "P02"]
     assert "2 coded segments carrying 4 codings (3 distinct passage-code pairs, by 2 coders)" in \
         show.overview_sentence(data)
+
+
+def test_qualcoder_row_longer_than_the_header_is_refused(tmp_path):
+    path = _qualcoder(tmp_path)
+    lines = path.read_bytes().split(b"\r\n")
+    lines[1] = lines[1] + b',"extra","cell"'
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(InputError, match=r"coding_report.csv: line 2: 12 cells, but the header has 6 columns "
+                                         r"before the categories, 2 Category and 2 variable column\(s\)"):
+        load_qualcoder_csv(path)
 
 
 def test_qualcoder_report_refused_when_not_one(tmp_path):
@@ -309,3 +338,95 @@ def test_qualcoder_report_refused_when_not_one(tmp_path):
     with pytest.raises(InputError, match=r"other.csv: missing column\(s\) 'Coder', 'Coded', 'Id', 'Codename', "
                                          r"'File'; is this QualCoder's coding report"):
         load_qualcoder_csv(path)
+
+
+# ------------------------------------------------------------- the writer's output in each tool's convention
+
+def _rewrite(path, out, convention: str):
+    """The writer's ``.qdpx`` rewritten as another tool writes a REFI-QDA project (SYNTHETIC content):
+
+    - ``atlas``: ``Project.qde`` and ``Sources/`` (as the real ATLAS.ti 8.4 export), codes flat with the hierarchy
+      in their names (``Theme::Code``), origin "ATLAS.ti 8.4.0";
+    - ``maxqda``: lower-case ``sources/`` with the files named in upper case by ``internal://`` (resolved whatever
+      the case), origin "MAXQDA 24";
+    - ``nvivo``: written with ``target="nvivo"`` (one selection per code, UTF-16 units), origin "NVivo 12
+      (Windows)" (no declaration: the unit is the tool's, checked on the text).
+    """
+    q = "{urn:QDA-XML:project:1.0}"
+    ET.register_namespace("", "urn:QDA-XML:project:1.0")
+    with zipfile.ZipFile(path) as archive:
+        root = ET.fromstring(archive.read("project.qde"))
+        files = {n: archive.read(n) for n in archive.namelist() if n != "project.qde"}
+    root.set("origin", {"atlas": "ATLAS.ti 8.4.0", "maxqda": "MAXQDA 24", "nvivo": "NVivo 12 (Windows)"}[convention])
+    member, folder = "project.qde", "sources"
+    if convention == "atlas":
+        member, folder = "Project.qde", "Sources"
+        codes = root.find(f"{q}CodeBook/{q}Codes")
+        for theme in list(codes):
+            for code in theme.findall(f"{q}Code"):
+                theme.remove(code)
+                code.set("name", f"{theme.get('name')}::{code.get('name')}")
+                codes.append(code)
+    if convention == "maxqda":
+        for source in root.iter(f"{q}TextSource"):
+            source.set("plainTextPath", source.get("plainTextPath").replace(".txt", ".TXT"))
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(member, ET.tostring(root, encoding="unicode"))
+        for name, blob in files.items():
+            archive.writestr(name.replace("sources/", f"{folder}/"), blob)
+    return out
+
+
+@pytest.mark.parametrize("convention", ["atlas", "maxqda", "nvivo"])
+def test_writer_output_read_back_in_each_tools_convention(tmp_path, convention):
+    data = load_csv_project(paths.DATA_SYNTHETIC / "qualitative")
+    written = to_qdpx(data, tmp_path / "out.qdpx", target="nvivo" if convention == "nvivo" else "refi")
+    path = _rewrite(written, tmp_path / f"{convention}.qdpx", convention)
+    project = read_qdpx(path)
+    assert project.member == ("Project.qde" if convention == "atlas" else "project.qde")
+    assert project.position_unit == ("utf16" if convention == "nvivo" else "codepoint")
+    if convention == "atlas":
+        assert project.codes["parent_guid"].isna().all()  # flat, hierarchy only in the names
+    back = load_qdpx(path)
+    assert (len(back.segments), len(back.codings), back.coders) == (43, 57, ["Coder A"])
+    for summary in (S.theme_summary, S.framework_matrix, S.exemplar_quotes, S.co_occurrence, S.saturation_curve,
+                    S.theme_by_deprivation):
+        pdt.assert_frame_equal(summary(back), summary(data), obj=f"{convention}: {summary.__name__}")
+    assert show.overview_sentence(back) == show.overview_sentence(data)
+
+
+def _qualcoder_report_of(data, path):
+    """The coding report QualCoder would export for ``data`` by case, with variables (layout as in
+    :func:`_qualcoder`): one row per coding, the code's category (its theme) as the only Category cell, the case's
+    attributes as ``CaseVar_`` columns sorted by name. SYNTHETIC: built here from the study's own data."""
+    people = data.participants.set_index("participant_id")
+    attributes = sorted(["collection_order", "imd_quintile", "method", "role", "setting"])
+    rows = [["Case", "Filename", "Coder", "Coded", "Id", "Codename", "Coded_Memo", "Category",
+             *[f"CaseVar_{a}" for a in attributes]]]
+    theme_of = dict(zip(data.codebook["code"], data.codebook["theme"]))
+    coded = data.coder_codings.merge(data.segments, on="segment_id")
+    for k, r in enumerate(coded.to_dict("records"), start=1):
+        person = people.loc[r["participant_id"]]
+        values = ["" if pd.isna(person[a]) else str(person[a]) for a in attributes]
+        rows.append([r["participant_id"], f"{r['source']}.txt", r["coder"], r["text"], f"ctid:{k}", r["code"], "",
+                     theme_of[r["code"]], *values])
+    with open(path, "w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(rows)
+    return path
+
+
+def test_qualcoder_report_of_the_synthetic_project_gives_the_same_counts(tmp_path):
+    """QualCoder's report holds no positions and no definitions, and its codebook is ordered by category: the
+    counts per code, the co-occurrence cells and the saturation curve are the same as the CSV route's."""
+    data = load_csv_project(paths.DATA_SYNTHETIC / "qualitative")
+    back = load_qualcoder_csv(_qualcoder_report_of(data, tmp_path / "report.csv"))
+    assert back.participants_from == "cases" and back.coders == ["Coder A"]
+    assert (len(back.segments), len(back.codings)) == (43, 57)
+    counts = ["theme", "code", "n_participants", "n_segments"]
+    mine = S.theme_summary(data)[counts].sort_values(["theme", "code"], ignore_index=True)
+    theirs = S.theme_summary(back)[counts].sort_values(["theme", "code"], ignore_index=True)
+    pdt.assert_frame_equal(theirs, mine)
+    order = list(data.codebook["code"])
+    pdt.assert_frame_equal(S.co_occurrence(back).loc[order, order], S.co_occurrence(data))
+    pdt.assert_frame_equal(S.saturation_curve(back).drop(columns="new_code_names"),
+                           S.saturation_curve(data).drop(columns="new_code_names"))

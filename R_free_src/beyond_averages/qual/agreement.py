@@ -1,7 +1,9 @@
 """Agreement between coders who coded the same sources: Cohen's kappa, Krippendorff's alpha, percentage agreement.
 
 Coders come from the codings as recorded (:attr:`~.model.QualData.coder_codings`: REFI-QDA ``creatingUser``, a
-``coder`` column, QualCoder's ``Coder``). Only sources coded by at least two coders are compared. For each code,
+``coder`` column, QualCoder's ``Coder``). When the project holds a separate double coding
+(:attr:`~.model.QualData.double_coding`: a second coder's independent coding of some sources with the first
+coder's coding of them), that is what is compared. Only sources coded by at least two coders are compared. For each code,
 every unit gets, from each coder, 1 (coded with it) or 0, and the coefficients compare those binary ratings:
 
 - **passage** level: the units are the passages of those sources (a passage coded by anyone), the rating whether
@@ -9,7 +11,8 @@ every unit gets, from each coder, 1 (coded with it) or 0, and the coefficients c
 - **character** level (as QualCoder and NVivo compare coding): the units are the characters of each such source
   (code points; positioned passages only), the rating whether the coder's passages with the code cover it.
 
-``overall`` pools the units of every code (each unit-code pair one unit). Percentage agreement is the share of
+Codes that no coder applied in the compared sources are left out (nothing to agree on). ``overall`` pools the
+units of every code left (each unit-code pair one unit). Percentage agreement is the share of
 units on which every rating coder agrees. Cohen's kappa (two coders only; statsmodels' ``cohens_kappa``) and
 Krippendorff's alpha for nominal data (any number of coders, missing ratings allowed; the ``krippendorff``
 package) are ``NaN`` when undefined (for example, a code no one applied: no variation to agree on).
@@ -108,8 +111,12 @@ def rating_arrays(data: QualData, level: str) -> tuple[list[str], dict[str, np.n
 
 
 def agreement(data: QualData, levels: tuple[str, ...] = ("passage", "character")) -> pd.DataFrame:
-    """Tidy agreement table: per level, one row per code (codebook order) then the ``All codes`` row. Columns
-    :data:`AGREEMENT_COLUMNS`. Empty when fewer than two named coders coded a common source."""
+    """Tidy agreement table: per level, one row per code applied by some coder (codebook order) then the
+    ``All codes`` row. Columns
+    :data:`AGREEMENT_COLUMNS`. Empty when fewer than two named coders coded a common source. Computed on
+    ``data.double_coding`` when the project has one (module docstring)."""
+    if data.double_coding is not None:
+        data = data.double_coding
     rows = []
     theme_of = dict(zip(data.codebook["code"], data.codebook["theme"]))
     if len(data.coders) < 2:
@@ -117,6 +124,11 @@ def agreement(data: QualData, levels: tuple[str, ...] = ("passage", "character")
     for level in levels:
         coders, arrays = rating_arrays(data, level)
         if not any(a.shape[1] for a in arrays.values()):
+            continue
+        # A code no coder applied in the compared sources has nothing to agree on; pooled, its all-zero units
+        # would inflate the overall agreement, so it is left out.
+        arrays = {code: a for code, a in arrays.items() if np.nansum(a) > 0}
+        if not arrays:
             continue
         for code, ratings in arrays.items():
             rows.append({"level": level, "theme": theme_of[code], "code": code, "n_coders": len(coders),

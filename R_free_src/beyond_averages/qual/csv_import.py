@@ -17,12 +17,20 @@ CSV files are read by :func:`beyond_averages.text_input.read_table` (UTF-8 with 
 semicolon or tab): a row with more or fewer cells than the header, an unclosed quote, a column named twice or a header
 without rows is an :class:`~beyond_averages.files.InputError` naming the file and the line.
 
+**Double coding** (optional): ``segments_second_coder.csv`` holds a second coder's independent coding of some
+sources, one row per coding: ``segment_id, participant_id, source, start, end, text, code, coder`` (``coder``
+required on every row; ``segments.csv`` then needs a ``coder`` column too, naming the first coder). A passage of the
+second coder with the same source and span (or, without positions, the same text) as one of ``segments.csv`` is
+the same passage, whatever its ID; other passages are new. It is validated like ``segments.csv`` and kept apart, in
+:attr:`~.model.QualData.double_coding`, for agreement between coders: the findings use ``segments.csv`` alone.
+
 Transcripts are read without newline translation (a ``\\r\\n`` stays two code points, as tools count it) and with
 a leading byte-order mark dropped (it is an encoding marker, not text).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -96,6 +104,7 @@ def load_csv_project(
     segments: str = "segments.csv",
     transcripts: str = "transcripts",
     sources: str = "sources.csv",
+    second_coder: str = "segments_second_coder.csv",
 ) -> QualData:
     """Read and validate a CSV project folder. Real-name columns in ``participants`` are dropped and redacted.
 
@@ -115,11 +124,54 @@ def load_csv_project(
         mapping = dict(zip(table["source"].str.strip(), table["participant_id"].str.strip()))
     segs, cods = split_segments(read_table(files["segments"]), str(files["segments"]), mapping)
     documents = read_transcripts(folder / transcripts) if (folder / transcripts).is_dir() else {}
-    return build_qual_data(
-        book, people, segs, cods,
-        documents=documents,
-        redactor=Redactor.from_names(names),
-        sources={"codebook": str(files["codebook"]), "participants": str(files["participants"]),
-                 "segments": str(files["segments"]), "codings": str(files["segments"])},
-        label=str(folder.name),
-    )
+    named = {"codebook": str(files["codebook"]), "participants": str(files["participants"]),
+             "segments": str(files["segments"]), "codings": str(files["segments"])}
+    data = build_qual_data(book, people, segs, cods, documents=documents, redactor=Redactor.from_names(names),
+                           sources=named, label=str(folder.name))
+    if not (folder / second_coder).exists():
+        return data
+    path = folder / second_coder
+    segs2, cods2 = split_segments(read_table(path), str(path), mapping)
+    both_segs, both_cods = _double_coded(segs, cods, segs2, cods2, named["segments"], str(path))
+    double = build_qual_data(book, people, both_segs, both_cods, documents=documents,
+                             redactor=Redactor.from_names(names),
+                             sources={**named, "segments": str(path), "codings": str(path)},
+                             label=f"{folder.name} (double coding)")
+    return dataclasses.replace(data, double_coding=double)
+
+
+def _double_coded(segs: pd.DataFrame, cods: pd.DataFrame, segs2: pd.DataFrame, cods2: pd.DataFrame,
+                  first: str, second: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first coder's passages and codings on the sources of the second coding, and the second coder's, with
+    a second-coder passage on the same span (or, unpositioned, the same text) as a first-coder one given its ID."""
+    for name, frame in ((first, cods), (second, cods2)):
+        advice = f"name the coder of every coding, so {Path(second).name} can be compared with {Path(first).name}"
+        if "coder" not in frame.columns:
+            raise InputError(f"{name}: no 'coder' column; {advice}")
+        empty = frame[frame["coder"].fillna("").astype(str).str.strip() == ""]
+        if len(empty):
+            i = int(empty["_row"].iloc[0])
+            raise InputError(f"{name}: row {i + 1} (line {i + 2}), column 'coder': empty; {advice}")
+    shared = set(segs2["source"].astype(str).str.strip())
+    mine = segs[segs["source"].astype(str).str.strip().isin(shared)]
+
+    def key(row) -> tuple:
+        source, start, end = str(row["source"]).strip(), str(row.get("start", "")).strip(), \
+            str(row.get("end", "")).strip()
+        try:
+            return source, int(float(start)), int(float(end))
+        except ValueError:  # no positions (or bad ones, refused later by build_qual_data): match on the text
+            return source, row["text"]
+
+    first_id = {key(r): r["segment_id"] for r in mine.to_dict("records")}
+    same = {r["segment_id"]: first_id[key(r)] for r in segs2.to_dict("records") if key(r) in first_id}
+    clash = sorted((set(segs2["segment_id"]) - set(same)) & set(segs["segment_id"]))
+    if clash:
+        raise InputError(f"{second}: segment_id {clash[0]!r} names another passage in {Path(first).name}; give the "
+                         f"second coder's new passages IDs of their own")
+    new = segs2[~segs2["segment_id"].isin(same)]
+    both_segs = pd.concat([mine.assign(_row=-1), new], ignore_index=True)
+    both_cods = pd.concat([cods[cods["segment_id"].isin(set(mine["segment_id"]))].assign(_row=-1),
+                           cods2.assign(segment_id=cods2["segment_id"].map(lambda s: same.get(s, s)))],
+                          ignore_index=True)
+    return both_segs, both_cods

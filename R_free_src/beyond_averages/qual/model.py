@@ -17,6 +17,9 @@ Tables held by :class:`QualData` (tidy column names, one row per thing):
 - ``codings``: ``segment_id, code`` (one row per code applied to a segment; a repeated pair counts once).
 - ``coder_codings``: ``segment_id, code, coder, memo``: the codings as recorded, one per coder (``coder`` empty when
   the source does not say), for inter-coder agreement and for the count of codings beside that of passages.
+- ``double_coding`` (optional): a second :class:`QualData` holding a second coder's independent coding of some
+  sources together with the first coder's coding of those sources (a CSV project's ``segments_second_coder.csv``),
+  used for agreement between coders only, so the findings rest on one coding.
 
 A segment is a *passage*: importers merge the selections of one source with the same span into one segment that
 carries all their codes, so counts, co-occurrence and saturation are per passage.
@@ -179,6 +182,9 @@ class QualData:
     label: str = "coded data"
     coder_codings: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(CODER_CODING_COLUMNS)))
     participants_from: str = "table"  # "table", "cases", "mapping" or "per_source" (one participant per source)
+    # A second coder's independent coding of some sources, with the first coder's coding of the same sources: for
+    # agreement between coders only (qual.agreement uses it when present); the findings use the coding above.
+    double_coding: QualData | None = None
 
     @property
     def coders(self) -> list[str]:

@@ -1,15 +1,25 @@
 """QualCoder's coding-report CSV (Reports -> Coding reports -> export CSV) read into a :class:`~.model.QualData`.
 
-The file as QualCoder writes it (described in the project's issue 11 from real exports; no sample is stored here):
-UTF-8 with a byte-order mark, every cell quoted, CRLF line ends, memos with embedded newlines. Columns: ``File,
-Coder, Coded, Id, Codename, Coded_Memo``, then one ``Category`` column per category level (the top level first),
-then optional ``FileVar_<name>`` and ``CaseVar_<name>`` columns. ``Id`` is ``ctid:<n>`` for coded text. When the
-report is by case, the first column is the case and the file is in ``Filename``, the second column.
+The layout follows QualCoder's writer, ``DialogReportCodes.export_csv_file`` in ``src/qualcoder/report_codes.py``
+(github.com/ccbogel/QualCoder, read at commit 06db5fabd264bff558245c9596a054e279d7a668): ``open(..., 'w',
+encoding='utf-8-sig', newline='')`` and ``csv.writer(..., quoting=csv.QUOTE_ALL)``, so UTF-8 with a byte-order
+mark, every cell quoted, CRLF row ends (the csv module's default) and memos or coded text with embedded newlines.
+Header: ``File, Coder, Coded, Id, Codename, Coded_Memo`` (by case: ``Case, Filename, Coder, ...``), then as many
+``Category`` columns as the deepest code has ancestors, then, when variables are exported, ``FileVar_<name>`` and
+``CaseVar_<name>`` columns. Two details of that writer shape the reader:
 
-Mapping: the theme is the top category and the code is the deeper categories and the code name joined by ``::``
-(a code without a category goes under the theme ``(no category)``, with a warning). The participant is the case
-(report by case) or the file (``P01``, ``P02``, ... in order of first appearance, since a file name is
-rarely a pseudonym); role, method, setting, imd_quintile and collection_order come from ``CaseVar_``
+- a row's ``Category`` cells come from ``categories_of_code``, **leaf to root**: the code's parent codes, then its
+  category, then that category's parents up to the top; a row holds only as many as its code has, and the variable
+  cells follow them directly, so a row may be shorter than the header and its variables sit further left. The
+  reader counts each row's categories as its cells minus the fixed and variable columns.
+- ``Id`` is ``ctid:<n>`` for coded text, ``imid:<n>`` for an image area (``Coded`` = ``image``) and ``avid:<n>``
+  for an audio/video segment (``Coded`` = ``a/v``). Only text codings become passages; the others are left out
+  with one warning giving their number.
+
+Mapping: the theme is the root (the last category cell) and the code is the deeper levels, root side first, and
+the code name, joined by ``::`` (a code without a category goes under the theme ``(no category)``, with a warning).
+The participant is the case (report by case) or the file (``P01``, ``P02``, ... in order of first appearance, since
+a file name is rarely a pseudonym); role, method, setting, imd_quintile and collection_order come from ``CaseVar_``
 (then ``FileVar_``) columns of those names, else role ``unknown``, method ``interview`` and the order of first
 appearance. The report holds no positions: rows of one file with the same coded text are one passage, carrying all
 their codes and coders. Memos are kept, whole, in ``coder_codings``.
@@ -65,16 +75,22 @@ def load_qualcoder_csv(path: str | os.PathLike) -> QualData:
                          f"report (File, Coder, Coded, Id, Codename, Coded_Memo, Category...)?")
     col = {name: header.index(name) for name in (*REQUIRED, "Coded_Memo") if name in header}
     categories = [i for i, h in enumerate(header) if h.lower().startswith("category")]
-    variables = {i: h for i, h in enumerate(header) if h.startswith(("CaseVar_", "FileVar_"))}
-    book, people, segs, cods, uncategorised, files = {}, {}, {}, [], set(), {}
+    variables = [h for h in header if h.startswith(("CaseVar_", "FileVar_"))]
+    fixed = min(categories) if categories else len(header) - len(variables)
+    book, people, segs, cods, uncategorised, files, media = {}, {}, {}, [], set(), {}, 0
     for k, (line, cells) in enumerate(body):
-        if len(cells) != len(header):
-            raise InputError(f"{path}: line {line}: {len(cells)} cells but the header has {len(header)}")
         where = f"{path}: line {line}"
+        n_levels = len(cells) - fixed - len(variables)  # QualCoder writes only the code's own categories
+        if not 0 <= n_levels <= len(categories):
+            raise InputError(f"{where}: {len(cells)} cells, but the header has {fixed} columns before the "
+                             f"categories, {len(categories)} Category and {len(variables)} variable column(s)")
+        if not cells[col["Id"]].strip().lower().startswith("ctid:") and cells[col["Id"]].strip():
+            media += 1  # an image area or an audio/video segment: no text passage
+            continue
         source = cells[file_col].strip()
         # A file name is rarely a pseudonym ('Interview Ann.docx'): files become P01, P02, ... in order of appearance.
         pid = cells[0].strip() if by_case else files.setdefault(source, f"P{len(files) + 1:02d}")
-        levels = [cells[i].strip() for i in categories if cells[i].strip()]
+        levels = [c.strip() for c in cells[fixed:fixed + n_levels] if c.strip()][::-1]  # root first
         name = cells[col["Codename"]].strip()
         if not name or not source:
             raise InputError(f"{where}: empty {'Codename' if not name else header[file_col]}")
@@ -84,16 +100,19 @@ def load_qualcoder_csv(path: str | os.PathLike) -> QualData:
         if book.setdefault(code, theme) != theme:
             raise InputError(f"{where}: code {code!r} is under category {theme!r} here and {book[code]!r} before")
         person = people.setdefault(pid, {"participant_id": pid, "_row": len(people)})
-        for i, variable in variables.items():
+        for variable, value in zip(variables, cells[fixed + n_levels:]):
             attr = variable.split("_", 1)[1].strip().lower()
-            if attr in ATTRIBUTES and cells[i].strip() and (variable.startswith("CaseVar_") or attr not in person):
-                person[attr] = cells[i].strip()
+            if attr in ATTRIBUTES and value.strip() and (variable.startswith("CaseVar_") or attr not in person):
+                person[attr] = value.strip()
         text = cells[col["Coded"]]
         sid = segs.setdefault((source, text), {"segment_id": cells[col["Id"]].strip() or f"row{k + 1}",
                                                "participant_id": pid, "source": source, "text": text,
                                                "_row": k})["segment_id"]
         cods.append({"segment_id": sid, "code": code, "coder": cells[col["Coder"]].strip(), "_row": k,
                      "memo": cells[col["Coded_Memo"]] if "Coded_Memo" in col else ""})
+    if media:
+        warnings.warn(f"{path}: {media} coding(s) of images or audio/video (Id imid:/avid:) left out; only coded "
+                      f"text becomes passages", UserWarning, stacklevel=2)
     if uncategorised:
         warnings.warn(f"{path}: {len(uncategorised)} code(s) have no category and go under the theme "
                       f"{NO_CATEGORY!r}: {', '.join(map(repr, sorted(uncategorised)))}", UserWarning, stacklevel=2)

@@ -11,6 +11,11 @@ outside the Basic Multilingual Plane gives the same numbers in both units.
 Codings on one passage: ``target="refi"`` writes one ``PlainTextSelection`` per passage holding all its codings;
 ``target="nvivo"`` writes one per code applied to the passage, each with one ``Coding``, as NVivo 12 exports. The
 reader merges same-span selections back into one passage, so both read back to the same passages.
+
+Coders: every named coder of :attr:`~.model.QualData.coder_codings` becomes a ``User`` (GUID from the name), and
+each coding is written once per coder who applied it, with ``creatingUser`` pointing at that User, so a project
+coded by two people reads back with its coders (and its agreement between them). A coding with no coder is
+written without ``creatingUser``. Memos on codings are not written (REFI-QDA holds them as separate Notes).
 """
 
 from __future__ import annotations
@@ -70,6 +75,12 @@ def _source_texts(data: QualData) -> tuple[dict[str, str], dict[str, tuple[int, 
     return texts, spans
 
 
+def _coders_of(data: QualData) -> dict[tuple[str, str], list[str]]:
+    """``{(segment_id, code): [coders, sorted]}`` for codings with named coders (others: written once, unnamed)."""
+    named = data.coder_codings[data.coder_codings["coder"] != ""]
+    return {key: sorted(set(group["coder"])) for key, group in named.groupby(["segment_id", "code"])}
+
+
 def _selections(sid: str, codes: list[str], per_code: bool) -> list[tuple[str, list[str]]]:
     """The ``(guid, codes)`` of each selection written for passage ``sid``: one holding every code, or one per code
     (NVivo). The first keeps the passage's own GUID, which the reader takes as the passage's id, so the segment ids
@@ -99,7 +110,12 @@ def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None
     user = _guid("user", "beyond_averages")
     root = ET.Element("Project", {"xmlns": NS, "name": project_name or data.label, "origin": ORIGINS[unit],
                                   "creatingUserGUID": user})
-    ET.SubElement(ET.SubElement(root, "Users"), "User", {"guid": user, "name": "beyond_averages"})
+    users = ET.SubElement(root, "Users")
+    ET.SubElement(users, "User", {"guid": user, "name": "beyond_averages"})
+    coder_guid = {name: _guid("user", f"coder/{name}") for name in data.coders}
+    for name, guid in coder_guid.items():
+        ET.SubElement(users, "User", {"guid": guid, "name": name})
+    coders_of = _coders_of(data)
     codes_el = ET.SubElement(ET.SubElement(root, "CodeBook"), "Codes")
     code_guid = {}
     for theme, book in data.codebook.groupby("theme", sort=False):
@@ -150,8 +166,13 @@ def to_qdpx(data: QualData, path: str | os.PathLike, *, project_name: str | None
                 sel = ET.SubElement(src, "PlainTextSelection", {"guid": guid, "name": sid,
                                                                 "startPosition": str(start), "endPosition": str(end)})
                 for code in codes:
-                    coding = ET.SubElement(sel, "Coding", {"guid": _guid("coding", f"{sid}/{code}")})
-                    ET.SubElement(coding, "CodeRef", {"targetGUID": code_guid[code]})
+                    for k, coder in enumerate(coders_of.get((sid, code), [""])):
+                        # The first coding keeps the GUID a coding without coders has always had.
+                        attributes = {"guid": _guid("coding", f"{sid}/{code}" + (f"/{coder}" if k else ""))}
+                        if coder:
+                            attributes["creatingUser"] = coder_guid[coder]
+                        coding = ET.SubElement(sel, "Coding", attributes)
+                        ET.SubElement(coding, "CodeRef", {"targetGUID": code_guid[code]})
     ET.indent(root, space="  ")
     xml = ('<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n").encode("utf-8")
     with atomic_path(path) as tmp:

@@ -11,6 +11,9 @@
   participant_id, role`` and optionally the other variables) or, failing that, makes one participant per source
   (``P01``, ``P02``, ... in source order), role ``unknown``, method ``interview``, collection order = source order.
 - **Codebook only**: a project with codes but no codings loads, with no passages.
+- **Non-text selections**: a selection whose text is held inline rather than cut from a text source (PDF, picture or
+  media quotations with a text representation) keeps its text but no position, so a span counted in another
+  layer never has to match it.
 """
 
 from __future__ import annotations
@@ -147,14 +150,18 @@ def refi_to_qual_data(project: RefiProject, *, non_text: Literal["error", "skip"
         if pid is None:
             raise InputError(f"{where}: selection {sel['guid']} in source {source_name[sel['source_guid']]!r} belongs "
                              f"to no single participant; link the source (or the selection) to one Case")
-        positioned = not pd.isna(sel["start"])
+        # Positions locate a passage only in text cut from the source at them. A text held inline (an ATLAS.ti PDF
+        # quotation, whose span counts the PDF's text layer while its inline text has lost the layout) would not
+        # match its span, so such a passage keeps its text and no position.
+        positioned = sel["text_origin"] == "source" and not pd.isna(sel["start"])
         key = (sel["source_guid"], int(sel["start"]), int(sel["end"]), pid) if positioned else (sel["guid"],)
         if key in seen:  # the same passage selected again (NVivo: once per code): one segment
             passage_of[sel["guid"]] = seen[key]
             continue
         seen[key] = passage_of[sel["guid"]] = sel["guid"]
         seg_rows.append({"segment_id": sel["guid"], "participant_id": pid, "source": source_name[sel["source_guid"]],
-                         "start": sel["start"], "end": sel["end"], "text": sel["text"]})
+                         "start": sel["start"] if positioned else pd.NA, "end": sel["end"] if positioned else pd.NA,
+                         "text": sel["text"]})
     cods = project.codings[project.codings["selection_guid"].isin(passage_of)]
     codings = pd.DataFrame({"segment_id": cods["selection_guid"].map(passage_of),
                             "code": cods["code_guid"].map(code_name), "coder": cods["coder"]})

@@ -23,7 +23,7 @@ from .. import labels
 from ..files import write_csv, write_text
 from ..qual.model import ROLES, QualData
 from ..qual.summaries import role_noun, roles_present, theme_by_deprivation
-from ..style import OVERALL_COLOUR, TREATED_COLOUR, figure_style
+from ..style import MIN_FONT_PT, OVERALL_COLOUR, PAGE_WIDTH_IN, TREATED_COLOUR, figure_style
 from .tables import format_number, format_percent, format_pp, format_ratio, html_table
 
 
@@ -84,9 +84,16 @@ def exemplar_quotes_display(quotes: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Where codings as recorded outnumber coded passages (several coders, or a code recorded twice on a passage), the
+# theme summary carries both counts, and the headers say which is which.
+COUNT_HEADERS = {"n_segments": "Coded passages", "n_codings": "Codings"}
+
+
 def theme_table(summary: pd.DataFrame):
-    """:func:`theme_summary_display` as an HTML table with the strand's column headers."""
-    return html_table(theme_summary_display(summary), labels.QUALITATIVE_COLUMNS)
+    """:func:`theme_summary_display` as an HTML table with the strand's column headers (with an ``n_codings``
+    column, the two counts are headed "Coded passages" and "Codings")."""
+    extra = COUNT_HEADERS if "n_codings" in summary.columns else {}
+    return html_table(theme_summary_display(summary), {**labels.QUALITATIVE_COLUMNS, **extra})
 
 
 def framework_table(matrix: pd.DataFrame, cell: Literal["cell", "codes", "exemplar"] = "codes"):
@@ -152,6 +159,51 @@ def agreement_table(table: pd.DataFrame, level: str = "passage"):
 
 AGREEMENT_HEADERS = {"code": "Code", "n_units": "Units compared", "percent_agreement": "Agreement (%)",
                      "cohen_kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha"}
+_LEVEL_NAMES = {"passage": "Passages", "character": "Characters"}
+
+
+def agreement_levels_display(table: pd.DataFrame) -> pd.DataFrame:
+    """Both levels of :func:`beyond_averages.qual.agreement.agreement` side by side, one row per code then
+    ``All codes``: percentage agreement (1 decimal), Cohen's kappa and Krippendorff's alpha (2 decimals; "–" where
+    undefined) at passage level, then at character level. The units compared are in
+    :func:`agreement_sentence`."""
+    out = pd.DataFrame({"code": list(dict.fromkeys(table["code"]))})
+    for level in ("passage", "character"):
+        rows = table[table["level"] == level].set_index("code").reindex(out["code"])
+        out[f"{level}_percent_agreement"] = [format_number(v, 1) for v in rows["percent_agreement"]]
+        out[f"{level}_cohen_kappa"] = [format_ratio(v) for v in rows["cohen_kappa"]]
+        out[f"{level}_krippendorff_alpha"] = [format_ratio(v) for v in rows["krippendorff_alpha"]]
+    return out
+
+
+def agreement_levels_table(table: pd.DataFrame):
+    """:func:`agreement_levels_display` as an HTML table, headers naming the level ("Passages: agreement (%)")."""
+    headers = {"code": "Code"}
+    for level, name in _LEVEL_NAMES.items():
+        headers.update({f"{level}_percent_agreement": f"{name}: agreement (%)",
+                        f"{level}_cohen_kappa": f"{name}: Cohen's kappa",
+                        f"{level}_krippendorff_alpha": f"{name}: Krippendorff's alpha"})
+    return html_table(agreement_levels_display(table), headers)
+
+
+def double_coding_sentence(data: QualData) -> str:
+    """Who coded what: the sources a second coder coded independently, and which coding the findings use."""
+    double = data.double_coding if data.double_coding is not None else data
+    coders = double.coders
+    if len(coders) < 2:
+        return ("One coder coded every source, so agreement between coders is not reported." if coders else
+                "The coding does not name its coders, so agreement between coders is not reported.")
+    by = double.coder_codings.merge(double.segments[["segment_id", "source"]], on="segment_id")
+    shared = sorted(s for s, who in by.groupby("source")["coder"].agg(set).items() if len(who) >= 2)
+    n_sources = data.segments["source"].nunique()
+    passages = double.segments[double.segments["source"].isin(shared)]
+    head = (f"{' and '.join(coders) if len(coders) == 2 else ', '.join(coders)} each coded {len(shared)} of the "
+            f"{n_sources} sources ({', '.join(shared)}), {len(passages)} passages between them")
+    if data.double_coding is not None:
+        first = ", ".join(data.coders) or "the first coder"
+        return (f"{head}, independently; the findings above rest on the coding of {first}, and the second coding "
+                f"serves only to measure agreement.")
+    return f"{head}; the findings above count the passages and codes of every coder."
 
 
 def agreement_sentence(table: pd.DataFrame) -> str:
@@ -159,11 +211,11 @@ def agreement_sentence(table: pd.DataFrame) -> str:
     overall = table[table["code"] == "All codes"]
     if overall.empty:
         return "Agreement between coders cannot be computed: fewer than two named coders coded the same sources."
-    parts = [f"at {r['level']} level {format_percent(r['percent_agreement'])} agreement over {r['n_units']} units "
-             f"(Krippendorff's alpha {format_ratio(r['krippendorff_alpha'])}"
+    parts = [f"on {format_percent(r['percent_agreement'])} of {format_number(r['n_units'], 0)} {r['level']}-code "
+             f"pairs (Krippendorff's alpha {format_ratio(r['krippendorff_alpha'])}"
              + (f", Cohen's kappa {format_ratio(r['cohen_kappa'])})" if pd.notna(r["cohen_kappa"]) else ")")
              for r in overall.to_dict("records")]
-    return f"Across all codes, the {int(overall['n_coders'].iloc[0])} coders agreed " + "; ".join(parts) + "."
+    return f"Across all codes, the {int(overall['n_coders'].iloc[0])} coders agreed " + ", and ".join(parts) + "."
 
 
 def theme_sentence(summary: pd.DataFrame) -> str:
@@ -251,16 +303,17 @@ def plot_co_occurrence(matrix: pd.DataFrame, *, title: str | None = None, show_d
     cmap = plt.get_cmap("Blues", max(top, 1) + 1)
     norm = BoundaryNorm(np.arange(-0.5, max(top, 1) + 1.5), cmap.N)
     with figure_style():
-        size = max(3.5, 0.32 * m + 2.2)
+        # As wide as the page at most (so never shown scaled down), text at the book's minimum size or more.
+        size = min(PAGE_WIDTH_IN - 0.8, max(3.5, 0.32 * m + 2.2))
         fig, ax = plt.subplots(figsize=(size + 0.8, size))
         image = ax.imshow(shown, cmap=cmap, norm=norm)
         ax.grid(False)
         for (i, j), value in np.ndenumerate(shown):
             if lower[i, j]:
-                ax.text(j, i, str(int(value)), ha="center", va="center", fontsize=7,
+                ax.text(j, i, str(int(value)), ha="center", va="center", fontsize=MIN_FONT_PT,
                         color="white" if value > 0.6 * max(top, 1) else ("#999999" if value == 0 else OVERALL_COLOUR))
-        ax.set_xticks(range(m), [_wrap(c) for c in cols], rotation=90, fontsize=8)
-        ax.set_yticks(range(m), [_wrap(c) for c in rows], fontsize=8)
+        ax.set_xticks(range(m), [_wrap(c) for c in cols], rotation=90, fontsize=MIN_FONT_PT)
+        ax.set_yticks(range(m), [_wrap(c) for c in rows], fontsize=MIN_FONT_PT)
         for side in ("left", "bottom"):
             ax.spines[side].set_visible(False)
         # The colour bar in the empty upper-right triangle, against the heatmap rather than at the figure's edge
@@ -268,8 +321,8 @@ def plot_co_occurrence(matrix: pd.DataFrame, *, title: str | None = None, show_d
         cax = ax.inset_axes((0.72, 0.55, 0.04, 0.4) if m >= 3 else (1.05, 0.1, 0.05, 0.8))
         bar = fig.colorbar(image, cax=cax, ticks=MaxNLocator(integer=True, nbins=6))
         bar.set_label("Segments coded with both" + (" (diagonal: with the code)" if show_diagonal else ""),
-                      fontsize=7)
-        bar.ax.tick_params(labelsize=7)
+                      fontsize=MIN_FONT_PT)
+        bar.ax.tick_params(labelsize=MIN_FONT_PT)
         if title:
             ax.set_title(title)
     return fig, ax
@@ -288,7 +341,7 @@ def plot_saturation(curve: pd.DataFrame, *, title: str | None = None):
             ax.axvline(new.max() + 0.5, color=TREATED_COLOUR, linestyle="--", linewidth=1,
                        label="After this, no new code")
         ticks = [f"{e}\n{p}" for e, p in zip(curve["event"], curve["participants"].str.replace("; ", "\n"))]
-        ax.set_xticks(x, ticks, fontsize=7)
+        ax.set_xticks(x, ticks, fontsize=MIN_FONT_PT)
         ax.set_xlabel("Data-collection event (participants), in collection order")
         ax.set_ylabel("Codes")
         ax.set_ylim(0, max(1, int(curve["cumulative_codes"].max())) * 1.1)
