@@ -1,5 +1,6 @@
-"""Measures counted practice partition by partition, on a process pool or Dask, and generation on a process pool,
-give the same files, byte for byte, as the whole-extract, single-process runs (issue 16).
+"""Measures counted practice partition by partition on a process pool, and generation on a process pool, give the
+same files, byte for byte, as the whole-extract, single-process runs (issue 16). The Dask and Spark engines are
+tested in ``tests/test_engines.py``; the layout-aware partition planner in ``tests/test_repartition.py``.
 
 A small extract (24 practices, about 55,000 patients) is generated twice, with ``jobs=1`` and ``jobs=2``; every
 comparison is of SHA-256 digests of the Parquet files the pipeline writes.
@@ -12,13 +13,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-
 from beyond_averages import cli, config
 from beyond_averages.files import write_parquet
-from beyond_averages.measures import compute_measures, compute_measures_by_age, compute_partitioned, plan_partitions
+from beyond_averages.measures import (
+    compute_measures,
+    compute_measures_by_age,
+    compute_partitioned,
+    plan_partitions,
+)
 from beyond_averages.synth import generate_area, generate_population
 
-SETTINGS = dict(scale=0.03, n_practices=24, seed=123, scenario="narrowing")
+SETTINGS = {"scale": 0.03, "n_practices": 24, "seed": 123, "scenario": "narrowing"}
 AREAS = ("hypertension_case_finding", "diabetes_care")  # diabetes care has a register: its onset is per partition
 FILES = ("patients.parquet", "practices.parquet", *(f"{k}_{a}.parquet" for a in AREAS
                                                     for k in ("events", "ground_truth", "programme")))
@@ -110,27 +115,6 @@ def test_measures_command_jobs_1_and_2_write_the_same_bytes(extracts, tmp_path):
     assert digests[0] == digests[1]
     m = pq.read_table(tmp_path / "jobs1" / f"{name}.parquet").to_pandas()
     assert len(m) == 24 * 5 * 84 and m["denominator"].sum() > 0 and (m["numerator"] <= m["denominator"]).all()
-
-
-def test_dask_engine_equals_local_engine(extracts, study, tmp_path):
-    pytest.importorskip("dask", reason="the Dask engine needs `pip install dask` (not in requirements.txt)")
-    area = config.load_area("diabetes_care")
-    local = _written(compute_partitioned(area, extracts[0], study, jobs=1, partition_rows=5_000), tmp_path / "l")
-    dask = _written(compute_partitioned(area, extracts[0], study, jobs=2, engine="dask", partition_rows=5_000),
-                    tmp_path / "d")
-    assert dask == local
-
-
-@pytest.mark.slow  # run by `make bench`: pyspark (and a JVM) are not pinned, so `make test` would only skip it
-def test_spark_engine_equals_local_engine(extracts, study, tmp_path):
-    pytest.importorskip("pyspark", reason="the Spark engine needs `pip install pyspark` and Java 17")
-    area = config.load_area("hypertension_case_finding")
-    try:
-        spark = compute_partitioned(area, extracts[0], study, jobs=2, engine="spark", partition_rows=5_000)
-    except Exception as exc:  # a JVM that cannot start is the environment's problem, not the engine's
-        pytest.skip(f"Spark could not start in local mode here: {type(exc).__name__}: {str(exc)[:200]}")
-    local = compute_partitioned(area, extracts[0], study, jobs=1)
-    assert _written(spark, tmp_path / "s") == _written(local, tmp_path / "l")
 
 
 def test_unknown_engine_is_one_clear_error(extracts, study):

@@ -1,6 +1,8 @@
 """Repartitioning an extract by practice (beyond_averages.repartition, `python -m beyond_averages repartition`): a
 shuffled copy of the small extract, as a real extract may arrive, rewritten by practice gives the same measures,
-byte for byte, and the layout the practice partitions read cheaply (issue 16)."""
+byte for byte, and the layout the practice partitions read cheaply (issue 16): the partition planner pairs the
+patients' and the events' row groups by position from the layout metadata, so a partition reads its own events row
+groups only, even when the patient ids are pseudonymised (in no order, so their statistics pair nothing)."""
 
 from __future__ import annotations
 
@@ -15,11 +17,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import test_extract_check as contract
-
-from beyond_averages import cli
+from beyond_averages import cli, config
 from beyond_averages.extract_check import check_extract
-from beyond_averages.files import InputError
-from beyond_averages.repartition import LAYOUT_KEY, repartition
+from beyond_averages.files import InputError, write_parquet
+from beyond_averages.measures import (
+    compute_measures,
+    compute_measures_by_age,
+    compute_partitioned,
+    plan_partitions,
+)
+from beyond_averages.repartition import (
+    LAYOUT_KEY,
+    aligned_event_row_groups,
+    patients_signature,
+    repartition,
+)
 
 AREAS = ("hypertension_case_finding", "diabetes_care")  # diabetes care has a register
 PER_GROUP = 3
@@ -78,6 +90,10 @@ def test_patients_are_sorted_by_practice_in_row_groups_of_n_practices(shuffled, 
     pd.testing.assert_frame_equal(written, expected)
     assert json.loads(reader.schema_arrow.metadata[LAYOUT_KEY]) == {"by": "practice_id",
                                                                    "practices_per_row_group": PER_GROUP}
+    for area in AREAS:  # each events file names the patients file it is aligned with, by its row groups' digest
+        events = pq.ParquetFile(by_practice / f"events_{area}.parquet").schema_arrow.metadata[LAYOUT_KEY]
+        assert json.loads(events) == {"by": "practice_id", "practices_per_row_group": PER_GROUP, "aligned_with": {
+            "file": "patients.parquet", "signature": patients_signature(reader.metadata)}}
 
 
 def test_events_row_groups_follow_the_patients(shuffled, by_practice):
@@ -134,3 +150,132 @@ def test_bad_requests_are_one_line_errors(tmp_path):
     assert cli.main(["repartition", "--extract", str(folder), "--out", str(tmp_path / "y"), "--quiet"]) == 2
     with pytest.raises(InputError, match=r"patients\.parquet: missing column\(s\) 'practice_id'"):
         repartition(folder, tmp_path / "y", progress=False)
+
+
+# -- the partition planner reads the layout --------------------------------------------------------------------
+def _measure_digests(frames, folder: Path) -> list[str]:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(frames):
+        write_parquet(frame, folder / f"{i}.parquet")
+    return [_digest(folder / f"{i}.parquet") for i in range(len(frames))]
+
+
+@pytest.fixture(scope="module")
+def pseudonymised(shuffled, tmp_path_factory) -> Path:
+    """The shuffled extract with pseudonymised patient ids (a random one-to-one map, in patients and events alike):
+    after repartitioning, every row group's id range spans nearly all ids, so statistics pair nothing."""
+    out = tmp_path_factory.mktemp("pseudonymised")
+    shutil.copytree(shuffled, out, dirs_exist_ok=True)
+    patients = pq.read_table(out / "patients.parquet")
+    old = np.sort(patients["patient_id"].to_numpy())
+    new = 10**9 + 7 * np.random.default_rng(61).permutation(len(old))
+    for path in [out / "patients.parquet", *out.glob("events_*.parquet")]:
+        table = pq.read_table(path)
+        ids = table["patient_id"].to_numpy()
+        at = np.searchsorted(old, ids)
+        assert (old[at] == ids).all()  # every event's patient is in the patients file
+        table = table.set_column(table.schema.get_field_index("patient_id"), "patient_id", pa.array(new[at]))
+        pq.write_table(table, path, row_group_size=table.num_rows)
+    return out
+
+
+@pytest.fixture(scope="module")
+def pseudonymised_by_practice(pseudonymised, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("pseudonymised_by_practice")
+    repartition(pseudonymised, out, PER_GROUP, progress=False)
+    return out
+
+
+def _without_layout(source: Path, target: Path) -> Path:
+    """A copy whose events files lose the layout metadata (same rows, same row groups): as an extract aligned by
+    some other tool would be."""
+    shutil.copytree(source, target)
+    for path in target.glob("events_*.parquet"):
+        reader = pq.ParquetFile(source / path.name)
+        schema = reader.schema_arrow
+        schema = schema.with_metadata({k: v for k, v in schema.metadata.items() if k != LAYOUT_KEY})
+        with pq.ParquetWriter(path, schema) as writer:
+            for i in range(reader.num_row_groups):
+                writer.write_table(reader.read_row_group(i).replace_schema_metadata(schema.metadata))
+        assert pq.ParquetFile(path).num_row_groups == reader.num_row_groups
+    return target
+
+
+class _ReadSpy:
+    """Records every row-group read of a Parquet file in this process: (file name, row groups)."""
+
+    def __init__(self, monkeypatch):
+        self.reads: list[tuple[str, tuple[int, ...]]] = []
+        init, read_row_groups = pq.ParquetFile.__init__, pq.ParquetFile.read_row_groups
+        spy = self
+
+        def spied_init(self, source, *args, **kwargs):
+            self._spied_name = Path(str(source)).name
+            init(self, source, *args, **kwargs)
+
+        def spied_read_row_groups(self, row_groups, *args, **kwargs):
+            spy.reads.append((self._spied_name, tuple(row_groups)))
+            return read_row_groups(self, row_groups, *args, **kwargs)
+
+        monkeypatch.setattr(pq.ParquetFile, "__init__", spied_init)
+        monkeypatch.setattr(pq.ParquetFile, "read_row_groups", spied_read_row_groups)
+
+    def events_read_per_partition(self, events: str) -> list[set[int]]:
+        """The events row groups read after each read of patients row groups (one partition's reads)."""
+        out: list[set[int]] = []
+        for name, groups in self.reads:
+            if name == "patients.parquet":
+                if not out or out[-1]:
+                    out.append(set())
+            elif name == events:
+                out[-1].update(groups)
+        return out
+
+
+def test_the_planner_pairs_row_groups_by_the_layout_not_by_the_ids(pseudonymised_by_practice, tmp_path):
+    area = config.load_area("diabetes_care")
+    events = pseudonymised_by_practice / f"events_{area.name}.parquet"
+    assert aligned_event_row_groups(pseudonymised_by_practice / "patients.parquet", events) == [(i,) for i in range(8)]
+    plan = plan_partitions(pseudonymised_by_practice, area, partition_rows=1)  # one partition per row group
+    assert [(p.patient_row_groups, p.event_row_groups, p.paired_by) for p in plan] == [
+        ((i,), (i,), "layout") for i in range(8)]
+    packed = plan_partitions(pseudonymised_by_practice, area, partition_rows=10**9)
+    assert [(p.patient_row_groups, p.event_row_groups) for p in packed] == [(tuple(range(8)), tuple(range(8)))]
+    # Without the metadata the planner falls back on the patient-id statistics: pseudonymised ids pair everything.
+    bare = _without_layout(pseudonymised_by_practice, tmp_path / "bare")
+    assert [(p.event_row_groups, p.paired_by) for p in plan_partitions(bare, area, partition_rows=1)] == [
+        (tuple(range(8)), "statistics")] * 8
+    # A patients file rewritten since the repartition (here: one row group) is not the one the events were aligned
+    # with: its signature differs and the row groups are not paired by position.
+    moved = tmp_path / "moved"
+    shutil.copytree(pseudonymised_by_practice, moved)
+    table = pq.read_table(moved / "patients.parquet")
+    pq.write_table(table, moved / "patients.parquet", row_group_size=table.num_rows)
+    assert aligned_event_row_groups(moved / "patients.parquet", moved / events.name) is None
+    assert [p.paired_by for p in plan_partitions(moved, area)] == ["statistics"]
+
+
+def test_a_partition_reads_only_its_own_events_row_groups(pseudonymised_by_practice, tmp_path, study, monkeypatch):
+    area = config.load_area("diabetes_care")  # a register area: its events are read twice per partition
+    bare = _without_layout(pseudonymised_by_practice, tmp_path / "bare")
+    spy = _ReadSpy(monkeypatch)
+    laid_out = compute_partitioned(area, pseudonymised_by_practice, study, jobs=1, partition_rows=1)
+    by_layout = spy.events_read_per_partition(f"events_{area.name}.parquet")
+    spy.reads.clear()
+    by_statistics = compute_partitioned(area, bare, study, jobs=1, partition_rows=1)
+    by_ids = spy.events_read_per_partition(f"events_{area.name}.parquet")
+    assert by_layout == [{i} for i in range(8)]        # 1 events row group of 8 per partition
+    assert by_ids == [set(range(8))] * 8               # every one of them, for every partition
+    assert _measure_digests(laid_out, tmp_path / "l") == _measure_digests(by_statistics, tmp_path / "s")
+
+
+@pytest.mark.parametrize("name", AREAS)
+def test_measures_of_a_pseudonymised_repartitioned_extract_equal_the_unpartitioned_bytes(
+        pseudonymised, pseudonymised_by_practice, study, tmp_path, name):
+    area = config.load_area(name)
+    whole = _measure_digests((compute_measures(area, pseudonymised, study),
+                              compute_measures_by_age(area, pseudonymised, study)), tmp_path / "whole")
+    assert {p.paired_by for p in plan_partitions(pseudonymised_by_practice, area, partition_rows=1)} == {"layout"}
+    parted = compute_partitioned(area, pseudonymised_by_practice, study, jobs=2, partition_rows=1)
+    assert _measure_digests(parted, tmp_path / "parted") == whole
+    assert parted[0]["numerator"].sum() > 0 and parted[0]["practice_id"].nunique() == 24

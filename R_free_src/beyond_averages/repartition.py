@@ -8,7 +8,9 @@ row group ``i`` (written even when empty, so the two files stay aligned). Within
 had. Patients without a practice, and events of no patient in the file, go in one last row group of each file, so no
 row is lost and the data contract (:mod:`beyond_averages.extract_check`) finds what it would have found before.
 Every other file of the folder is copied as it is. Each file is written atomically; the same input gives the same
-bytes. Both files carry the key-value metadata :data:`LAYOUT_KEY` (practices per row group).
+bytes. Every file rewritten carries the key-value metadata :data:`LAYOUT_KEY` (practices per row group); each
+events file also records the :func:`patients_signature` of the patients file it was aligned with, so that the
+measures' partition planner (:func:`aligned_event_row_groups`) pairs row groups by position only with that very file.
 
 Memory is bounded: the rows are first scattered, batch by batch, into temporary Arrow files of consecutive practice
 groups (about :data:`BUCKET_ROWS` patients each), then each is sorted by practice and written out. The whole-file
@@ -17,6 +19,7 @@ state is each patient's id and practice rank (16 bytes a patient with integer id
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tempfile
@@ -148,10 +151,52 @@ class _PatientRanks:
         return out
 
 
+def patients_signature(metadata: pq.FileMetaData) -> str:
+    """A digest of a patients file's row groups (rows, and the min and max of ``patient_id`` and ``practice_id`` in
+    each), read from its footer alone. An events file aligned with it records it; a patients file rewritten since
+    (rows dropped, row groups changed) no longer matches, and its row groups are not paired by position."""
+    schema = metadata.schema.to_arrow_schema()
+    columns = [schema.get_field_index(c) for c in ("patient_id", "practice_id")]
+    groups = []
+    for i in range(metadata.num_row_groups):
+        group = metadata.row_group(i)
+        stats = [group.column(j).statistics if j >= 0 else None for j in columns]
+        groups.append([group.num_rows, *((s.min, s.max) if s is not None and s.has_min_max else None for s in stats)])
+    return hashlib.sha256(json.dumps(groups, default=str).encode()).hexdigest()
+
+
+def layout_of(metadata: pq.FileMetaData) -> dict | None:
+    """The layout a file was written with by :func:`repartition` (None: not written by it)."""
+    raw = (metadata.metadata or {}).get(LAYOUT_KEY)
+    try:
+        layout = json.loads(raw) if raw else None
+    except ValueError:
+        return None
+    return layout if isinstance(layout, dict) else None
+
+
+def aligned_event_row_groups(patients_path: Path, events_path: Path) -> list[tuple[int, ...]] | None:
+    """For each row group of ``patients_path``, the row groups of ``events_path`` that may hold its patients' events,
+    when the events file was written by :func:`repartition` aligned with this very patients file (its recorded
+    :func:`patients_signature` matches): row group ``i`` of each, by position; a trailing events row group past the
+    patients' holds events of no patient and pairs with none. None otherwise: the caller must then pair row groups
+    some other way (the planner uses the patient-id statistics)."""
+    p_meta = pq.ParquetFile(patients_path).metadata
+    e_meta = pq.ParquetFile(events_path).metadata
+    layout = layout_of(e_meta) or {}
+    aligned = layout.get("aligned_with")
+    n_patients, n_events = p_meta.num_row_groups, e_meta.num_row_groups
+    if (not isinstance(aligned, dict) or aligned.get("file") != Path(patients_path).name
+            or aligned.get("signature") != patients_signature(p_meta) or not n_patients - 1 <= n_events <= n_patients + 1):
+        return None
+    return [(i,) if i < n_events else () for i in range(n_patients)]
+
+
 def _rewrite(source: Path, target: Path, layout: _Layout, rank_of, work: Path, bar: tqdm,
-             patients: _PatientRanks | None = None) -> list[int]:
+             patients: _PatientRanks | None = None, aligned_with: str | None = None) -> list[int]:
     """Scatter ``source`` into bucket files by practice group, then write each bucket sorted, one row group per
-    group (``patients``, if given, collects each patient's id and rank). Returns the rows per row group written."""
+    group (``patients``, if given, collects each patient's id and rank; ``aligned_with``, for an events file, is the
+    signature of the patients file written, recorded in its layout). Returns the rows per row group written."""
     reader = pq.ParquetFile(source, pre_buffer=False)  # see extract_rows.batches: memory follows the batch
     schema = reader.schema_arrow
     work_schema = schema.append(pa.field(RANK, pa.int64()))
@@ -172,8 +217,10 @@ def _rewrite(source: Path, target: Path, layout: _Layout, rank_of, work: Path, b
     finally:
         for w in writers.values():
             w.close()
-    metadata = {**(schema.metadata or {}), LAYOUT_KEY: json.dumps(
-        {"by": "practice_id", "practices_per_row_group": layout.per_group}).encode()}
+    written_layout = {"by": "practice_id", "practices_per_row_group": layout.per_group}
+    if aligned_with is not None:
+        written_layout["aligned_with"] = {"file": "patients.parquet", "signature": aligned_with}
+    metadata = {**(schema.metadata or {}), LAYOUT_KEY: json.dumps(written_layout).encode()}
     sizes = []
     with atomic_path(target) as tmp, pq.ParquetWriter(tmp, schema.with_metadata(metadata), compression="zstd",
                                                       write_statistics=True) as writer:
@@ -222,11 +269,13 @@ def repartition(extract_dir: str | Path, out_dir: str | Path, practices_per_row_
                                             lambda batch: layout.ranks(batch.column("practice_id")),
                                             work, bar, patients)
         patients.finish()
+        signature = patients_signature(pq.ParquetFile(out_dir / p_path.name).metadata)
         for path in events:
             with tqdm(total=2 * pq.ParquetFile(path).metadata.num_rows, desc=path.stem, unit="row",
                       unit_scale=True, disable=not progress) as bar:
                 written[path.name] = _rewrite(path, out_dir / path.name, layout,
-                                              lambda batch: patients.of(batch.column("patient_id")), work, bar)
+                                              lambda batch: patients.of(batch.column("patient_id")), work, bar,
+                                              aligned_with=signature)
         for path in sorted(extract_dir.iterdir()):
             if path.is_file() and path.name not in written:
                 with atomic_path(out_dir / path.name) as tmp:

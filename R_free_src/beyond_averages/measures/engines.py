@@ -8,8 +8,9 @@ file system), which is how a trusted research environment's engine sees its data
 - ``local``: a process pool of ``jobs`` workers (``jobs=1``: this process).
 - ``dask``: a Dask bag of the partitions, ``map_partitions`` of the kernel. With ``DASK_SCHEDULER_ADDRESS`` set it
   runs on that cluster (``dask.distributed``), otherwise on ``jobs`` local processes.
-- ``spark``: an RDD of the partitions, ``mapPartitions`` of the kernel, on the active Spark session (a cluster's,
-  e.g. Databricks') or a ``local[jobs]`` one.
+- ``spark``: Spark reads the extract, groups the patients by practice with their events and runs the kernel on
+  each practice in ``applyInPandas`` (:mod:`beyond_averages.measures.spark_engine`), on the active Spark session (a
+  cluster's, e.g. Databricks') or a ``local[jobs]`` one. It plans no row-group partitions: Spark partitions the data.
 """
 
 from __future__ import annotations
@@ -67,19 +68,7 @@ def _dask(kernel, plan: list[Partition], jobs: int, progress: bool) -> list[Coun
         return list(bag.compute(scheduler="sync" if jobs <= 1 else "processes", num_workers=max(jobs, 1)))
 
 
-def _spark(kernel, plan: list[Partition], jobs: int, progress: bool) -> list[Counts]:
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise InputError("--engine spark: the pyspark package is not installed (pip install pyspark; needs Java 17)"
-                         ) from None
-    spark = SparkSession.getActiveSession() or (SparkSession.builder.master(f"local[{max(jobs, 1)}]")
-                                                .appName("beyond_averages measures").getOrCreate())
-    rdd = spark.sparkContext.parallelize(plan, len(plan))
-    return rdd.mapPartitions(partial(_count_all, kernel)).collect()
-
-
-RUNNERS = {"local": _local, "dask": _dask, "spark": _spark}
+RUNNERS = {"local": _local, "dask": _dask}
 
 
 def compute_partitioned(area: Area, extract_dir: Path | None = None, study: Study | None = None, *,
@@ -91,17 +80,23 @@ def compute_partitioned(area: Area, extract_dir: Path | None = None, study: Stud
     :func:`~beyond_averages.measures.compute_measures_by_age` on the same extract, whatever ``jobs``, ``engine`` and
     ``partition_rows``. The extract's data contract is not checked here (``extract_check.check_extract`` does it).
     """
-    if engine not in RUNNERS:
+    if engine not in ENGINES:
         raise InputError(f"engine {engine!r}: expected one of {', '.join(ENGINES)}")
     study = study or load_study()
     extract_dir = Path(extract_dir) if extract_dir else study.resolved_extract_dir()
     if not (extract_dir / "patients.parquet").exists():
         raise InputError(f"{extract_dir / 'patients.parquet'}: file not found (run `make data`, or set extract_dir "
                          "in study.yaml to a real extract)")
-    plan = plan_partitions(extract_dir, area, partition_rows)
-    kernel = partial(count_partition, extract_dir, area, study)
-    counts = RUNNERS[engine](kernel, plan, default_jobs() if jobs is None else jobs, progress)
+    jobs = default_jobs() if jobs is None else jobs
     first = month_index_of(study.study_start)
-    total = combine(counts, month_index_of(study.study_end) - first + 1, first)
+    n_months = month_index_of(study.study_end) - first + 1
+    if engine == "spark":  # Spark partitions the data itself: by practice, ``partition_rows`` does not apply
+        from .spark_engine import spark_counts
+
+        counts = [spark_counts(extract_dir, area, study, jobs, n_months, first)]
+    else:
+        plan = plan_partitions(extract_dir, area, partition_rows)
+        counts = RUNNERS[engine](partial(count_partition, extract_dir, area, study), plan, jobs, progress)
+    total = combine(counts, n_months, first)
     return (measures_frame(area.name, total.practice_ids, total.den, total.num, first),
             by_age_frame(area.name, total.age_den, total.age_num, first))

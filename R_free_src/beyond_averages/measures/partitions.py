@@ -1,11 +1,19 @@
 """Practice partitions of an extract: planning them from the Parquet metadata, counting one, combining the counts.
 
 Counts are sums over patients, so any split of the patients gives the same totals: a partition is a set of row
-groups of ``patients.parquet`` and the row groups of ``events_<area>.parquet`` whose patient-id range meets theirs
+groups of ``patients.parquet`` and the row groups of ``events_<area>.parquet`` that may hold their patients' events
 (events of other patients are ignored when read). Partitions are packed from consecutive row groups up to
-:data:`PARTITION_ROWS` patients, so peak memory follows the largest partition, not the extract. An extract written
-one row group per practice (the synthetic one; a real one once repartitioned, see ``docs/extract.md``) gives
-partitions of whole practices and events read once; any other layout still gives the right counts, only more slowly.
+:data:`PARTITION_ROWS` patients, so peak memory follows the largest partition, not the extract. The events row groups
+of a partition are found in one of two ways:
+
+- by **layout**: an extract written by ``python -m beyond_averages repartition`` records in each events file that
+  its row group ``i`` holds the events of the patients in row group ``i`` of this very patients file
+  (:func:`beyond_averages.repartition.aligned_event_row_groups`), so a partition reads its own events row groups and
+  no other, whatever the patient ids (pseudonymised ids are in no order);
+- otherwise by **statistics**: the events row groups whose patient-id range meets the partition's. An extract written
+  one row group per practice with ids ordered by practice (the synthetic one) then gives the same pairing; any other
+  layout still gives the right counts, only more slowly (a partition may read every events row group).
+
 Combining adds each partition's per-practice counts into the practices' sorted order and sums the age-band counts,
 so the frames equal, byte for byte, those of :func:`~beyond_averages.measures.compute_measures` on the whole extract.
 """
@@ -19,6 +27,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from ..config import Area, Study
+from ..repartition import aligned_event_row_groups
 from .compute import N_BANDS, Counts, age_counts, practice_counts
 from .intervals import area_intervals
 from .reading import load_patients
@@ -28,11 +37,13 @@ PARTITION_ROWS = 250_000  # patients per partition: about 60 MB of arrays, whate
 
 @dataclass(frozen=True)
 class Partition:
-    """Row groups of ``patients.parquet`` and of the area's events file read together."""
+    """Row groups of ``patients.parquet`` and of the area's events file read together (``paired_by``: "layout"
+    or "statistics", how the events row groups were found)."""
 
     patient_row_groups: tuple[int, ...]
     event_row_groups: tuple[int, ...]
     patients: int
+    paired_by: str = "statistics"
 
 
 def _ranges(path: Path, column: str) -> list[tuple[object, object] | None]:
@@ -48,12 +59,11 @@ def _ranges(path: Path, column: str) -> list[tuple[object, object] | None]:
 
 def plan_partitions(extract_dir: Path, area: Area, partition_rows: int = PARTITION_ROWS) -> list[Partition]:
     """Consecutive row groups of ``patients.parquet`` packed up to ``partition_rows`` patients, each with the event
-    row groups that may hold its patients' events (all of them where statistics are missing)."""
+    row groups that may hold its patients' events: its own, by position, in a repartitioned extract; otherwise those
+    whose patient-id statistics meet its own (all of them where statistics are missing)."""
     extract_dir = Path(extract_dir)
     p_path, e_path = extract_dir / "patients.parquet", extract_dir / f"events_{area.name}.parquet"
     p_meta = pq.ParquetFile(p_path).metadata
-    p_ranges = _ranges(p_path, "patient_id")
-    e_ranges = _ranges(e_path, "patient_id") if e_path.exists() else []
     groups: list[list[int]] = [[]]
     rows = [0]
     for i in range(p_meta.num_row_groups):
@@ -63,8 +73,14 @@ def plan_partitions(extract_dir: Path, area: Area, partition_rows: int = PARTITI
             rows.append(0)
         groups[-1].append(i)
         rows[-1] += n
+    paired = aligned_event_row_groups(p_path, e_path) if e_path.exists() else None
+    p_ranges = _ranges(p_path, "patient_id") if paired is None else []
+    e_ranges = _ranges(e_path, "patient_id") if paired is None and e_path.exists() else []
     plan = []
     for group, n in zip(groups, rows):
+        if paired is not None:
+            plan.append(Partition(tuple(group), tuple(k for i in group for k in paired[i]), n, "layout"))
+            continue
         spans = [p_ranges[i] for i in group]
         events = tuple(k for k, e in enumerate(e_ranges)
                        if e is None or any(s is None or (e[0] <= s[1] and s[0] <= e[1]) for s in spans))
