@@ -7,10 +7,11 @@ import hashlib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from beyond_averages import config
+from beyond_averages import config, paths
 from beyond_averages.deprivation import imd_quintile_from_decile
-from beyond_averages.synth import generate_area, generate_population
+from beyond_averages.synth import assign_programme, generate_area, generate_population
 
 from conftest import SMALL
 
@@ -121,3 +122,60 @@ def test_committed_data_dictionary_is_current():
 
     committed = (paths.DATA_SYNTHETIC / "DATA_DICTIONARY.md").read_text(encoding="utf-8")
     assert committed == data_dictionary(), "run `python -m beyond_averages.synth.dictionary`"
+
+
+# -- the `selection` scenario: narrowing's effects, adopters chosen by their baseline level ----------------------
+def test_selection_scenario_plants_narrowings_effects(tmp_path):
+    area = config.load_area("hypertension_case_finding")
+    assert area.synthetic.effects_pp["selection"] == area.synthetic.effects_pp["narrowing"] == {
+        1: 6, 2: 5, 3: 4, 4: 3.5, 5: 3}  # areas/hypertension_case_finding.yaml
+    # An area file may repeat narrowing's values, but not give others.
+    data = yaml.safe_load(paths.area_file("hypertension_case_finding").read_text(encoding="utf-8"))
+    data["synthetic"]["effects_pp"]["selection"] = {1: 6, 2: 5, 3: 4, 4: 3.5, 5: 3}
+    (tmp_path / "hypertension_case_finding.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    assert config.load_area(tmp_path / "hypertension_case_finding.yaml").synthetic.effects_pp["selection"][4] == 3.5
+    data["synthetic"]["effects_pp"]["selection"] = {1: 1, 2: 1, 3: 1, 4: 1, 5: 1}
+    (tmp_path / "hypertension_case_finding.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(config.ConfigError, match=r"effects_pp.*selection must equal effects_pp.narrowing"):
+        config.load_area(tmp_path / "hypertension_case_finding.yaml")
+
+
+def test_selection_adopters_have_higher_baseline_level():
+    area = config.load_area("hypertension_case_finding")
+    ids = [f"P{i:04d}" for i in range(2000)]
+    level = np.random.default_rng(3).normal(0, 0.25, size=len(ids))
+    at_random = assign_programme(area, ids, seed=11)
+    selected = assign_programme(area, ids, seed=11, level=level)
+    assert len(selected) == len(at_random) == 800  # share_adopting 0.40, waves shared equally
+    assert selected["programme_start"].value_counts().tolist() == [267, 267, 266]
+
+    def gap_in_sd(programme):  # adopters' mean level minus the others', in SDs of the level
+        adopt = np.isin(ids, programme["practice_id"])
+        return (level[adopt].mean() - level[~adopt].mean()) / level.std()
+    # Weights exp(z): drawing 40% without replacement moves adopters about 1 SD above the rest (observed 1.07;
+    # at random, observed -0.03: SE of the difference of means about 0.046 SD).
+    assert gap_in_sd(selected) > 0.8
+    assert abs(gap_in_sd(at_random)) < 0.15
+    with pytest.raises(ValueError, match="one finite value per practice"):
+        assign_programme(area, ids, seed=11, level=level[:5])
+
+
+def test_selection_extract_differs_from_narrowing_only_in_who_adopts(tmp_path, study):
+    settings = dict(scale=0.01, n_practices=30, seed=4)
+    generate_population(tmp_path, study, progress=False, scenario="narrowing", **settings)
+    out = {}
+    for scenario in ("narrowing", "selection"):
+        generate_area("hypertension_case_finding", tmp_path, study, progress=False, scenario=scenario, **settings)
+        out[scenario] = {name: pd.read_parquet(tmp_path / f"{name}_hypertension_case_finding.parquet")
+                         for name in ("programme", "ground_truth", "planted_effects")}
+    n, s = out["narrowing"], out["selection"]
+    assert s["planted_effects"]["planted_effect_pp"].tolist() == n["planted_effects"]["planted_effect_pp"].tolist()
+    assert len(s["programme"]) == len(n["programme"]) == 12
+    assert set(s["programme"]["practice_id"]) != set(n["programme"]["practice_id"])
+    # A practice that adopts in neither scenario is simulated identically (same draws, no effect) in both.
+    never = sorted(set(n["ground_truth"]["practice_id"]) - set(n["programme"]["practice_id"])
+                   - set(s["programme"]["practice_id"]))
+    assert never
+    pick = [t[t["practice_id"].isin(never)].reset_index(drop=True) for t in (n["ground_truth"], s["ground_truth"])]
+    pd.testing.assert_frame_equal(pick[0], pick[1])
+    assert (pick[1]["numerator"] == pick[1]["numerator_counterfactual"]).all()

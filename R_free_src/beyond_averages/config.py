@@ -17,8 +17,12 @@ from . import paths
 from .disclosure import DisclosureRules
 from .files import InputError, read_yaml_mapping
 
-Scenario = Literal["null", "uniform", "narrowing", "widening"]
-SCENARIOS: tuple[str, ...] = ("null", "uniform", "narrowing", "widening")
+Scenario = Literal["null", "uniform", "narrowing", "widening", "selection"]
+SCENARIOS: tuple[str, ...] = ("null", "uniform", "narrowing", "widening", "selection")
+# Scenarios that plant another scenario's effects: ``selection`` plants exactly narrowing's and differs only in who
+# adopts (practices with a higher baseline level more often: ``synth.extract.assign_programme``), so an area file
+# may leave it out of ``effects_pp`` (it is filled in) or repeat narrowing's values, but not give others.
+EFFECTS_OF: dict[str, str] = {"selection": "narrowing"}
 Sex = Literal["any", "female", "male"]
 
 
@@ -153,13 +157,20 @@ class SyntheticArea(_Frozen):
     @field_validator("effects_pp", mode="before")
     @classmethod
     def _effects(cls, v):
-        missing = [s for s in SCENARIOS if s not in v]
+        own = [s for s in SCENARIOS if s not in EFFECTS_OF]
+        missing = [s for s in own if s not in v]
         if missing:
-            raise ValueError(f"effects_pp needs every scenario {list(SCENARIOS)}; missing {missing}")
+            raise ValueError(f"effects_pp needs every scenario {own}; missing {missing}")
         unknown = [s for s in v if s not in SCENARIOS]
         if unknown:
             raise ValueError(f"effects_pp has unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
-        return {s: _quintile_map(q, f"effects_pp.{s}") for s, q in v.items()}
+        out = {s: _quintile_map(q, f"effects_pp.{s}") for s, q in v.items()}
+        for derived, source in EFFECTS_OF.items():
+            if derived in out and out[derived] != out[source]:
+                raise ValueError(f"effects_pp.{derived} must equal effects_pp.{source} (the {derived} scenario "
+                                 f"plants {source}'s effects) or be left out; got {out[derived]}")
+            out[derived] = out[source]
+        return out
 
 
 class Area(_Frozen):

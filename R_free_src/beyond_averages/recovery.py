@@ -1,11 +1,19 @@
-"""Planted-effect recovery: the DiD and ITS chapters' estimators, run on the compendium's own synthetic extract,
-compared with the exact effect the generator wrote to ``ground_truth_<area>.parquet``.
+"""Planted-effect recovery judged against the truth itself: the DiD and ITS chapters' headline estimators, run on
+the compendium's own synthetic extract, beside the exact effect the generator wrote to
+``ground_truth_<area>.parquet``.
 
-Used by ``tests/test_recovery.py`` (small extracts) and ``make bench`` (``bench/run_bench.py``: medium scale,
-several seeds). :func:`make_extract` generates one scenario's extract and measures; :func:`did_truth` and
-:func:`its_truth` compute the estimands from the ground truth for the same practices, quintiles and months;
-:func:`did_recovery`, :func:`its_recovery` and :func:`its_controlled_recovery` put each estimate beside its truth;
-:func:`recovery` runs every scenario and seed and :func:`recovery_summary` summarises bias and coverage.
+Nothing is netted out. Every row compares an estimate and its CI with its estimand computed from the ground truth
+(same practices, quintiles, months and weights), so whatever misleads a reader of the chapter (non-parallel
+counterfactual trends of adopters, a misspecified counterfactual) shows as bias and lost coverage. Used by
+``tests/test_recovery.py`` (small extracts), ``bench/recovery_study.py`` (seeds x scenarios x scales) and
+``bench/run_bench.py``.
+
+Per row: ``scenario, seed, method, target`` (``"1"``..``"5"`` a quintile, ``"1-5"`` the Q1 - Q5 difference,
+``"gap"``/``"sii"`` the within-practice inequality), ``horizon`` (ITS months; missing for DiD), ``estimand`` (a
+readable name), ``estimate, std_error, ci_lower, ci_upper, truth, bias, covered``, ``narrowing`` (the sign of an
+estimate that means the inequality narrowed: 0 for a single quintile) and ``planted`` (the sign the generator
+planted, oriented like the estimate). The conclusion a chapter would draw and whether it matches the planted
+direction come from :func:`beyond_averages.report.conclusions.judge_conclusions` (the report layer, above this one).
 """
 
 from __future__ import annotations
@@ -18,18 +26,22 @@ import numpy as np
 import pandas as pd
 
 from beyond_averages import config
-from beyond_averages.did import GroupTimeATT, TwoWayFixedEffects, build_did_panel
+from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
+from beyond_averages.did import DidSettings, GroupTimeATT, build_did_panel, within_practice_inequality
+from beyond_averages.did.sparse import DEFAULT_RULE, SparseRule
 from beyond_averages.its import run_its_analysis, wave_practices
 from beyond_averages.measures import attach_programme, compute_measures
 from beyond_averages.synth import generate_area, generate_population
 
 AREA = "hypertension_case_finding"
-SCENARIOS = ("null", "uniform", "narrowing", "widening")
-# The sign the Q1 - Q5 difference in effect should have: + when the most deprived gain more (narrowing).
-EXPECTED_SIGN = {"null": 0, "uniform": 0, "narrowing": 1, "widening": -1}
-MEDIUM = dict(scale=0.3, n_practices=285)          # about 600,000 patients: one scenario in about a minute
+SCENARIOS = config.SCENARIOS  # null, uniform, narrowing, widening, selection
+MEDIUM = dict(scale=0.3, n_practices=285)          # about 600,000 patients
 RECOVERY_SEEDS = (20261126, 11, 12, 13, 14)        # the study seed first; the others replicate the extract
-ITS_HORIZONS = (6, 12, 24)
+ITS_HORIZONS = (6, 12, 24)                         # the ITS chapter's horizons; its headline is the last
+CONTRAST = f"{MOST_DEPRIVED}-{LEAST_DEPRIVED}"     # "1-5"
+CHAPTER_DID = DidSettings()                        # the DiD chapter's defaults (notebooks/did.ipynb passes them)
+COLUMNS = ["scenario", "seed", "method", "target", "horizon", "estimand", "estimate", "std_error", "ci_lower",
+           "ci_upper", "truth", "bias", "covered", "narrowing", "planted"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -42,7 +54,6 @@ def make_extract(out_dir: Path, scenario: str, *, scale: float, n_practices: int
     Returns the paths and the loaded tables: ``measures`` (with ``programme_start``), ``programme``, ``truth``.
     The population does not depend on the scenario, so ``population=False`` reuses the one already there.
     """
-
     study = config.load_study()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -75,217 +86,230 @@ def _with_truth(measures: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# DiD: group-time ATT by quintile vs its exact estimand
+# Estimands from the ground truth
 # ---------------------------------------------------------------------------------------------------------------
-def did_truth(joined: pd.DataFrame) -> pd.DataFrame:
-    """The exact estimand of ``GroupTimeATT(by="imd_quintile", weights="denominator", comparison="never_treated")``
-    (simple aggregation) computed from the ground truth.
+def gta_estimand(effect: np.ndarray, weight: np.ndarray, first: np.ndarray) -> float:
+    """The simple aggregation of ``GroupTimeATT(weights=...)`` applied to the units' true effects.
 
-    The estimator's unit is a practice x quintile, kept only if its denominator is positive in every month (the
-    estimator balances the panel). Unit effect in month t: ``tau_it = 100 (num - num_cf) / den`` (0 for never
-    adopters, whose counterfactual is what they did). With unit weights ``w_i`` = the unit's mean denominator,
-    ``ATT(g, t) = sum_{i in g} w_i (tau_it - tau_i,g-1) / sum_{i in g} w_i`` for every post cell t >= g, and the
-    simple aggregate weights cells by their adoption wave's total weight ``p_g``: ``sum p_g ATT(g,t) / sum p_g``. (The
-    control-group term has expectation equal to the treated counterfactual change under parallel trends, which the
-    generator satisfies by construction, so it contributes no effect.) Also returned: ``pooled`` = 100 sum(num -
-    num_cf) / sum(den) over the same units' post-adoption months (the patient-level ATT), for comparison.
-
-    Returns one row per quintile and a ``"1-5"`` row: ``imd_quintile, truth, pooled, n_units``.
+    ``effect`` (units x months) is each unit's true effect (0 for never adopters and before adoption), ``weight``
+    the unit weights, ``first`` the position of each unit's adoption month (-1: never). ``ATT(g, t) = sum_{i in g}
+    w_i (tau_it - tau_i,g-1) / sum_{i in g} w_i`` for every post cell t >= g, averaged with weights ``p_g`` (the
+    wave's total unit weight), as ``did``'s simple aggregation. The comparison units' change estimates the
+    adopters' counterfactual change; the truth is what the estimator would return if it did so exactly.
     """
+    n_t = effect.shape[1]
+    num = wsum = 0.0
+    for gc in np.unique(first[first >= 0]):
+        treat = first == gc
+        pg = weight[treat].sum()
+        for t in range(gc, n_t):
+            num += pg * (weight[treat] * (effect[treat, t] - effect[treat, gc - 1])).sum() / pg
+            wsum += pg
+    return num / wsum
+
+
+def _first_positions(starts: pd.Series, months: np.ndarray) -> np.ndarray:
+    return np.array([np.searchsorted(months, np.datetime64(s, "s")) if pd.notna(s) else -1 for s in starts])
+
+
+def did_truth(joined: pd.DataFrame) -> pd.DataFrame:
+    """The estimand of the chapter's group-time ATT by quintile (``weights="denominator"``, simple aggregation)
+    from the ground truth: unit = practice x quintile, kept only if its denominator is positive in every month (the
+    estimator balances the panel), effect ``100 (num - num_cf) / den``, weight its mean denominator
+    (:func:`gta_estimand`). Also ``pooled`` = 100 sum(num - num_cf) / sum(den) over the same units' post-adoption
+    months (the patient-level ATT). Rows per quintile and ``"1-5"``: ``target, truth, pooled, n_units``."""
     rows = []
     for q, part in joined.groupby("imd_quintile", sort=True):
         part = part.sort_values(["practice_id", "month"])
-        keep = part.groupby("practice_id")["denominator"].transform("min") > 0
-        part = part[keep]
+        part = part[part.groupby("practice_id")["denominator"].transform("min") > 0]
         months = np.sort(part["month"].unique())
-        n_t = len(months)
         units = part["practice_id"].unique()
-        den = part["denominator"].to_numpy(float).reshape(len(units), n_t)
-        tau = (100 * (part["numerator"] - part["numerator_counterfactual"]).to_numpy(float)
-               .reshape(len(units), n_t) / den)
-        start = part.groupby("practice_id", sort=True)["programme_start"].first().reindex(units)
-        g = np.array([np.searchsorted(months, np.datetime64(s, "s")) if pd.notna(s) else -1 for s in start])
-        w = den.mean(1)
-        num = wsum = 0.0
-        for gc in np.unique(g[g >= 0]):
-            treat = g == gc
-            pg = w[treat].sum()
-            for t in range(gc, n_t):
-                att = (w[treat] * (tau[treat, t] - tau[treat, gc - 1])).sum() / w[treat].sum()
-                num += pg * att
-                wsum += pg
-        post = (g[:, None] >= 0) & (np.arange(n_t)[None, :] >= g[:, None])
-        eff = (part["numerator"] - part["numerator_counterfactual"]).to_numpy(float).reshape(len(units), n_t)
-        rows.append({"imd_quintile": str(q), "truth": num / wsum, "pooled": 100 * eff[post].sum() / den[post].sum(),
-                     "n_units": int(len(units))})
-    out = pd.DataFrame(rows)
-    q1, q5 = out.set_index("imd_quintile").loc["1"], out.set_index("imd_quintile").loc["5"]
-    contrast = {"imd_quintile": "1-5", "truth": q1["truth"] - q5["truth"], "pooled": q1["pooled"] - q5["pooled"],
-                "n_units": int(q1["n_units"] + q5["n_units"])}
-    return pd.concat([out, pd.DataFrame([contrast])], ignore_index=True)
+        shape = (len(units), len(months))
+        den = part["denominator"].to_numpy(float).reshape(shape)
+        eff = (part["numerator"] - part["numerator_counterfactual"]).to_numpy(float).reshape(shape)
+        first = _first_positions(part.groupby("practice_id", sort=True)["programme_start"].first().reindex(units),
+                                 months)
+        post = (first[:, None] >= 0) & (np.arange(len(months))[None, :] >= first[:, None])
+        rows.append({"target": str(q), "truth": gta_estimand(100 * eff / den, den.mean(1), first),
+                     "pooled": 100 * eff[post].sum() / den[post].sum(), "n_units": len(units)})
+    out = pd.DataFrame(rows).set_index("target")
+    a, b = out.loc[str(MOST_DEPRIVED)], out.loc[str(LEAST_DEPRIVED)]
+    out.loc[CONTRAST] = [a["truth"] - b["truth"], a["pooled"] - b["pooled"], a["n_units"] + b["n_units"]]
+    return out.reset_index()
 
 
-def did_recovery(measures: pd.DataFrame, truth: pd.DataFrame, scenario: str) -> pd.DataFrame:
-    """Group-time ATT (headline) and static TWFE by quintile with their Q1 - Q5 contrasts, against the truth.
-
-    The group-time ATT is judged against its exact estimand (:func:`did_truth` ``truth``); TWFE, whose implicit
-    weights are not an ATT when effects ramp up over time, is judged against the patient-level ATT (``pooled``),
-    which is what a reader takes it to mean.
-    """
-
-    joined = _with_truth(measures, truth)
-    target = did_truth(joined).set_index("imd_quintile")
-    panel = build_did_panel(measures.drop(columns=["programme_start"]), measures[["practice_id", "programme_start"]]
-                            .drop_duplicates("practice_id").dropna())
-    common = dict(outcome="outcome", unit="practice_id", time="month", first_treated="programme_start",
-                  by="imd_quintile", weights="denominator")
-    gta_fit = GroupTimeATT(panel, comparison="never_treated", **common)
-    gta = pd.concat([gta_fit.tidy(), gta_fit.contrast(1, 5)], ignore_index=True)
-    gta["imd_quintile"] = [t.split("=")[1] if " - " not in t else "1-5" for t in gta["term"]]
-    twfe = TwoWayFixedEffects(panel, contrast=(1, 5), **common).summary()
-    twfe["imd_quintile"] = [t.split("=")[1] if " - " not in t else "1-5" for t in twfe["term"]]
+def inequality_truth(joined: pd.DataFrame, settings: DidSettings = CHAPTER_DID,
+                     rule: SparseRule = DEFAULT_RULE) -> pd.DataFrame:
+    """The estimands of the chapter's group-time ATT on the within-practice gap and SII: each practice-month's
+    measure (:func:`beyond_averages.did.within_practice_inequality` under the sparse-quintile ``rule``) computed on
+    the actual and on the counterfactual numerators (same denominators, so the same practices have it in every
+    month), their difference the unit effect, weights the practice's mean denominator. Rows ``gap``, ``sii``:
+    ``target, truth, n_units``."""
+    cols = ["practice_id", "month", "imd_quintile", "denominator", "programme_start"]
+    actual = within_practice_inequality(joined[cols + ["numerator"]], settings.outcome_scale, rule)
+    cf = within_practice_inequality(joined[cols].assign(numerator=joined["numerator_counterfactual"]),
+                                    settings.outcome_scale, rule)
     rows = []
-    for name, tab, col in (("group_time_att", gta, "truth"), ("twfe", twfe, "pooled")):
-        for r in tab.itertuples():
-            tr = float(target.loc[r.imd_quintile, col])
-            rows.append({"scenario": scenario, "method": name, "imd_quintile": r.imd_quintile,
-                         "estimate": r.estimate, "std_error": r.std_error, "ci_lower": r.ci_lower,
-                         "ci_upper": r.ci_upper, "truth": tr, "estimand": col})
-    return _judge(pd.DataFrame(rows), scenario)
+    for measure in ("gap", "sii"):
+        keep = actual[measure].notna().groupby(actual["practice_id"]).transform("all")
+        a, c = actual[keep], cf[keep]
+        months = np.sort(a["month"].unique())
+        units = a["practice_id"].unique()
+        shape = (len(units), len(months))
+        eff = (a[measure] - c[measure]).to_numpy(float).reshape(shape)
+        weight = a["denominator"].to_numpy(float).reshape(shape).mean(1)
+        weight = weight if settings.weighting == "denominator" else np.ones(len(units))
+        first = _first_positions(a.groupby("practice_id", sort=True)["programme_start"].first().reindex(units), months)
+        rows.append({"target": measure, "truth": gta_estimand(eff, weight, first), "n_units": len(units)})
+    return pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# ITS: per-quintile and Q1-vs-Q5 effects at horizons vs the truth in the same month
-# ---------------------------------------------------------------------------------------------------------------
 def its_truth(joined: pd.DataFrame, practices, months) -> pd.DataFrame:
     """The ITS estimand: in month ``t0 + h`` the effect on the wave's pooled quintile series,
-    ``100 sum(num - num_cf) / sum(den)`` over the wave's practices (what the fitted-minus-counterfactual
-    difference of a segmented regression of that series targets). Rows per quintile and ``"1-5"`` per month."""
+    ``100 sum(num - num_cf) / sum(den)`` over the wave's practices (never adopters have no effect, so this is also
+    the controlled analysis's adopters-minus-comparison effect). Rows per quintile and ``"1-5"`` per month:
+    ``month, target, truth``."""
     sub = joined[joined["practice_id"].isin(set(practices)) & joined["month"].isin(pd.to_datetime(months))]
     g = sub.groupby(["month", "imd_quintile"])[["numerator", "numerator_counterfactual", "denominator"]].sum()
     g["truth"] = 100 * (g["numerator"] - g["numerator_counterfactual"]) / g["denominator"]
     wide = g["truth"].unstack("imd_quintile")
-    out = wide.stack().rename("truth").reset_index()
-    out["imd_quintile"] = out["imd_quintile"].astype(str)
-    contrast = (wide[1] - wide[5]).rename("truth").reset_index().assign(imd_quintile="1-5")
+    out = wide.stack().rename("truth").reset_index().rename(columns={"imd_quintile": "target"})
+    out["target"] = out["target"].astype(str)
+    contrast = (wide[MOST_DEPRIVED] - wide[LEAST_DEPRIVED]).rename("truth").reset_index().assign(target=CONTRAST)
     return pd.concat([out, contrast], ignore_index=True)
+
+
+def planted_direction(scenario: str, area: str = AREA) -> pd.DataFrame:
+    """Per target, the sign the generator planted (oriented like the estimate) and the sign that means narrowing.
+
+    From ``areas/<area>.yaml``: a quintile's planted effect; Q1 - Q5 the difference of Q1's and Q5's; the gap and
+    SII (Q5 - Q1 orientation) the opposite. Narrowing is judged against the planted baseline
+    (``baseline_by_quintile``): when Q5's level is above Q1's, a positive Q1 - Q5 effect narrows the inequality
+    and a negative change in gap or SII does."""
+    syn = config.load_area(area).synthetic
+    eff = syn.effects_pp[scenario]
+    base = np.sign(syn.baseline_by_quintile[LEAST_DEPRIVED] - syn.baseline_by_quintile[MOST_DEPRIVED]) or 1.0
+    diff = eff[MOST_DEPRIVED] - eff[LEAST_DEPRIVED]
+    rows = [{"target": str(q), "planted": np.sign(eff[q]), "narrowing": 0} for q in range(1, 6)]
+    rows += [{"target": CONTRAST, "planted": np.sign(diff), "narrowing": base}]
+    rows += [{"target": m, "planted": -np.sign(diff), "narrowing": -base} for m in ("gap", "sii")]
+    return pd.DataFrame(rows).astype({"planted": int, "narrowing": int})
+
+
+def _finish(frame: pd.DataFrame, scenario: str) -> pd.DataFrame:
+    out = frame.merge(planted_direction(scenario), on="target", how="left", validate="many_to_one")
+    out["bias"] = out["estimate"] - out["truth"]
+    out["covered"] = (out["ci_lower"] <= out["truth"]) & (out["truth"] <= out["ci_upper"])
+    h = out["horizon"].map(lambda v: "" if pd.isna(v) else f" at {int(v)} months")
+    out["estimand"] = out["method"] + " " + out["target"].map(lambda t: t if t in ("gap", "sii") else
+                                                              "Q1 - Q5" if t == CONTRAST else f"Q{t}") + h
+    return out.assign(scenario=scenario)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The chapters' headline estimates beside their truths
+# ---------------------------------------------------------------------------------------------------------------
+def _tidy_rows(tab: pd.DataFrame, method: str, target) -> pd.DataFrame:
+    out = tab[["estimate", "std_error", "ci_lower", "ci_upper"]].reset_index(drop=True).copy()
+    out.insert(0, "target", target)
+    out.insert(0, "method", method)
+    return out
+
+
+def did_recovery(measures: pd.DataFrame, truth: pd.DataFrame, scenario: str,
+                 settings: DidSettings = CHAPTER_DID) -> pd.DataFrame:
+    """The DiD chapter's headline estimator (the group-time ATT, fitted as ``run_did_analysis`` fits it, with the
+    chapter's default settings) by quintile, Q1 - Q5, and on the within-practice gap and SII, against the truth."""
+    joined = _with_truth(measures, truth)
+    starts = measures[["practice_id", "programme_start"]].drop_duplicates("practice_id").dropna()
+    panel = build_did_panel(measures.drop(columns=["programme_start"]), starts, outcome_scale=settings.outcome_scale)
+    w = "denominator" if settings.weighting == "denominator" else None
+    common = dict(outcome="outcome", unit="practice_id", time="month", first_treated="programme_start",
+                  weights=w, comparison=settings.comparison)
+    a, b = settings.contrast
+    fit = GroupTimeATT(panel, by="imd_quintile", source="did panel", **common)
+    per_q = fit.tidy()
+    frames = [_tidy_rows(per_q, "group_time_att", per_q["level"].astype(int).astype(str).to_numpy()),
+              _tidy_rows(fit.contrast(a, b), "group_time_att", f"{a}-{b}")]
+    ineq = within_practice_inequality(panel, settings.outcome_scale)
+    for measure in ("gap", "sii"):
+        f = GroupTimeATT(ineq, source=f"within-practice {measure}", **dict(common, outcome=measure))
+        frames.append(_tidy_rows(f.tidy(), "group_time_att", measure))
+    est = pd.concat(frames, ignore_index=True)
+    target = pd.concat([did_truth(joined)[["target", "truth"]], inequality_truth(joined, settings)[["target", "truth"]]])
+    out = est.merge(target, on="target", how="left", validate="one_to_one").assign(horizon=np.nan)
+    return _finish(out, scenario)
 
 
 def its_recovery(measures_path, programme_path, truth: pd.DataFrame, measures: pd.DataFrame, scenario: str,
                  horizons=ITS_HORIZONS, **its_options) -> pd.DataFrame:
-    """The ITS chapter's secondary, uncontrolled analysis (``run_its_analysis`` defaults: wave 1, gaussian, Fourier
-    seasonality, March 2020 to the wave's start left out) per quintile and for Q1 - Q5, at each horizon."""
-
+    """The ITS chapter's analysis (``run_its_analysis`` with its defaults unless ``its_options``): the controlled
+    ITS (headline, method ``its_controlled``) and the uncontrolled per-quintile fits and Q1 - Q5 model (method
+    ``its_uncontrolled``), per quintile and Q1 - Q5 at each horizon, against the truth in the same month."""
     an = run_its_analysis(measures_path, programme_path, area=AREA, horizons=horizons, **its_options)
-    per_q = an.quintile_effects()
-    per_q = per_q[per_q["measure"] == "absolute"].assign(imd_quintile=lambda d: d["imd_quintile"].astype(str))
+    ctl = an.controlled_effects()
+    if "measure" in ctl:
+        ctl = ctl[ctl["measure"] == "absolute"]
+    ctl = ctl.assign(method="its_controlled", target=ctl["group"].astype(str).str.replace(" ", ""))
+    unc = an.quintile_effects()
+    unc = unc[unc["measure"] == "absolute"].assign(target=lambda d: d["imd_quintile"].astype(str))
     con = an.contrast.effect_summary(horizons)
-    con = con[(con["measure"] == "absolute") & con["group"].str.contains(" - ")].assign(imd_quintile="1-5")
-    est = pd.concat([per_q, con], ignore_index=True)
-    ids, _ = wave_practices(pd.read_parquet(programme_path), an.wave)
-    joined = _with_truth(measures, truth)
-    target = its_truth(joined, ids, est["month"].unique())
+    con = con[(con["measure"] == "absolute") & con["group"].astype(str).str.contains("-")].assign(target=CONTRAST)
+    est = pd.concat([ctl, pd.concat([unc, con]).assign(method="its_uncontrolled")], ignore_index=True)
     est["month"] = pd.to_datetime(est["month"])
-    out = est.merge(target, on=["month", "imd_quintile"], how="left")
-    out = out.assign(scenario=scenario, method=lambda d: "its_h" + d["horizon"].astype(int).astype(str),
-                     estimand="pooled_month")
-    cols = ["scenario", "method", "imd_quintile", "estimate", "std_error", "ci_lower", "ci_upper", "truth",
-            "estimand"]
-    return _judge(out[cols], scenario)
-
-
-def its_controlled_recovery(measures_path, programme_path, truth: pd.DataFrame, measures: pd.DataFrame,
-                            scenario: str, horizons=ITS_HORIZONS) -> pd.DataFrame:
-    """The ITS chapter's headline, the controlled ITS by quintile (``run_its_analysis`` defaults), per quintile and
-    Q1 - Q5 at each horizon, against the truth (methods ``its_controlled_h<h>``).
-
-    Estimand (:func:`run_bench.its_truth`): in month ``t0 + h``, ``100 sum(num - num_cf) / sum(den)`` over the
-    wave's practices in the quintile. The comparison (never-adopting) practices have no effect, so the true
-    controlled effect, adopters minus comparison, is the adopters' own effect; the Q1 - Q5 truth is the difference
-    of the two quintiles' truths."""
-
-    an = run_its_analysis(measures_path, programme_path, area=AREA, horizons=horizons)
-    est = an.controlled_effects().rename(columns={"group": "imd_quintile"})
-    est["imd_quintile"] = est["imd_quintile"].str.replace(" ", "")  # "1 - 5" -> "1-5", as its_truth
     ids, _ = wave_practices(pd.read_parquet(programme_path), an.wave)
     target = its_truth(_with_truth(measures, truth), ids, est["month"].unique())
-    est["month"] = pd.to_datetime(est["month"])
-    out = est.merge(target, on=["month", "imd_quintile"], how="left", validate="one_to_one")
-    out = out.assign(scenario=scenario, method=lambda d: "its_controlled_h" + d["horizon"].astype(str),
-                     estimand="pooled_month")
-    cols = ["scenario", "method", "imd_quintile", "estimate", "std_error", "ci_lower", "ci_upper", "truth",
-            "estimand"]
-    return _judge(out[cols], scenario)
+    out = est.merge(target, on=["month", "target"], how="left", validate="many_to_one")
+    cols = ["method", "target", "horizon", "estimate", "std_error", "ci_lower", "ci_upper", "truth"]
+    return _finish(out[cols].astype({"horizon": float}), scenario)
 
 
-def _judge(frame: pd.DataFrame, scenario: str) -> pd.DataFrame:
-    """Bias, coverage, |error| in SEs, and (for the contrast) whether the sign is right: a CI wholly on the
-    expected side for narrowing/widening, a CI covering 0 for null/uniform."""
-    out = frame.copy()
-    out["bias"] = out["estimate"] - out["truth"]
-    out["z_error"] = out["bias"] / out["std_error"]
-    out["covers_truth"] = (out["ci_lower"] <= out["truth"]) & (out["truth"] <= out["ci_upper"])
-    sign = EXPECTED_SIGN[scenario]
-    is_c = out["imd_quintile"] == "1-5"
-    if sign > 0:
-        ok = out["ci_lower"] > 0
-    elif sign < 0:
-        ok = out["ci_upper"] < 0
-    else:
-        ok = (out["ci_lower"] <= 0) & (out["ci_upper"] >= 0)
-    out["contrast_sign_ok"] = np.where(is_c, ok, np.nan)
-    out["contrast_point_sign_ok"] = np.where(is_c, (np.sign(out["estimate"]) == sign) if sign else ok, np.nan)
-    return out
+# ---------------------------------------------------------------------------------------------------------------
+# Seeds and scenarios
+# ---------------------------------------------------------------------------------------------------------------
+def _design(design: str, ex: dict, scenario: str) -> pd.DataFrame:
+    try:
+        if design == "did":
+            return did_recovery(ex["measures"], ex["truth"], scenario)
+        return its_recovery(ex["measures_path"], ex["programme_path"], ex["truth"], ex["measures"], scenario)
+    except Exception as err:  # noqa: BLE001 (kept as a row of the results, and counted)
+        return pd.DataFrame([{"scenario": scenario, "method": design, "error": f"{type(err).__name__}: {err}"[:300]}])
+
+
+def seed_recovery(seed: int, scenarios=SCENARIOS, settings=MEDIUM, work_dir: Path | None = None,
+                  log=None) -> pd.DataFrame:
+    """Every scenario for one extract seed (one population, reused by the scenarios): DiD and ITS rows; a failure
+    of one design is a row with ``error`` (e.g. a redacted month stopping the ITS), not an exception."""
+    frames = []
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        for k, scenario in enumerate(scenarios):
+            t = time.perf_counter()
+            ex = make_extract(Path(tmp), scenario, seed=seed, population=k == 0, **settings)
+            for design in ("did", "its"):
+                frames.append(_design(design, ex, scenario))
+            if log:
+                log(f"  recovery: scenario {scenario:9s} seed {seed}: {time.perf_counter() - t:.0f} s")
+    out = pd.concat(frames, ignore_index=True).assign(seed=seed)
+    return out[[c for c in COLUMNS if c in out] + [c for c in out if c not in COLUMNS]]
 
 
 def recovery(scenarios=SCENARIOS, seeds=RECOVERY_SEEDS[:1], settings=MEDIUM, work_dir: Path | None = None,
              log=print) -> pd.DataFrame:
-    """DiD and ITS recovery for every scenario and seed (one population per seed, reused by the scenarios)."""
-    frames = []
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        for seed in seeds:
-            for k, scenario in enumerate(scenarios):
-                t = time.perf_counter()
-                ex = make_extract(Path(tmp), scenario, seed=seed, population=k == 0, **settings)
-                did = did_recovery(ex["measures"], ex["truth"], scenario)
-                try:
-                    its = pd.concat([
-                        its_recovery(ex["measures_path"], ex["programme_path"], ex["truth"], ex["measures"],
-                                     scenario),
-                        its_controlled_recovery(ex["measures_path"], ex["programme_path"], ex["truth"],
-                                                ex["measures"], scenario)], ignore_index=True)
-                except Exception as err:  # noqa: BLE001 (reported in the table, e.g. disclosure redaction)
-                    its = pd.DataFrame([{"scenario": scenario, "method": "its", "error": str(err)[:300]}])
-                part = pd.concat([did, its], ignore_index=True).assign(seed=seed)
-                frames.append(part)
-                log(f"  recovery: scenario {scenario:9s} seed {seed}: {time.perf_counter() - t:.0f} s")
-    return net_of_null(pd.concat(frames, ignore_index=True))
-
-
-def net_of_null(rec: pd.DataFrame) -> pd.DataFrame:
-    """Add ``net_bias`` = (estimate - the null scenario's estimate, same seed) - truth.
-
-    The generator draws the same random numbers in every scenario and the null scenario's numerator is the others'
-    counterfactual, so subtracting the null estimate removes the error every scenario shares (sampling, practice
-    effects, the COVID-19 dip). What is left is the estimator's systematic error for that effect shape: exactly 0
-    for a linear estimator of the right estimand (the group-time ATT), not for TWFE or a misspecified ITS.
-    """
-    if "estimate" not in rec or "null" not in set(rec["scenario"]):
-        return rec.assign(net_bias=np.nan)
-    keys = ["seed", "method", "imd_quintile"]
-    base = rec.loc[rec["scenario"] == "null", keys + ["estimate"]].rename(columns={"estimate": "null_estimate"})
-    out = rec.merge(base, on=keys, how="left")
-    out["net_bias"] = out["estimate"] - out["null_estimate"] - out["truth"]
-    return out.drop(columns="null_estimate")
+    """:func:`seed_recovery` for every seed, one after another."""
+    return pd.concat([seed_recovery(s, scenarios, settings, work_dir, log) for s in seeds], ignore_index=True)
 
 
 def recovery_summary(rec: pd.DataFrame) -> pd.DataFrame:
-    """Per scenario x method x quintile over seeds: mean truth, estimate, bias and net-of-null bias, mean SE,
-    largest |error| / SE, CI coverage of the truth, and (contrast rows) the share with the right sign."""
-    ok = rec[rec["estimate"].notna()] if "estimate" in rec else rec.iloc[:0]
-    return (ok.groupby(["scenario", "method", "imd_quintile"], sort=False)
-              .agg(n=("seed", "size"), truth=("truth", "mean"), estimate=("estimate", "mean"),
-                   bias=("bias", "mean"), net_bias=("net_bias", "mean"), mean_se=("std_error", "mean"),
-                   max_abs_z=("z_error", lambda z: z.abs().max()),
-                   coverage=("covers_truth", "mean"), sign_ok=("contrast_sign_ok", "mean"))
-              .reset_index())
+    """Per scenario x method x target x horizon over seeds: mean truth and estimate, bias, mean SE, coverage of the
+    truth with its Monte Carlo SE, and (when ``correct`` is present, from
+    :func:`beyond_averages.report.conclusions.judge_conclusions`) the share of correct conclusions."""
+    ok = rec[rec["estimate"].notna()].copy() if "estimate" in rec else pd.DataFrame(columns=COLUMNS)
+    ok["horizon"] = ok["horizon"].fillna(-1)  # groupby keeps DiD rows (no horizon) as -1, shown as missing
+    agg = dict(seeds=("seed", "size"), truth=("truth", "mean"), estimate=("estimate", "mean"), bias=("bias", "mean"),
+               mean_se=("std_error", "mean"), coverage=("covered", "mean"))
+    if "correct" in ok:
+        agg["correct"] = ("correct", "mean")
+    out = ok.groupby(["scenario", "method", "target", "horizon"], sort=False).agg(**agg).reset_index()
+    out["coverage_mc_se"] = np.sqrt(out["coverage"] * (1 - out["coverage"]) / out["seeds"])
+    out["horizon"] = out["horizon"].where(out["horizon"] >= 0)
+    return out

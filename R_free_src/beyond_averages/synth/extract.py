@@ -36,6 +36,10 @@ from .population import make_patients, make_practices
 POPULATION_STREAM = 1
 PRACTICE_STREAM = 2
 PATIENT_ID_BLOCK = 1_000_000  # patient ids are practice_number * block + sequence: stable when one practice changes
+# Scenarios whose adopters are chosen by their baseline level (config.EFFECTS_OF gives their planted effects), and
+# how strongly: log-odds of being drawn per SD of the practice's level.
+ADOPTION_BY_LEVEL = frozenset({"selection"})
+SELECTION_PER_SD = 1.0
 
 
 def _stream(name: str) -> int:
@@ -132,12 +136,28 @@ def generate_population(out_dir: Path, study: Study | None = None, progress: boo
     return practices
 
 
-def assign_programme(area: Area, practice_ids: list[str], seed: int) -> pd.DataFrame:
-    """Adopting practices and their start month: ``share_adopting`` of practices, shared equally between waves."""
+def assign_programme(area: Area, practice_ids: list[str], seed: int, level: np.ndarray | None = None
+                     ) -> pd.DataFrame:
+    """Adopting practices and their start month: ``share_adopting`` of practices, shared equally between waves.
+
+    Without ``level`` every practice is equally likely to adopt. With ``level`` (the ``selection`` scenario: each
+    practice's own baseline level of the indicator, its logit random effect, i.e. its level at a given deprivation
+    and age mix) adopters are drawn without replacement with weights ``exp(SELECTION_PER_SD * level / sd(level))``:
+    a practice one SD above another is e (about 2.7) times as likely to be drawn first. Waves are then assigned
+    at random, as without ``level``.
+    """
     rng = np.random.default_rng([seed, _stream(area.name), PRACTICE_STREAM])
     n = len(practice_ids)
     n_adopt = int(round(area.programme.share_adopting * n))
-    chosen = np.sort(rng.choice(n, size=n_adopt, replace=False))
+    if level is None:
+        chosen = np.sort(rng.choice(n, size=n_adopt, replace=False))
+    else:
+        level = np.asarray(level, dtype=float)
+        if level.shape != (n,) or not np.isfinite(level).all():
+            raise ValueError(f"level must hold one finite value per practice ({n}); got shape {level.shape}")
+        sd = level.std()
+        w = np.exp(SELECTION_PER_SD * (level - level.mean()) / (sd if sd > 0 else 1.0))
+        chosen = np.sort(rng.choice(n, size=n_adopt, replace=False, p=w / w.sum()))
     waves = np.array([pd.Timestamp(w) for w in area.programme.waves])
     wave_of = waves[rng.permutation(np.arange(n_adopt) % len(waves))]
     return pd.DataFrame({
@@ -173,11 +193,13 @@ def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, p
     out_dir = Path(out_dir)
     practices = read_parquet(out_dir / "practices.parquet")
     ids = practices["practice_id"].tolist()
-    programme = assign_programme(area, ids, settings.seed)
-    starts = dict(zip(programme["practice_id"], programme["programme_start"]))
     stream = _stream(area.name)
     re_rng = np.random.default_rng([settings.seed, stream, PRACTICE_STREAM, 1])
     practice_re = re_rng.normal(0, area.synthetic.practice_logit_sd, size=len(ids))
+    # The random effects have their own stream, so drawing them first changes no other draw.
+    programme = assign_programme(area, ids, settings.seed,
+                                 level=practice_re if settings.scenario in ADOPTION_BY_LEVEL else None)
+    starts = dict(zip(programme["practice_id"], programme["programme_start"]))
 
     patients_file = pq.ParquetFile(out_dir / "patients.parquet")
     if patients_file.num_row_groups != len(ids):

@@ -1,0 +1,148 @@
+"""The recovery study of issue #13: do the chapters' conclusions recover the planted truth?
+
+For every extract seed, scale and scenario (null, uniform, narrowing, widening, selection) the hypertension
+case-finding area is generated, the DiD and ITS chapters' headline analyses are run as the chapters run them
+(:func:`beyond_averages.recovery.seed_recovery`), each headline estimate is compared with its truth from
+``ground_truth_<area>.parquet`` itself (nothing netted out), and the chapter's conclusion ("narrowed", "widened",
+"no evidence of change"; "increased"/"decreased" for one quintile) is drawn by the book's one rule
+(:func:`beyond_averages.report.conclusions.judge_conclusions`) and compared with the planted direction.
+
+Printed: per scale, scenario and headline estimand (DiD group-time ATT per quintile, Q1 - Q5, within-practice gap
+and SII; controlled ITS per quintile and Q1 - Q5 at 24 months): seeds, mean truth, bias, 95% CI coverage of the
+truth with its Monte Carlo SE, and the share of seeds whose conclusion matches the planted direction (in the null
+scenario, one minus the rejection rate). Targets (issue #13): coverage 93-97%, null rejections 3-7%, correct
+direction in >= 80% of seeds for narrowing and widening at full scale.
+
+Resumable: every (scale, seed) is one task on a process pool (``--jobs``, default both cores,
+:func:`beyond_averages.parallel.ordered_map`); the results file (``bench/results/recovery_study.parquet``, or
+``recovery_study_quick.parquet`` with ``--quick``) is rewritten atomically after each finished seed, and a rerun
+skips the (scale, seed) pairs already in it. Usage::
+
+    python bench/recovery_study.py [--quick] [--replicates N] [--scales 0.1,0.3] [--jobs 2] [--out PATH]
+    python bench/recovery_study.py --scales 1 --replicates 10      # the full-scale confirmation
+
+``--quick``: 2 seeds at scale 0.1, scenarios null and narrowing only: a check of the script (about a minute on
+two idle cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from beyond_averages import parallel, recovery
+from beyond_averages.files import read_parquet, write_parquet
+from beyond_averages.report.conclusions import judge_conclusions
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+FIRST_SEED = 1000           # seeds FIRST_SEED, FIRST_SEED + 1, ...: the study seed (20261126) is not among them
+N_PRACTICES = 285           # the study's practices at every scale (114 adopters, 38 per wave)
+HEADLINE_ITS_HORIZON = 24
+TARGET_ORDER = {t: i for i, t in enumerate(["1", "2", "3", "4", "5", "1-5", "gap", "sii"])}
+
+
+def _one_seed(task: tuple[float, int, tuple[str, ...]]) -> pd.DataFrame:
+    """One (scale, seed): every scenario, judged (a pool task)."""
+    scale, seed, scenarios = task
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # few-cluster and convergence warnings: the results carry the numbers
+        rec = recovery.seed_recovery(seed, scenarios, dict(scale=scale, n_practices=N_PRACTICES))
+    rec = judge_conclusions(rec)
+    for col in ("error", "conclusion", "expected"):
+        if col not in rec:
+            rec[col] = None
+    return rec.assign(scale=scale, seconds=time.perf_counter() - t)
+
+
+def _done(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        return pd.DataFrame()
+    return read_parquet(path)
+
+
+def headline(summary: pd.DataFrame) -> pd.DataFrame:
+    """The headline rows: the DiD group-time ATT and the controlled ITS at 24 months."""
+    did = summary["method"] == "group_time_att"
+    its = (summary["method"] == "its_controlled") & (summary["horizon"] == HEADLINE_ITS_HORIZON)
+    out = summary[did | its].copy()
+    out["_order"] = out["target"].map(TARGET_ORDER)
+    out["_scenario"] = out["scenario"].map({s: i for i, s in enumerate(recovery.SCENARIOS)})
+    return (out.sort_values(["scale", "_scenario", "method", "_order"], kind="stable")
+            .drop(columns=["_order", "_scenario"]))
+
+
+def summarise(rec: pd.DataFrame) -> pd.DataFrame:
+    """:func:`recovery.recovery_summary` per scale (with errors counted)."""
+    parts = []
+    for scale, part in rec.groupby("scale", sort=True):
+        s = recovery.recovery_summary(part)
+        s.insert(0, "scale", scale)
+        parts.append(s)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def show(table: pd.DataFrame) -> str:
+    t = table.copy()
+    t["estimand"] = t["method"].map({"group_time_att": "DiD", "its_controlled": "ITS 24m"}) + " " + t["target"].map(
+        lambda x: "Q1 - Q5" if x == "1-5" else x if x in ("gap", "sii") else f"Q{x}")
+    t["coverage (MC SE)"] = [f"{100 * c:.1f}% ({100 * s:.1f})" for c, s in zip(t["coverage"], t["coverage_mc_se"])]
+    t["correct"] = [f"{100 * c:.0f}%" for c in t["correct"]]
+    cols = ["scale", "scenario", "estimand", "seeds", "truth", "bias", "mean_se", "coverage (MC SE)", "correct"]
+    return t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}")
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="2 seeds at scale 0.1, null and narrowing only (a check)")
+    p.add_argument("--replicates", type=int, default=100, help="extract seeds per scale (default 100)")
+    p.add_argument("--scales", default="0.1,0.3", help="comma-separated extract scales (default 0.1,0.3)")
+    p.add_argument("--scenarios", default=",".join(recovery.SCENARIOS))
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: both cores)")
+    p.add_argument("--out", type=Path, default=None, help="results file (Parquet); default bench/results/...")
+    a = p.parse_args(argv)
+    scales = [0.1] if a.quick else [float(s) for s in a.scales.split(",")]
+    n_seeds = 2 if a.quick else a.replicates
+    scenarios = ("null", "narrowing") if a.quick else tuple(s.strip() for s in a.scenarios.split(","))
+    out = a.out or RESULTS_DIR / ("recovery_study_quick.parquet" if a.quick else "recovery_study.parquet")
+
+    rec = _done(out)
+    done = set(zip(rec["scale"], rec["seed"])) if len(rec) else set()
+    tasks = [(sc, FIRST_SEED + k, scenarios) for sc in scales for k in range(n_seeds)
+             if (sc, FIRST_SEED + k) not in done]
+    print(f"Recovery study: {recovery.AREA}, {N_PRACTICES} practices, scales {scales}, {n_seeds} seeds each, "
+          f"scenarios {list(scenarios)}; {len(done)} (scale, seed) pairs already in {out}, {len(tasks)} to run",
+          flush=True)
+    t0 = time.perf_counter()
+    for k, part in enumerate(parallel.ordered_map(_one_seed, tasks, a.jobs), start=1):
+        rec = pd.concat([rec, part], ignore_index=True)
+        write_parquet(rec, out)  # atomic: an interrupted run keeps every finished seed
+        print(f"  scale {part['scale'].iloc[0]:g} seed {part['seed'].iloc[0]}: {part['seconds'].iloc[0]:.0f} s "
+              f"({k}/{len(tasks)}, {time.perf_counter() - t0:.0f} s elapsed)", flush=True)
+    rec = rec[rec["scale"].isin(scales)]
+    summary = summarise(rec)
+    table = headline(summary)
+    print("\nHeadline estimands against the truth itself (bias and truth in percentage points; correct = share of "
+          "seeds whose conclusion matches the planted direction):")
+    print(show(table))
+    errors = rec[rec["error"].notna()] if "error" in rec else rec.iloc[:0]
+    if len(errors):
+        print(f"\nFailed fits: {len(errors)}")
+        print(errors.groupby(["scale", "scenario", "method"]).size().to_string())
+    per_seed = rec.drop_duplicates(["scale", "seed"]).groupby("scale")["seconds"].agg(["count", "mean", "max"])
+    print("\nSeconds per seed (all scenarios, one worker):")
+    print(per_seed.to_string(float_format=lambda v: f"{v:.0f}"))
+    return {"results_file": str(out), "scales": scales, "seeds": n_seeds, "scenarios": list(scenarios),
+            "per_seed_seconds": {str(k): float(v) for k, v in per_seed["mean"].items()},
+            "errors": len(errors),
+            "headline": table.replace({np.nan: None}).to_dict(orient="records")}
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
