@@ -28,21 +28,37 @@ WORD_LIKE = {"todo", "fixme", "xxx", "tbd", "placeholder"}  # whole words: the s
 
 
 class _VisibleText(HTMLParser):
+    """The text a reader sees, without scripts and styles, and without the provenance records (the collapsed
+    ``<details class="provenance">`` after each figure and table): naming the notebook, its settings and its input
+    files is their job, so they are the one place where such words belong."""
+
     def __init__(self):
         super().__init__()
         self.parts: list[str] = []
         self._skip = 0
+        self._provenance: tuple[str, int] | None = None   # (tag, depth) while inside a provenance element
 
     def handle_starttag(self, tag, attrs):
-        if tag in ("script", "style"):
+        if self._provenance:
+            if tag == self._provenance[0]:
+                self._provenance = (tag, self._provenance[1] + 1)
+            return
+        if "provenance" in (dict(attrs).get("class") or "").split():
+            self._provenance = (tag, 1)
+        elif tag in ("script", "style"):
             self._skip += 1
 
     def handle_endtag(self, tag):
+        if self._provenance:
+            if tag == self._provenance[0]:
+                depth = self._provenance[1] - 1
+                self._provenance = (tag, depth) if depth else None
+            return
         if tag in ("script", "style") and self._skip:
             self._skip -= 1
 
     def handle_data(self, data):
-        if not self._skip:
+        if not self._skip and not self._provenance:
             self.parts.append(data)
 
 
@@ -69,6 +85,11 @@ def test_the_scan_catches_what_the_issue_saw():
     assert developer_phrases("or larger studies when the chapter is run with bar heights by size")
     assert developer_phrases("TODO: cite") and not developer_phrases("Studies to do with access")
     assert not developer_phrases("The difference was 0.35 percentage points (95% CI 0.10 to 0.60; p = 0.004).")
+    # Provenance records may name notebooks and files; nothing else on the page may, and nesting is followed.
+    page = ('<p>Figure 1.</p><details class="provenance"><summary>Provenance</summary><div><div>notebooks/its.ipynb'
+            '</div></div></details><p>See the notebook.</p>')
+    assert visible_text(page) == "Figure 1. See the notebook."
+    assert developer_phrases(visible_text(page))
 
 
 @pytest.fixture(scope="module")

@@ -88,3 +88,34 @@ def check_released(frame: pd.DataFrame, count_columns: Iterable[str], rules: Dis
                 f"disclosure control: column {col!r} holds counts that are not redacted and rounded "
                 f"(<= {rules.redact_at_or_below} redacted, multiples of {rules.round_to})"
             )
+
+
+@dataclass(frozen=True)
+class DisclosureRecord:
+    """What one application of the rule did: cells released, redacted, and changed by rounding."""
+
+    cells: int       # count cells passed through the rule
+    suppressed: int  # of them redacted (shown as [REDACTED])
+    rounded: int     # of them shown, at a multiple of ``round_to``
+    changed: int     # of the shown ones, those whose value rounding moved
+    rules: DisclosureRules = DEFAULT_RULES
+
+
+def disclosure_record(raw, released, rules: DisclosureRules = DEFAULT_RULES) -> DisclosureRecord:
+    """Count what the rule did to ``raw`` counts, given the ``released`` ones (same shape); changes nothing."""
+    raw_arr = np.asarray(raw, dtype="float64").ravel()
+    rel_arr = np.asarray(released, dtype="float64").ravel()
+    present = ~np.isnan(raw_arr)
+    shown = present & ~np.isnan(rel_arr)
+    return DisclosureRecord(cells=int(present.sum()), suppressed=int((present & np.isnan(rel_arr)).sum()),
+                            rounded=int(shown.sum()), changed=int((shown & (raw_arr != rel_arr)).sum()), rules=rules)
+
+
+def release_counts_recorded(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]] = (("numerator", "denominator"),),
+                            counts: Iterable[str] = (), rules: DisclosureRules = DEFAULT_RULES, **kwargs
+                            ) -> tuple[pd.DataFrame, DisclosureRecord]:
+    """:func:`release_counts` (same frame, same numbers) and the record of what it suppressed and rounded."""
+    counts = list(counts)
+    out = release_counts(frame, pairs=pairs, counts=counts, rules=rules, **kwargs)
+    columns = [c for pair in pairs for c in pair] + counts
+    return out, disclosure_record(frame[columns].to_numpy(), out[columns].to_numpy(), rules)

@@ -3,8 +3,11 @@
 ``render_fallback`` reads every chapter (:mod:`beyond_averages.book.pages`), numbers chapters, sections, figures and
 tables and resolves ``@fig-``/``@tbl-``/``@sec-`` references across pages (:mod:`beyond_averages.book.crossrefs`),
 runs citeproc per page (:mod:`beyond_averages.book.citations`), and writes every page into one HTML shell
-(:mod:`beyond_averages.book.shell`). Output is byte-stable: no timestamps, no machine paths, and pages written into a
-temporary folder that then replaces ``reports/_book`` whole (Quarto also wipes its output folder).
+(:mod:`beyond_averages.book.shell`). Before any page is read, every figure and table gets its provenance
+(:mod:`beyond_averages.book.provenance`: a footer under it) and the appendices ``_quarto.yml`` lists are written
+(:mod:`beyond_averages.book.appendices`). Output is byte-stable except the render time of the provenance appendix and
+``provenance.json`` (fixed by ``SOURCE_DATE_EPOCH``): no machine paths, and pages written into a temporary folder
+that then replaces ``reports/_book`` whole (Quarto also wipes its output folder).
 
 CLI: ``python -m beyond_averages.book render|check [--root DIR]``.
 """
@@ -20,18 +23,27 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 from beyond_averages import paths
+from beyond_averages.book import provenance
+from beyond_averages.book.appendices import generated_name, provenance_blocks, write_appendices
 from beyond_averages.book.checks import check_book
 from beyond_averages.book.citations import apply_citeproc
 from beyond_averages.book.crossrefs import Target, chapter_numbers, number_page, resolve_crossrefs, scan
-from beyond_averages.book.model import load_book, page_href
+from beyond_averages.book.disclosure_appendix import disclosure_blocks
+from beyond_averages.book.model import Book, load_book, page_href
+from beyond_averages.book.navigation import add_navigation
+from beyond_averages.book.notebook import read_notebook
 from beyond_averages.book.pages import Page, read_page
 from beyond_averages.book.pandoc import pandoc, walk
 from beyond_averages.book.shell import TEMPLATES, page_html
-from beyond_averages.files import InputError
+from beyond_averages.files import InputError, write_text
+
+PROVENANCE_JSON = "provenance.json"
 
 
 def render_fallback(root: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Path:
@@ -46,7 +58,10 @@ def render_fallback(root: str | os.PathLike, out_dir: str | os.PathLike | None =
     entries = book.entries()
     if not any(posixpath.dirname(e.path) == "" and posixpath.basename(e.path).startswith("index.") for e in entries):
         raise InputError("_quarto.yml: Book contents must include a home page (e.g. index.qmd at the root)")
-    pages = [read_page(root, e, execute=book.execute) for e in entries]
+    records, provenance_json = prepare_book(book)
+    with tempfile.TemporaryDirectory() as annotated:
+        pages = [read_page(root, e, execute=book.execute, stand_in=_annotated(root, e.path, records, annotated))
+                 for e in entries]
     numbers = chapter_numbers(pages)
     titles = [next(iter(scan(p.ast).h1s), (None,))[0] or p.meta.get("title")
               or (book.title if posixpath.basename(p.entry.path).startswith("index.") else None)
@@ -81,12 +96,47 @@ def render_fallback(root: str | os.PathLike, out_dir: str | os.PathLike | None =
         for rel, source in copies.items():
             _write(tmp / rel, source.read_bytes())
         _write(tmp / "book.css", (TEMPLATES / "book.css").read_bytes())
+        if provenance_json is not None:
+            _write(tmp / PROVENANCE_JSON, provenance_json.encode("utf-8"))
+        add_navigation(tmp, book, pages)   # needs every page written, the generated appendices included
         tmp.chmod(0o755)
         _replace_dir(tmp, out_dir)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return out_dir
+
+
+def prepare_book(book: Book) -> tuple[list[provenance.OutputRecord], str | None]:
+    """Provenance records of every figure and table, and the appendices the book generates (those _quarto.yml
+    lists), written before any page is read; with the provenance appendix listed, also ``provenance.json``."""
+    chapters = [e.path for e in book.entries() if generated_name(e.path) is None]
+    records = provenance.collect(book, chapters)
+    commit = records[0].commit if records else provenance.git_state(book.root)
+    stamp = render_time()
+    write_appendices(book, {"provenance": lambda: ("Provenance of every figure and table",
+                                                   provenance_blocks(records, stamp, commit)),
+                            "disclosure": lambda: disclosure_blocks(book.root, records)})
+    if not any(generated_name(p) == "provenance" for p in book.appendices):
+        return records, None
+    return records, json.dumps(provenance.book_provenance(records, stamp, commit), indent=1) + "\n"
+
+
+def render_time() -> str:
+    """Now in UTC, or ``SOURCE_DATE_EPOCH`` when set (the reproducible-builds convention for a fixed build time)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    when = datetime.fromtimestamp(int(epoch) if epoch else time.time(), tz=UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _annotated(root: Path, page: str, records, folder: str) -> Path | None:
+    """An executed notebook with a provenance footer after each figure and table, in ``folder``; None if none."""
+    mine = [r for r in records if r.page == page]
+    if not mine:
+        return None
+    out = Path(folder) / page.replace("/", "__")
+    out.write_text(json.dumps(provenance.annotate_notebook(read_notebook(root / page), mine)), encoding="utf-8")
+    return out
 
 
 def local_files(page: Page, root: Path, chapters: Mapping[str, str]) -> dict[str, Path]:
@@ -146,6 +196,8 @@ def render(root: str | os.PathLike | None = None) -> Path:
     if not quarto:
         return render_fallback(root)
     book = load_book(root)
+    records, provenance_json = prepare_book(book)
+    provenance.annotate_in_place(book, records)  # Quarto renders the executed notebooks themselves
     proc = subprocess.run([quarto, "render"], cwd=root, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0 or "WARNING" in log:
@@ -155,6 +207,8 @@ def render(root: str | os.PathLike | None = None) -> Path:
         text = page.read_text(encoding="utf-8")
         if "?@" in text or "quarto-unresolved-ref" in text:
             raise RuntimeError(f"{page.relative_to(root)}: unresolved cross-reference in the rendered HTML")
+    if provenance_json is not None:
+        write_text(out_dir / PROVENANCE_JSON, provenance_json)
     return out_dir
 
 
