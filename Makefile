@@ -36,10 +36,11 @@ ifeq ($(wildcard areas/$(AREA).yaml),)
 $(error AREA=$(AREA): no file areas/$(AREA).yaml. Known areas: $(AREAS). A new area is one file: copy one of areas/*.yaml)
 endif
 
-AREA_CHAPTERS  := study_population its did
+AREA_CHAPTERS  := study_population its did synthesis discussion brief abstract
 BOOK_NOTEBOOKS := $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb)
 AREA_PARAMS     = -p area $(AREA)  # the notebooks find the area's measures and programme files themselves
-BOOK_PROSE     := index.qmd $(wildcard reports/*.qmd) reports/references.bib $(REVIEW_DATA) _quarto.yml
+BOOK_PROSE     := index.qmd $(wildcard reports/*.qmd) reports/references.bib $(REVIEW_DATA) _quarto.yml \
+                  $(wildcard reports/checklists/*.yaml)
 
 .PHONY: all help venv data measures notebooks render test bench clean lock check-areas reference-data FORCE
 
@@ -107,6 +108,12 @@ $(EXECUTED)/qualitative.ipynb: notebooks/qualitative.ipynb notebooks/params/qual
 outputs/qualitative/framework_matrix.csv: $(QUAL_DATA) $(PKG_SRC) | $(STAMP)
 	$(PY) -m beyond_averages.qual data_synthetic/qualitative outputs/qualitative
 
+# The synthesis, discussion and brief read the headline tables the ITS and DiD chapters leave in outputs/results/,
+# and the review and qualitative inputs.
+$(EXECUTED)/synthesis.ipynb $(EXECUTED)/discussion.ipynb $(EXECUTED)/brief.ipynb $(EXECUTED)/abstract.ipynb: \
+		$(EXECUTED)/its.ipynb \
+		$(EXECUTED)/did.ipynb $(REVIEW_DATA) $(QUAL_DATA) reports/joint_display.yaml
+
 PPIE_DATA := $(wildcard data_synthetic/ppie/*.csv data_synthetic/ppie/*.yaml)
 $(EXECUTED)/ppie.ipynb: notebooks/ppie.ipynb notebooks/params/ppie.yaml $(PPIE_DATA) $(PKG_SRC) | $(STAMP)
 	@mkdir -p $(EXECUTED)
@@ -134,7 +141,8 @@ render: reports/_book/index.html ## Render the book to reports/_book/ (Quarto if
 test: $(STAMP) ## Run the tests (includes every notebook end to end at small scale and the fallback render)
 	$(PY) -m pytest
 
-bench: $(STAMP) ## Benchmarks and simulation studies: full-scale timings, estimator bias and coverage
+bench: $(STAMP) ## Benchmarks and simulation studies: timings, scale study, calibration, recovery (long: hours)
+	$(PY) -m pip install -q -r requirements-bench.txt   # Spark (needs Java 17+) for the engine test
 	$(PY) -m pytest -m slow -p no:cacheprovider -q -s
 	$(PY) bench/run_bench.py
 

@@ -205,6 +205,7 @@ def main(argv=None) -> int:
     p.add_argument("--skip-timings", action="store_true")
     p.add_argument("--skip-recovery", action="store_true")
     p.add_argument("--skip-monte-carlo", action="store_true")
+    p.add_argument("--skip-scale-study", action="store_true", help="skip generation and measures at scales 1, 5, 30")
     p.add_argument("--replicates", type=int, default=1, help="extract seeds per scenario (1-5; default 1)")
     p.add_argument("--quick", action="store_true", help="small sizes, to check the script itself")
     p.add_argument("--out", type=Path, default=RESULTS)
@@ -233,8 +234,8 @@ def main(argv=None) -> int:
         cols = ["step", "area", "seconds", "cpu_seconds", "process_seconds", "peak_rss_mb", "rss_after_import_mb",
                 "load_average_1min"]
         _show("Wall time (s), CPU time (s) and peak RSS (MB) per step", tab[cols])
-        _show("Measures steps split (s)", meas[["area", "load_patients_s", "compute_measures_s", "seconds",
-                                                 "patients", "measure_rows"]])
+        _show("Measures steps (s)", meas[[c for c in ("area", "seconds", "cpu_seconds", "jobs", "measure_rows",
+                                                      "worker_peak_rss_mb") if c in meas]])
         print(f"\nMeasures per area: max {meas['seconds'].max():.1f} s (target {TARGETS['measures_seconds_per_area']}"
               f" s), max peak {meas['peak_rss_mb'].max():.0f} MB (target {TARGETS['measures_peak_rss_mb']:.0f} MB)")
         print("Extract file sizes (MB): " + ", ".join(f"{k} {v:.0f}" for k, v in tab.attrs["file_sizes_mb"].items()))
@@ -268,6 +269,32 @@ def main(argv=None) -> int:
         nr = null_rejection_rate(n)
         _show(f"ITS Q1-vs-Q5 test under the null: null_rejection_rate({n}) ({time.perf_counter() - t:.0f} s)", nr)
         results["monte_carlo"] = {"did": _json_ready(mc), "its_null_rejection": _json_ready(nr)}
+        write_results(results, a.out)
+        # Calibration of the inference defaults (issue 12), each its own script in bench/.
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from did_calibration import main as did_calibration
+        from did_wild_ci import main as did_wild_ci
+
+        results["did_calibration"] = did_calibration(["--quick"] if a.quick else [])
+        write_results(results, a.out)
+        results.update(did_wild_ci(["--quick"] if a.quick else ["--replicates", "500"]))
+        write_results(results, a.out)
+        from its_calibration import main as its_calibration
+
+        results["its_calibration"] = its_calibration(["--quick"] if a.quick else ["--replicates", "500"])
+        write_results(results, a.out)
+    if not a.skip_recovery:
+        # The recovery study of issue 13: conclusions judged against the planted truth itself, 100 seeds a scale.
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from recovery_study import main as recovery_study
+
+        results["recovery_study"] = recovery_study(["--quick"] if a.quick else [])
+        write_results(results, a.out)
+    if not a.skip_scale_study:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from scale_study import main as scale_study
+
+        results["scale_study"] = scale_study(["--quick"] if a.quick else [])
     results["total_seconds"] = time.perf_counter() - t_all
     write_results(results, a.out)
     print(f"\nWrote {a.out} ({results['total_seconds']:.0f} s in all)")

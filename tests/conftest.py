@@ -10,21 +10,25 @@ from __future__ import annotations
 
 import re
 import shutil
+import weakref
 from collections import Counter
-from html.parser import HTMLParser
 from pathlib import Path
 
 import nbformat
 import papermill
 import pytest
 import yaml
-
 from beyond_averages import book, config, measures, paths
+from beyond_averages.book.disclosure_appendix import table_rows
 from beyond_averages.files import write_parquet
 from beyond_averages.synth import generate_area, generate_population
+from matplotlib.figure import Figure
 
 SMALL = dict(scale=0.03, n_practices=24, seed=123, scenario="narrowing")
 AREA_CHAPTERS = ("study_population", "its", "did")  # run on chapter_extract; the others on data_synthetic/
+# Chapters that leave (its, did) or read (the rest) headline tables: pointed at the temporary book's own folder.
+RESULTS_CHAPTERS = ("its", "did", "synthesis", "discussion", "brief", "abstract")
+RESULTS_READERS = ("synthesis", "discussion", "brief", "abstract")  # run after the chapters that write the tables
 LABEL = re.compile(r"^#\| label: (\S+)", re.M)
 
 # -- every papermill run of the session, by notebook file name ------------------------------------------------
@@ -55,6 +59,35 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def notebook_executions() -> Counter[str]:
     return EXECUTIONS
+
+
+# -- every figure a test draws is audited for legibility (issue 15: text >= 9 pt at the page's width) ----------
+FIGURES: weakref.WeakSet = weakref.WeakSet()
+_figure_init = Figure.__init__
+
+
+def _tracked_figure_init(self, *args, **kwargs):
+    _figure_init(self, *args, **kwargs)
+    FIGURES.add(self)
+
+
+Figure.__init__ = _tracked_figure_init
+
+
+@pytest.fixture(autouse=True)
+def figure_audit():
+    """After each test, every figure it drew (through the report functions) must be legible in the book:
+    `style.legibility_problems` finds none. A test that draws an illegible figure on purpose removes it from the
+    yielded set."""
+    from beyond_averages.style import legibility_problems
+
+    FIGURES.clear()
+    yield FIGURES
+    problems = {id(f): legibility_problems(f) for f in list(FIGURES) if f.axes}
+    bad = [p for p in problems.values() if p]
+    FIGURES.clear()
+    if bad:
+        pytest.fail(f"{len(bad)} illegible figure(s): {bad[:3]}")
 
 
 # -- extracts -------------------------------------------------------------------------------------------------
@@ -120,41 +153,20 @@ def executed_book(chapter_extract, study, tmp_path_factory) -> Path:
                        programme_path=str(chapter_extract / f"programme_{area.name}.parquet"))
     executed = root / "reports" / "executed"
     executed.mkdir(parents=True)
-    for name in listed_chapters():
+    listed = listed_chapters()
+    for name in [n for n in listed if n not in RESULTS_READERS] + [n for n in listed if n in RESULTS_READERS]:
         params = yaml.safe_load((paths.NOTEBOOKS / "params" / f"{name}.yaml").read_text()) or {}
         if name in AREA_CHAPTERS:
             params.update(area_params)
         if name == "study_population":
             params["extract_dir"] = str(chapter_extract)
+        if name in RESULTS_CHAPTERS:
+            params.update(area=area.name, results_dir=str(root / "outputs" / "results"))
         papermill.execute_notebook(str(paths.NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"),
                                    parameters=params, kernel_name="python3", progress_bar=False,
                                    cwd=str(root))  # not the repository: relative paths must resolve from its root
     book.render_fallback(root)
     return root
-
-
-class _TableCells(HTMLParser):
-    """The text of each <th>/<td> cell, row by row, of an HTML table (the standard library, no lxml needed)."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows: list[list[str]] = []
-        self._cell: list[str] | None = None
-
-    def handle_starttag(self, tag, attrs):
-        if tag == "tr":
-            self.rows.append([])
-        elif tag in ("td", "th"):
-            self._cell = []
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th") and self._cell is not None:
-            self.rows[-1].append(" ".join("".join(self._cell).split()))
-            self._cell = None
-
-    def handle_data(self, data):
-        if self._cell is not None:
-            self._cell.append(data)
 
 
 class ExecutedChapter:
@@ -176,9 +188,7 @@ class ExecutedChapter:
     def table(self, label: str) -> list[list[str]]:
         """The rows of a labelled table cell's HTML output, header row first."""
         html = next(o["data"]["text/html"] for o in self.labelled()[label].outputs if "text/html" in o.get("data", {}))
-        parser = _TableCells()
-        parser.feed(html)
-        return [row for row in parser.rows if row]
+        return table_rows(html)
 
 
 @pytest.fixture(scope="session")

@@ -46,6 +46,7 @@ METHOD_CITATIONS = {
     "PROGRESS-Plus framework": "oneill_applying_2014",
     "GRADE": "guyatt2008grade",
     "GRIPP2": "staniszewska2017gripp2",
+    "restricted maximum likelihood": "patterson1971reml",
 }
 
 

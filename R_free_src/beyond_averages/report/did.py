@@ -20,7 +20,8 @@ from beyond_averages.report.tables import (
     format_ci, format_count, format_estimate_ci, format_p, format_pp, html_table, p_text,
 )
 from beyond_averages.style import (
-    COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
+    COMPARISON_COLOUR, OVERALL_COLOUR, PAGE_WIDTH_IN, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
+    year_axis,
 )
 
 def unit_label(settings) -> str:
@@ -44,7 +45,8 @@ def methods_sentence(analysis) -> str:
 
 
 def adoption_waves_table(analysis) -> pd.DataFrame:
-    """Adoption waves: practices and patients (denominator in the wave's start month), released counts."""
+    """Adoption waves: practices (exact: organisations in public registers, not patient records) and patients
+    (denominator in the wave's start month, released by the disclosure rule)."""
     p = analysis.panel
     start = p.groupby("practice_id")["programme_start"].first()
     rows = []
@@ -56,7 +58,7 @@ def adoption_waves_table(analysis) -> pd.DataFrame:
     den = p[p["practice_id"].isin(never) & (p["month"] == p["month"].min())]["denominator"].sum()
     rows.append({"wave": pd.NaT, "practices": len(never), "patients": den})
     out = pd.DataFrame(rows)
-    return release_counts(out, pairs=(), counts=["practices", "patients"], rate_column=None)
+    return release_counts(out, pairs=(), counts=["patients"], rate_column=None)
 
 
 def adoption_waves_table_display(analysis):
@@ -89,7 +91,7 @@ def raw_trends_figure(analysis):
     waves = sorted(analysis.panel["programme_start"].dropna().unique())
     with figure_style():
         # Two rows of three, the sixth panel holding the legend: readable at the page's width.
-        fig, grid = plt.subplots(2, 3, figsize=(9, 5.6), sharey=True, sharex=True)
+        fig, grid = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.2), sharey=True, sharex=True)
         axes = grid.ravel()
         for ax, q in zip(axes, QUINTILES):
             for adopter, colour, label in ((True, TREATED_COLOUR, "Adopting practices"),
@@ -99,12 +101,12 @@ def raw_trends_figure(analysis):
             for i, wv in enumerate(waves):
                 ax.axvline(wv, color="grey", lw=0.6, ls=":", label="Adoption waves" if i == 0 else None)
             ax.set_title(labels.QUINTILES[q], fontsize=10)
-            ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+            year_axis(ax, step=2)
         for ax in grid[:, 0]:
             ax.set_ylabel(labels.INDICATOR_AXIS[analysis.settings.outcome_scale])
         handles, names = axes[0].get_legend_handles_labels()
         axes[5].axis("off")
-        axes[5].legend(handles, names, loc="center", fontsize=10)
+        axes[5].legend(handles, names, loc="center")
         axes[5].tick_params(labelleft=False)
         fig.tight_layout()
     return finish(fig), axes
@@ -130,7 +132,7 @@ def event_study_figure(analysis):
     lo, hi = analysis.settings.window
     ylabel = labels.EFFECT_AXIS[analysis.settings.outcome_scale]
     with figure_style():
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.6), sharey=True, layout="constrained")
         _event_study_points(ax1, analysis.event_overall, label="TWFE event study", color="#333333", offset=-0.15,
                             ylabel=ylabel)
         gd = analysis.gta_overall.plot_data()
@@ -138,12 +140,12 @@ def event_study_figure(analysis):
         ax1.errorbar(gd["event_time"] + 0.15, gd["estimate"], yerr=[gd["estimate"] - gd["ci_lower"],
                      gd["ci_upper"] - gd["estimate"]], fmt="s", ms=3, lw=0.8, color="#b2182b", label="Group-time ATT")
         ax1.set_title("All patients")
-        ax1.legend(fontsize=8)
+        ax1.legend()
         for q, off in ((a, -0.15), (b, 0.15)):
             _event_study_points(ax2, analysis.event_quintile[q], label=labels.QUINTILES[q],
                                 color=QUINTILE_COLOURS[q], offset=off, ylabel=ylabel)
         ax2.set_title(f"Q{a} vs Q{b} (TWFE event study)")
-        ax2.legend(fontsize=8)
+        ax2.legend()
         ax2.set_xlabel("Months since adoption")
     return fig, (ax1, ax2)
 

@@ -24,7 +24,8 @@ from beyond_averages.report.tables import (
     html_table, p_text,
 )
 from beyond_averages.style import (
-    COMPARISON_COLOUR, OVERALL_COLOUR, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
+    COMPARISON_COLOUR, OVERALL_COLOUR, PAGE_WIDTH_IN, QUINTILE_COLOURS, TREATED_COLOUR, figure_style, finish,
+    year_axis,
 )
 
 CONTRAST = labels.CONTRAST_KEY
@@ -220,7 +221,7 @@ def arms_figure(analysis):
     """The two series behind the controlled analysis, per quintile: programme and never-adopting practices."""
     data = analysis.arm_series
     with figure_style():
-        fig, grid = plt.subplots(2, 3, figsize=(9, 5.6), sharey=True, sharex=True)
+        fig, grid = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.2), sharey=True, sharex=True)
         axes = grid.ravel()
         for ax, q in zip(axes, sorted(data["imd_quintile"].unique())):
             for arm, colour, label in (("programme", TREATED_COLOUR, f"Wave {analysis.wave} programme practices"),
@@ -229,12 +230,12 @@ def arms_figure(analysis):
                 ax.plot(d["month"], d["rate"], color=colour, lw=1.2, label=label)
             ax.axvline(analysis.interruption, color="grey", lw=0.8, ls=":", label="Programme start")
             ax.set_title(labels.QUINTILES[int(q)], fontsize=10)
-            ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+            year_axis(ax, step=2)
         for ax in grid[:, 0]:
             ax.set_ylabel("Indicator (%)")
         handles, names = axes[0].get_legend_handles_labels()
         axes[5].axis("off")
-        axes[5].legend(handles, names, loc="center", fontsize=10)
+        axes[5].legend(handles, names, loc="center")
         fig.tight_layout()
     return finish(fig)
 
@@ -245,12 +246,12 @@ def inequality_fit_figure(analysis):
     if analysis.sii_fit is not None:
         fits.append(("Slope index of inequality, pp", analysis.sii_fit))
     with figure_style():
-        fig, axes = plt.subplots(1, len(fits), figsize=(4.5 * len(fits), 3.6))
-        for ax, (label, fit) in zip(np.atleast_1d(axes), fits):
+        fig, axes = plt.subplots(1, len(fits), figsize=(PAGE_WIDTH_IN, 3.4), squeeze=False)
+        for ax, (label, fit) in zip(axes[0], fits):
             plot_counterfactual(fit.plot_data(), analysis.interruption, ax=ax, title=label, ylabel="pp")
             ax.axhline(0, color="grey", lw=0.6)
-            ax.tick_params(axis="x", labelrotation=45)
-        np.atleast_1d(axes)[0].legend(loc="best", fontsize=7)
+            year_axis(ax)
+        axes[0, 0].legend(loc="best")
         fig.tight_layout()
     return finish(fig)
 
@@ -263,7 +264,7 @@ def diagnostics_figure(analysis):
             (labels.QUINTILES[LEAST_DEPRIVED], c.fits_[LEAST_DEPRIVED], QUINTILE_COLOURS[LEAST_DEPRIVED]),
             (labels.CONTRAST, c.contrast_, OVERALL_COLOUR)]
     with figure_style():
-        fig, axes = plt.subplots(1, 3, figsize=(9.0, 3.0), sharey=True)
+        fig, axes = plt.subplots(1, 3, figsize=(PAGE_WIDTH_IN, 2.8), sharey=True)
         for ax, (name, fit, colour) in zip(axes, fits):
             a = fit.acf()
             ax.bar(a["lag"], a["acf"], color=colour, width=0.6)
