@@ -142,8 +142,8 @@ def test_joint_display_verdicts_follow_the_rule(tmp_path):
     assert null.loc[0, "quantitative"].endswith("no evidence of change")
     assert synthesis.joint_display_sentence(narrowing) == (
         "Across 3 mechanisms, the three strands give 1 mechanism where they converge, 1 mechanism where they "
-        "complement and 1 mechanism where they conflict. The strands conflict on targets reward easy gains, which the "
-        "discussion takes up.")
+        "complement and 1 mechanism where they conflict. They conflict on \u201cTargets reward easy gains\u201d: there "
+        "the evidence of one strand does not carry over to another.")
 
 
 @pytest.mark.parametrize("edit,message", [

@@ -55,5 +55,5 @@ def about_sentence(headline: pd.DataFrame) -> str:
     """Where the numbers come from, in one sentence (the same headline tables as the book's chapters)."""
     c = headline[headline["design"] == "DiD"]
     return (f"*About these numbers.* Difference-in-differences on every adopting practice, {c['horizon'].iloc[0]}; "
-            "the full analysis, its sensitivity checks and the interrupted time series are in the evaluation "
+            "the full analysis and the interrupted time series are in the evaluation "
             "chapters (@sec-did, @sec-its) and the discussion (@sec-discussion).")

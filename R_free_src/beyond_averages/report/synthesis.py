@@ -153,8 +153,10 @@ def joint_display_sentence(display: pd.DataFrame) -> str:
     parts = [f"{counts.get(v, 0)} {'mechanism' if counts.get(v, 0) == 1 else 'mechanisms'} where they {v}"
              for v in VERDICTS]
     conflicts = display.loc[display["verdict"] == "conflict", "mechanism"].tolist()
-    tail = (f" The strands conflict on {', '.join(m[:1].lower() + m[1:] for m in conflicts)}, which the discussion "
-            "takes up." if conflicts else " No mechanism finds the strands in conflict.")
+    quoted = [f"\u201c{m}\u201d" for m in conflicts]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + f" and {quoted[-1]}"
+    tail = (f" They conflict on {listed}: there the evidence of one strand does not carry over to another."
+            if conflicts else " No mechanism finds the strands in conflict.")
     return (f"Across {format_count(len(display))} mechanisms, the three strands give " + ", ".join(parts[:-1])
             + f" and {parts[-1]}." + tail)
 
