@@ -21,7 +21,6 @@ a JSON-able dict. ``--quick`` runs 40 replications with 199 draws to check the s
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from replication_args import parse_replication_args
 from beyond_averages.did import GroupTimeATT
 
 N_CLUSTERS, UNITS_PER_CLUSTER, N_PERIODS = 48, 5, 10
@@ -105,13 +105,8 @@ def summarise(rows: pd.DataFrame, scenario: str) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--replicates", type=int, default=500)
-    p.add_argument("--n-boot", type=int, default=999)
-    p.add_argument("--seed", type=int, default=20261202)
-    p.add_argument("--quick", action="store_true", help="40 replications, 199 draws: a one-minute check")
-    a = p.parse_args(argv)
-    reps, n_boot = (40, 199) if a.quick else (a.replicates, a.n_boot)
+    a = parse_replication_args(argv, __doc__.split("\n")[0], quick=(40, 199))
+    reps, n_boot = a.reps, a.n_boot
     t0 = time.perf_counter()
     table = []
     for s_i, scenario in enumerate(("null", "heterogeneous")):

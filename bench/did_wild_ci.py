@@ -17,7 +17,6 @@ JSON-able dict. ``--quick``: 30 replications with 199 draws and a 100-point Hone
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 import warnings
@@ -25,6 +24,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from replication_args import parse_replication_args
 from beyond_averages.did import TwoWayFixedEffects, honest_sensitivity
 
 
@@ -64,13 +64,8 @@ def honest_timing(grid_points: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--replicates", type=int, default=500)
-    p.add_argument("--n-boot", type=int, default=999)
-    p.add_argument("--seed", type=int, default=20261202)
-    p.add_argument("--quick", action="store_true", help="30 replications, 199 draws: a one-minute check")
-    a = p.parse_args(argv)
-    reps, n_boot = (30, 199) if a.quick else (a.replicates, a.n_boot)
+    a = parse_replication_args(argv, __doc__.split("\n")[0], quick=(30, 199))
+    reps, n_boot = a.reps, a.n_boot
     t0 = time.perf_counter()
     table = []
     for g in (12, 24, 48):
