@@ -208,7 +208,7 @@ def triple_difference_sentence(analysis) -> str:
             f"practice (seed {s.seed}).")
 
 
-def _baseline(analysis, measure: str) -> float:
+def adopters_baseline(analysis, measure: str) -> float:
     """Denominator-weighted pre-adoption mean of a within-practice measure among adopting practices."""
     d = analysis.inequality_panel
     d = d[d["programme_start"].notna() & (d["month"] < d["programme_start"])].dropna(subset=[measure])
@@ -220,7 +220,7 @@ def inequality_effects(analysis) -> pd.DataFrame:
     rows = []
     for (measure, est), fit in analysis.inequality.items():
         r = fit.tidy().iloc[0]
-        rows.append({"measure": measure, "estimator": est, "baseline": _baseline(analysis, measure),
+        rows.append({"measure": measure, "estimator": est, "baseline": adopters_baseline(analysis, measure),
                      **{k: float(r[k]) for k in ("estimate", "std_error", "ci_lower", "ci_upper", "p_value")}})
     return pd.DataFrame(rows)
 

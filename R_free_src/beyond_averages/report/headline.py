@@ -24,7 +24,7 @@ import pandas as pd
 from .. import labels, paths
 from ..files import InputError, require_columns, write_csv, write_text
 from .conclusions import conclude, estimand_statement
-from .did import _baseline, effects_by_quintile, inequality_effects
+from .did import adopters_baseline, effects_by_quintile, inequality_effects
 from .tables import format_count, format_estimate_ci, html_table
 
 HEADLINE_COLUMNS = ("design", "estimand", "group", "horizon", "estimate", "ci_lower", "ci_upper", "narrowing",
@@ -94,7 +94,7 @@ def did_headline(analysis) -> pd.DataFrame:
     e = effects_by_quintile(analysis)
     e = e[e["estimator"] == s.estimator]
     gap = inequality_effects(analysis)
-    orient = _orientation(_baseline(analysis, "gap"))
+    orient = _orientation(adopters_baseline(analysis, "gap"))
     rows = []
     for r in e.itertuples(index=False):
         if r.is_contrast:
