@@ -62,6 +62,10 @@ def test_the_answer_follows_the_planted_direction(scenario, label):
     assert brief.headline_sentence(h).startswith(
         {"narrowing": "The programme narrowed the gap", "widening": "The programme widened the gap",
          "null": "The programme did not clearly change the gap"}[scenario])
+    expected_size = {"narrowing": "0.90 percentage points larger", "widening": "0.90 percentage points smaller",
+                     "null": "0.10 percentage points larger"}[scenario]
+    assert f"its effect was {expected_size} in the most deprived fifth than in the least deprived" in \
+        brief.headline_sentence(h)
     first = discussion.implications(a["label"])[0]
     assert first.startswith({"narrowing": "Keep the programme", "widening": "Do not scale the programme up",
                              "null": "Do not assume the programme narrows"}[scenario])

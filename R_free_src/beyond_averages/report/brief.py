@@ -14,7 +14,7 @@ from .. import labels
 from ..style import PAGE_WIDTH_IN, QUINTILE_COLOURS, figure_style, finish
 from .conclusions import NARROWED, WIDENED, conclude
 from .discussion import answer, implications
-from .tables import format_ci, format_signed
+from .tables import format_ci, format_pp, format_signed
 
 
 def headline_sentence(headline: pd.DataFrame) -> str:
@@ -24,9 +24,11 @@ def headline_sentence(headline: pd.DataFrame) -> str:
     did = c[(c["design"] == "DiD") & c["primary"]].iloc[0]
     what = {NARROWED: "narrowed the gap", WIDENED: "widened the gap"}.get(
         a["label"], "did not clearly change the gap")
+    size, side = abs(float(did["estimate"])), "larger" if did["estimate"] >= 0 else "smaller"
     return (f"The programme {what} between patients in the most and least deprived areas: its effect was "
-            f"{format_signed(did['estimate'])} percentage points larger in the most deprived fifth "
-            f"(95% CI {format_ci(did['ci_lower'], did['ci_upper'], signed=True)}).")
+            f"{format_pp(size)} percentage points {side} in the most deprived fifth than in the least deprived "
+            f"(difference {format_signed(did['estimate'])}, 95% CI "
+            f"{format_ci(did['ci_lower'], did['ci_upper'], signed=True)}).")
 
 
 def quintile_effect_figure(headline: pd.DataFrame):
