@@ -46,7 +46,9 @@ RESULTS = Path(__file__).resolve().parent / "results" / "bench.json"
 # DuckDB spills to disk past this: its patient-month expansion needs about 4.5 GB at scale 1 and would outgrow the
 # reference machine (23 GB, shared) at scale 5.
 DUCKDB_MEMORY_LIMIT = "8GB"
-TARGETS = {"measures_seconds_per_area": 5.0, "measures_peak_rss_mb": 1024.0, "cores": 2}
+TARGETS = {"measures_seconds_per_area": 5.0, "measures_peak_rss_mb": 1024.0, "cores": 2,
+           # Issue 16, on the scale-1 extract: the measures within 3 s wall and 10 times faster than the peer.
+           "peer_scale_1_measures_seconds": 3.0, "peer_scale_1_wall_ratio": 10.0}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -179,6 +181,14 @@ def peer(area: str, extract_dir: Path | None = None, scale: float | None = None,
                      "peak_rss": d["peak_rss_mb"] / (m["peak_rss_mb"] + jobs * m["worker_peak_rss_mb"])}
     log(f"  DuckDB / project: wall x{out['ratios']['wall']:.1f}, CPU x{out['ratios']['cpu']:.1f}, peak memory "
         f"x{out['ratios']['peak_rss']:.1f} (project: parent + {jobs} x largest worker); cells {out['agreement']}")
+    if scale in (None, 1.0):  # the targets are set at scale 1 (an extract given: taken to be that size)
+        seconds, ratio = TARGETS["peer_scale_1_measures_seconds"], TARGETS["peer_scale_1_wall_ratio"]
+        out["targets_met"] = {"measures_seconds": m["seconds"] <= seconds, "wall_ratio": out["ratios"]["wall"] >= ratio}
+        log(f"  targets at scale 1: project <= {seconds:.0f} s wall "
+            f"({'met' if out['targets_met']['measures_seconds'] else 'not met'}), DuckDB / project wall >= x{ratio:.0f} "
+            f"({'met' if out['targets_met']['wall_ratio'] else 'not met'}); load averages "
+            f"{m['load_average_1min']:.2f} / {d['load_average_1min']:.2f} after each: above {jobs} the cores were "
+            "shared and the CPU ratio is the fairer figure")
     return out
 
 

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ..config import Area, Study, load_study
-from ..months import month_start
 from .intervals import AreaIntervals, area_intervals
 from .reading import Patients, load_patients
 
@@ -38,88 +37,139 @@ class Counts:
     age_num: np.ndarray
 
 
-def _accumulate(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_groups: int, first: int, n_months: int):
-    """Count, per group and month, the intervals ``[lo, hi)`` covering the month (months from ``first``)."""
+def _nonempty(rows: np.ndarray | None, lo: np.ndarray, hi: np.ndarray):
+    """The intervals ``[lo, hi)`` holding at least one month (``rows``: their patients; None = one per patient)."""
     keep = hi > lo
-    group, lo, hi = group[keep], lo[keep] - first, hi[keep] - first
+    if keep.all():
+        return rows, lo, hi
+    at = np.flatnonzero(keep)  # positions, then gathers: faster than boolean selection when about half are kept
+    return (at if rows is None else rows.take(at)), lo.take(at), hi.take(at)
+
+
+def _pick(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+    return values if rows is None else values.take(rows)
+
+
+def _accumulate(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_groups: int, first: int, n_months: int):
+    """Count, per group and month, the non-empty intervals ``[lo, hi)`` covering the month (months from ``first``):
+    +1 where an interval starts, -1 where it ends, summed cumulatively over months."""
     width = n_months + 1
-    diff = np.bincount(group * width + lo, minlength=n_groups * width).astype(np.int64)
-    diff -= np.bincount(group * width + hi, minlength=n_groups * width)
+    base = group * width - first
+    diff = np.bincount(base + lo, minlength=n_groups * width).astype(np.int64)
+    diff -= np.bincount(base + hi, minlength=n_groups * width)
     return np.cumsum(diff.reshape(n_groups, width), axis=1)[:, :n_months]
+
+
+def _interval_sets(iv: AreaIntervals):
+    """The denominator's intervals (one per patient: rows None) and the numerator's (rows = their patients)."""
+    return ((None, iv.lo, iv.hi), (iv.rows, iv.num_lo, iv.num_hi))
+
+
+def _by_practice(patients: Patients, iv: AreaIntervals, rows, lo, hi) -> np.ndarray:
+    n_practices = len(patients.practice_ids)
+    group = _pick(patients.practice * 6 + patients.quintile, rows)
+    counts = _accumulate(group, lo, hi, n_practices * 6, iv.first, iv.n_months)
+    return counts.reshape(n_practices, 6, iv.n_months)[:, 1:, :]
 
 
 def practice_counts(patients: Patients, iv: AreaIntervals) -> tuple[np.ndarray, np.ndarray]:
     """Denominator and numerator per practice x quintile (1-5) x month: arrays (practices, 5, months)."""
-    n_practices = len(patients.practice_ids)
-    group = patients.practice * 6 + patients.quintile
-    den = _accumulate(group, iv.lo, iv.hi, n_practices * 6, iv.first, iv.n_months)
-    num = _accumulate(group[iv.rows], iv.num_lo, iv.num_hi, n_practices * 6, iv.first, iv.n_months)
-    return (den.reshape(n_practices, 6, iv.n_months)[:, 1:, :], num.reshape(n_practices, 6, iv.n_months)[:, 1:, :])
+    den, num = (_by_practice(patients, iv, *_nonempty(*s)) for s in _interval_sets(iv))
+    return den, num
 
 
-def _split_by_age_band(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, birth: np.ndarray):
-    """Cut intervals at 5-year birthdays: returns rows, lo, hi, band (0 = 0-4 years ... 18 = 90+)."""
-    keep = hi > lo
-    rows, lo, hi = rows[keep], lo[keep], hi[keep]
-    b = birth[rows]
-    width = 12 * AGE_BAND_YEARS
-    band_lo = np.minimum((lo - b) // width, TOP_AGE_BAND)
-    band_hi = np.minimum((hi - 1 - b) // width, TOP_AGE_BAND)
-    pieces = band_hi - band_lo + 1
-    idx = np.repeat(np.arange(len(rows)), pieces)
-    offset = np.arange(len(idx)) - np.repeat(np.cumsum(pieces) - pieces, pieces)
-    band = band_lo[idx] + offset
-    start = np.maximum(lo[idx], b[idx] + band * width)
-    end = np.where(band >= TOP_AGE_BAND, hi[idx], np.minimum(hi[idx], b[idx] + (band + 1) * width))
-    return rows[idx], start, end, band
+def partition_counts(patients: Patients, iv: AreaIntervals) -> tuple[np.ndarray, ...]:
+    """:func:`practice_counts` and :func:`age_counts` (all practices) at once, each interval set filtered once:
+    den, num, age_den, age_num."""
+    out = []
+    for s in _interval_sets(iv):
+        rows, lo, hi = _nonempty(*s)
+        out.append((_by_practice(patients, iv, rows, lo, hi), _by_age(patients, iv, rows, lo, hi)))
+    (den, age_den), (num, age_num) = out
+    return den, num, age_den, age_num
+
+
+def _accumulate_by_age(quintile: np.ndarray, birth: np.ndarray, lo: np.ndarray, hi: np.ndarray, first: int,
+                       n_months: int) -> np.ndarray:
+    """Count, per quintile (0-5) x age band x month, the non-empty intervals ``[lo, hi)`` covering the month, each
+    month in the band of the patient's age at it (5-year bands from the month of birth, 90+ the last).
+
+    An interval starts in its first month's band, moves up one band at each 5-year birthday inside it, and ends in
+    its last month's band (90+ is never left): +1 where it enters a band, -1 where it leaves one. Only the intervals
+    that cross a birthday add entries beyond their start and end, one pair per birthday crossed: no interval is cut
+    into pieces."""
+    width = n_months + 1
+    band_months = 12 * AGE_BAND_YEARS
+    size = 6 * N_BANDS * width
+    band_lo = np.minimum((lo - birth) // band_months, TOP_AGE_BAND)
+    band_hi = np.minimum((hi - 1 - birth) // band_months, TOP_AGE_BAND)
+    base = quintile * (N_BANDS * width) - first
+    diff = np.bincount(base + band_lo * width + lo, minlength=size).astype(np.int64)
+    diff -= np.bincount(base + band_hi * width + hi, minlength=size)
+    crossings = band_hi - band_lo
+    crossing = np.flatnonzero(crossings)
+    if len(crossing):
+        times = crossings[crossing]
+        at = np.repeat(crossing, times)
+        # The k-th birthday crossed (k = 1, 2, ...) enters band band_lo + k at month birth + 60 * (band_lo + k).
+        k = np.arange(1, len(at) + 1) - np.repeat(np.cumsum(times) - times, times)
+        band = band_lo[at] + k
+        enter = base[at] + band * width + birth[at] + band * band_months
+        diff += np.bincount(enter, minlength=size)
+        diff -= np.bincount(enter - width, minlength=size)
+    return np.cumsum(diff.reshape(6 * N_BANDS, width), axis=1)[:, :n_months].reshape(6, N_BANDS, n_months)
+
+
+def _by_age(patients: Patients, iv: AreaIntervals, rows, lo, hi) -> np.ndarray:
+    counts = _accumulate_by_age(_pick(patients.quintile, rows), _pick(patients.birth, rows), lo, hi, iv.first,
+                                iv.n_months)
+    return counts[1:]
 
 
 def age_counts(patients: Patients, iv: AreaIntervals,
                practices: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Denominator and numerator per quintile (1-5) x age band x month, summed over ``practices`` (all)."""
-    include = np.ones(len(patients.patient_id), bool)
-    if practices is not None:
-        include = np.isin(patients.practice_ids[patients.practice], list(practices))
+    include = None if practices is None else np.isin(patients.practice_ids[patients.practice], list(practices))
     out = []
-    for rows, a, b in ((np.arange(len(iv.lo)), iv.lo, iv.hi), (iv.rows, iv.num_lo, iv.num_hi)):
-        sel = include[rows]
-        r, s, e, band = _split_by_age_band(rows[sel], a[sel], b[sel], patients.birth)
-        group = patients.quintile[r] * N_BANDS + band
-        out.append(_accumulate(group, s, e, 6 * N_BANDS, iv.first, iv.n_months).reshape(6, N_BANDS, iv.n_months)[1:])
+    for rows, lo, hi in _interval_sets(iv):
+        if include is not None:
+            rows = np.arange(len(lo)) if rows is None else rows
+            sel = include[rows]
+            rows, lo, hi = rows[sel], lo[sel], hi[sel]
+        out.append(_by_age(patients, iv, *_nonempty(rows, lo, hi)))
     return out[0], out[1]
+
+
+def _month_starts(first: int, n_months: int) -> np.ndarray:
+    """First day of each of ``n_months`` months from month index ``first``, as the tables' datetime64[s]."""
+    return (np.arange(first, first + n_months) - 1970 * 12).astype("datetime64[M]").astype("datetime64[s]")
 
 
 def measures_frame(area_name: str, practice_ids: np.ndarray, den: np.ndarray, num: np.ndarray,
                    first: int) -> pd.DataFrame:
     """The measures table (practice x quintile x month, practices in the order given) from count arrays."""
     n_practices, _, n_months = den.shape
-    months = month_start(np.arange(first, first + n_months))
-    frame = pd.DataFrame({
+    return pd.DataFrame({
         "area": area_name,
-        "month": np.tile(months.to_numpy(), n_practices * 5),
+        "month": np.tile(_month_starts(first, n_months), n_practices * 5),
         "practice_id": np.repeat(np.asarray(practice_ids), 5 * n_months),
         "imd_quintile": np.tile(np.repeat(np.arange(1, 6), n_months), n_practices),
         "numerator": num.ravel(),
         "denominator": den.ravel(),
     })
-    frame["month"] = frame["month"].astype("datetime64[s]")
-    return frame
 
 
 def by_age_frame(area_name: str, den: np.ndarray, num: np.ndarray, first: int) -> pd.DataFrame:
     """The age-band table (quintile x age band x month) from count arrays."""
     n_months = den.shape[-1]
-    months = month_start(np.arange(first, first + n_months)).to_numpy()
-    frame = pd.DataFrame({
+    return pd.DataFrame({
         "area": area_name,
-        "month": np.tile(months, 5 * N_BANDS),
+        "month": np.tile(_month_starts(first, n_months), 5 * N_BANDS),
         "imd_quintile": np.repeat(np.arange(1, 6), N_BANDS * n_months),
         "age_band": np.tile(np.repeat(np.arange(N_BANDS), n_months), 5),
         "numerator": num.ravel(),
         "denominator": den.ravel(),
     })
-    frame["month"] = frame["month"].astype("datetime64[s]")
-    return frame
 
 
 def _inputs(area, extract_dir, study, patients, intervals):

@@ -19,7 +19,12 @@ def _row_of(patient_ids: np.ndarray, patients: Patients) -> np.ndarray:
     if len(ids) == 0:
         return np.full(len(patient_ids), -1, dtype=np.int64)
     # Extracts are usually sorted by patient id already: skip the sort then.
-    order = np.arange(len(ids)) if np.all(ids[1:] > ids[:-1]) else np.argsort(ids, kind="stable")
+    ascending = bool(np.all(ids[1:] > ids[:-1]))
+    if ascending and ids.dtype.kind == "i" and np.asarray(patient_ids).dtype.kind == "i":
+        run_first = np.flatnonzero(np.diff(ids) != 1) + 1  # ascending: a wrapped difference is never 1
+        if len(run_first) < len(ids) // 16:
+            return _row_in_runs(patient_ids, ids, run_first)
+    order = np.arange(len(ids)) if ascending else np.argsort(ids, kind="stable")
     sorted_ids = ids[order]
     pos = np.searchsorted(sorted_ids, patient_ids)
     pos = np.clip(pos, 0, len(sorted_ids) - 1)
@@ -27,16 +32,29 @@ def _row_of(patient_ids: np.ndarray, patients: Patients) -> np.ndarray:
     return np.where(found, order[pos], -1)
 
 
+def _row_in_runs(patient_ids: np.ndarray, ids: np.ndarray, breaks: np.ndarray) -> np.ndarray:
+    """Row of each patient id (-1 if unknown) when the ascending ``ids`` come in a few runs of consecutive numbers
+    (each starting at a row of ``breaks``, besides the first), as a practice's patients often do: the run is found
+    among a few run starts, which stay in cache, and the row is the offset into it."""
+    run_first = np.concatenate([[0], breaks])
+    run_last = np.concatenate([breaks, [len(ids)]]) - 1
+    # Entry r of each table is run r (1-based): entry 0 stands for ids before the first run, which are unknown.
+    run = np.searchsorted(ids[run_first], patient_ids, side="right")
+    shift = np.concatenate([[0], run_first - ids[run_first]])
+    last_id = np.concatenate([[np.iinfo(np.int64).min], ids[run_last]])
+    pos = patient_ids + shift[run]
+    known = patient_ids <= last_id[run]
+    return pos if known.all() else np.where(known, pos, -1)
+
+
 def eligibility_intervals(area: Area, patients: Patients, first: int, last: int,
                           register_onset: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``[lo, hi)`` months in which each patient is in the denominator, clipped to ``[first, last]``."""
     elig = area.eligibility
-    lo = np.maximum.reduce([patients.reg_start, patients.birth + elig.min_age_months,
-                            np.full_like(patients.birth, first)])
-    hi_parts = [patients.reg_end, patients.death, np.full_like(patients.birth, last + 1)]
+    lo = np.maximum(np.maximum(patients.reg_start, patients.birth + elig.min_age_months), first)
+    hi = np.minimum(np.minimum(patients.reg_end, patients.death), last + 1)
     if elig.max_age_months is not None:
-        hi_parts.append(patients.birth + elig.max_age_months + 1)
-    hi = np.minimum.reduce(hi_parts)
+        np.minimum(hi, patients.birth + elig.max_age_months + 1, out=hi)
     if register_onset is not None:
         lo = np.maximum(lo, register_onset)
     if elig.sex != "any":
@@ -60,11 +78,10 @@ def coverage_intervals(rows: np.ndarray, months: np.ndarray, lookback: int | Non
     new_block = np.ones(len(rows), bool)
     # Events are sorted, so a block continues while the next event falls inside the previous one's window.
     new_block[1:] = (rows[1:] != rows[:-1]) | (months[1:] >= months[:-1] + lookback)
-    block_id = np.cumsum(new_block) - 1
-    starts = months[new_block]
-    ends = np.zeros(len(starts), dtype=np.int64)
-    np.maximum.at(ends, block_id, months + lookback)
-    return rows[new_block], starts, ends
+    start = np.flatnonzero(new_block)  # positions, then gathers: faster than boolean selection of a few rows
+    # Months ascend within a block, so its end is its last event's month + lookback.
+    last = np.append(start[1:] - 1, len(rows) - 1) if len(start) else start
+    return rows.take(start), months.take(start), months.take(last) + lookback
 
 
 def register_onset(extract_dir: Path, area: Area, patients: Patients,
@@ -108,6 +125,8 @@ def area_intervals(area: Area, study: Study, extract_dir: Path, patients: Patien
     ids, months = read_events(extract_dir, area, area.codes(area.indicator.codelist), area.indicator.value_max,
                               row_groups=event_row_groups)
     rows = _row_of(ids, patients)
-    rows, months = rows[rows >= 0], months[rows >= 0]
+    known = rows >= 0
+    if not known.all():
+        rows, months = rows[known], months[known]
     c_rows, c_start, c_end = coverage_intervals(rows, months, area.indicator.lookback_months)
     return AreaIntervals(first, last, lo, hi, c_rows, np.maximum(c_start, lo[c_rows]), np.minimum(c_end, hi[c_rows]))

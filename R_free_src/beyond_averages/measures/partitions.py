@@ -24,13 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from ..config import Area, Study
 from ..repartition import aligned_event_row_groups
-from .compute import N_BANDS, Counts, age_counts, practice_counts
+from .compute import N_BANDS, Counts, partition_counts
 from .intervals import area_intervals
-from .reading import load_patients
+from .reading import load_patients, parquet_metadata
 
 PARTITION_ROWS = 250_000  # patients per partition: about 60 MB of arrays, whatever the extract's size
 
@@ -48,7 +47,7 @@ class Partition:
 
 def _ranges(path: Path, column: str) -> list[tuple[object, object] | None]:
     """Per row group, the (min, max) statistics of ``column`` (None where the file has none)."""
-    meta = pq.ParquetFile(path).metadata
+    meta = parquet_metadata(path)
     j = meta.schema.to_arrow_schema().get_field_index(column)
     out = []
     for i in range(meta.num_row_groups):
@@ -63,7 +62,7 @@ def plan_partitions(extract_dir: Path, area: Area, partition_rows: int = PARTITI
     whose patient-id statistics meet its own (all of them where statistics are missing)."""
     extract_dir = Path(extract_dir)
     p_path, e_path = extract_dir / "patients.parquet", extract_dir / f"events_{area.name}.parquet"
-    p_meta = pq.ParquetFile(p_path).metadata
+    p_meta = parquet_metadata(p_path)
     groups: list[list[int]] = [[]]
     rows = [0]
     for i in range(p_meta.num_row_groups):
@@ -81,19 +80,30 @@ def plan_partitions(extract_dir: Path, area: Area, partition_rows: int = PARTITI
         if paired is not None:
             plan.append(Partition(tuple(group), tuple(k for i in group for k in paired[i]), n, "layout"))
             continue
-        spans = [p_ranges[i] for i in group]
-        events = tuple(k for k, e in enumerate(e_ranges)
-                       if e is None or any(s is None or (e[0] <= s[1] and s[0] <= e[1]) for s in spans))
-        plan.append(Partition(tuple(group), events, n))
+        plan.append(Partition(tuple(group), _meeting(e_ranges, [p_ranges[i] for i in group]), n))
     return plan
+
+
+def _meeting(e_ranges: list, spans: list) -> tuple[int, ...]:
+    """The events row groups whose patient-id range meets one of ``spans`` (every one with no statistics, and all of
+    them when a span has none)."""
+    def numeric(ranges):
+        return all(r is not None and all(isinstance(v, int) for v in r) for r in ranges)
+
+    if e_ranges and numeric(e_ranges) and numeric(spans):  # hundreds of row groups: compare them all at once
+        e_lo, e_hi = np.array(e_ranges).T
+        s_lo, s_hi = np.array(spans).reshape(-1, 2).T
+        meets = ((e_lo[None, :] <= s_hi[:, None]) & (s_lo[:, None] <= e_hi[None, :])).any(axis=0)
+        return tuple(np.flatnonzero(meets).tolist())
+    return tuple(k for k, e in enumerate(e_ranges)
+                 if e is None or any(s is None or (e[0] <= s[1] and s[0] <= e[1]) for s in spans))
 
 
 def count_partition(extract_dir: Path, area: Area, study: Study, partition: Partition) -> Counts:
     """Count one partition: the per-practice and age-band denominators and numerators of its patients."""
     patients = load_patients(extract_dir, row_groups=partition.patient_row_groups)
     iv = area_intervals(area, study, extract_dir, patients, event_row_groups=partition.event_row_groups)
-    den, num = practice_counts(patients, iv)
-    age_den, age_num = age_counts(patients, iv)
+    den, num, age_den, age_num = partition_counts(patients, iv)
     return Counts(iv.first, patients.practice_ids, den, num, age_den, age_num)
 
 
@@ -106,8 +116,8 @@ def combine(counts: list[Counts], n_months: int, first: int) -> Counts:
     age_num = np.zeros_like(age_den)
     for c in counts:
         at = np.searchsorted(ids, c.practice_ids.astype(str))
-        np.add.at(den, at, c.den)
-        np.add.at(num, at, c.num)
+        den[at] += c.den  # a partition's practices are distinct: no index repeats, so no need for np.add.at
+        num[at] += c.num
         age_den += c.age_den
         age_num += c.age_num
     return Counts(first, ids, den, num, age_den, age_num)
