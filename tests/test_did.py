@@ -20,6 +20,7 @@ from reference import reference_file
 MPDTA = "reference_data/mpdta_did/mpdta.csv"  # R did package's mpdta (tests/reference.py)
 CS_ARGS = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
 SIM_ARGS = dict(outcome="y", unit="unit", time="period", first_treated="first_treated")
+R_DID = dict(small_sample="none")  # R did's inference (no cohort multiplier, normal reference): its published SEs
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def mpdta() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def cs_mpdta(mpdta):
-    return did.GroupTimeATT(mpdta, **CS_ARGS)
+    return did.GroupTimeATT(mpdta, **CS_ARGS, **R_DID)
 
 
 # --------------------------------------------------------------------------- published results (R did / fixest)
@@ -88,7 +89,7 @@ def test_universal_base_matches_twfeweights_readme(mpdta):
                 (2004, 2007): -0.100811363, (2006, 2003): -0.003769294, (2006, 2004): 0.002750819,
                 (2006, 2006): -0.004594607, (2006, 2007): -0.041224472, (2007, 2003): 0.003306357,
                 (2007, 2004): 0.033813012, (2007, 2005): 0.031087119, (2007, 2007): -0.026054411}
-    t = did.GroupTimeATT(mpdta, base_period="universal", **CS_ARGS).att_gt().set_index(["group", "time"])
+    t = did.GroupTimeATT(mpdta, base_period="universal", **CS_ARGS, **R_DID).att_gt().set_index(["group", "time"])
     for key, v in expected.items():
         assert t.loc[key, "estimate"] == pytest.approx(v, abs=5e-10), key
 
@@ -109,12 +110,12 @@ def test_twfe_matches_fixest_on_mpdta(mpdta):
 
 
 def test_multiplier_bootstrap_is_seeded_and_close_to_analytic(mpdta):
-    a = did.GroupTimeATT(mpdta, n_boot=999, seed=3, **CS_ARGS).att_gt()
-    b = did.GroupTimeATT(mpdta, n_boot=999, seed=3, **CS_ARGS).att_gt()
+    a = did.GroupTimeATT(mpdta, n_boot=999, seed=3, **CS_ARGS, **R_DID).att_gt()
+    b = did.GroupTimeATT(mpdta, n_boot=999, seed=3, **CS_ARGS, **R_DID).att_gt()
     pd.testing.assert_frame_equal(a, b)
     np.testing.assert_allclose(a["std_error"], a["analytic_std_error"], rtol=0.15)
     assert 2.3 < a["crit_value"].iloc[0] < 3.3  # uniform band wider than 1.96 (did's README bands imply ~2.7)
-    analytic = did.GroupTimeATT(mpdta, inference="analytic", **CS_ARGS).att_gt()  # pointwise normal intervals
+    analytic = did.GroupTimeATT(mpdta, inference="analytic", **CS_ARGS, **R_DID).att_gt()  # pointwise normal intervals
     assert (a["ci_upper"] - a["ci_lower"] > analytic["ci_upper"] - analytic["ci_lower"]).all()
 
 

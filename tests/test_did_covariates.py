@@ -32,7 +32,8 @@ from beyond_averages.files import InputError
 from reference import reference_file
 
 MPDTA = "reference_data/mpdta_did/mpdta.csv"
-ARGS = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat")
+ARGS = dict(outcome="lemp", unit="countyreal", time="year", first_treated="first.treat",
+            small_sample="none")  # R did's inference (no cohort multiplier, normal reference): its published SEs
 SE_RTOL = 0.15
 
 # man/att_gt.Rd, out2: xformla = ~lpop, est_method "dr" (default), never treated. (group, time): (ATT, boot SE)

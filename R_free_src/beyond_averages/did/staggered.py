@@ -14,8 +14,17 @@ bootstrap (Mammen weights, clustered, ``n_boot`` draws, seeded): bootstrap stand
 cells and the per-key rows of an aggregation a uniform (simultaneous) band, ``estimate +- crit_value * std_error``,
 that covers all of them together with probability 1 - alpha; overall effects and contrasts get pointwise intervals
 with the bootstrap SE. ``inference="analytic"`` gives the analytic (influence-function) SEs and pointwise normal
-intervals. ``analytic_std_error`` is always reported; the pre-test is the analytic Wald test R prints. Why these
-defaults: ``docs/did.md``, "Defaults and why".
+intervals. ``analytic_std_error`` is always reported; the pre-test is the analytic Wald test R prints.
+
+Small samples (``small_sample``). ``"cohort"`` (default): each cluster's influence is multiplied by
+``sqrt(G_k / (G_k - 1))``, G_k the clusters of its adoption cohort
+(:func:`~beyond_averages.did.inference.cohort_cluster_scale`), and intervals and p-values use a t reference with
+Welch-Satterthwaite degrees of freedom from the cohorts' variances (:func:`~beyond_averages.did.inference.welch_df`,
+column ``df``; the uniform band's critical value is moved to that reference at the same tail probability). The
+multiplier is applied to every cluster-level influence function, so the pre-test's covariance and the inputs of
+HonestDiD (``did.honest_from``) carry it too. ``"none"``: R ``did`` exactly (normal reference, no multiplier), as
+the tests that reproduce R's published numbers use. Why these defaults, and the simulation behind them:
+``docs/did.md``, "Defaults and why".
 """
 
 from __future__ import annotations
@@ -31,7 +40,10 @@ from beyond_averages import results
 from beyond_averages.did.aggregation import AGGREGATIONS, Aggregation, Aggregator, EventWindow
 from beyond_averages.did.cells import CellDesign, att_gt_cells
 from beyond_averages.did.drdid import EST_METHODS, EstMethod
-from beyond_averages.did.inference import few_clusters_message, multiplier_bootstrap, warn_few_clusters
+from beyond_averages.did.inference import (
+    ClusterCorrection, cohort_cluster_scale, few_clusters_message, multiplier_bootstrap, t_band_critical,
+    warn_few_clusters, welch_df,
+)
 from beyond_averages.did.panel import Comparison, validate_panel
 from beyond_averages.files import InputError
 
@@ -43,21 +55,22 @@ KEY_OF = {"dynamic": "event_time", "group": "group", "calendar": "time"}
 class _Level:
     """ATT(g,t) cells and their aggregations for one level of ``by`` (or the whole panel)."""
 
-    def __init__(self, y, g, w, x, unit_cluster, n_clusters, design: CellDesign):
+    def __init__(self, y, g, w, x, unit_cluster, n_clusters, design: CellDesign, cluster_scale: np.ndarray):
         self.n = y.shape[0]
         self.cells, self.inf, self.failed = att_gt_cells(y, g, w, design, x)
         if self.cells.empty:
             raise ValueError("no ATT(g,t) could be estimated")
         self.cells["post"] = self.cells["period_code"] >= self.cells["group_code"]
         self.cells["event_time"] = self.cells["period_code"] - self.cells["group_code"]
-        self.cluster, self.n_clusters = unit_cluster, n_clusters
+        self.cluster, self.n_clusters, self.cluster_scale = unit_cluster, n_clusters, cluster_scale
         self.agg = Aggregator(self.cells, self.inf, w, g, y.shape[1])
 
     def psi(self, inf_cols: np.ndarray) -> np.ndarray:
-        """Cluster-summed influence / n: clusters x estimates, variance = column sums of squares."""
+        """Cluster-summed influence / n, times each cluster's small-sample multiplier: clusters x estimates,
+        variance = column sums of squares (so every SE, band, contrast, pre-test and HonestDiD input agrees)."""
         inf_cols = inf_cols.reshape(self.n, -1)
         return np.stack([np.bincount(self.cluster, weights=inf_cols[:, j], minlength=self.n_clusters)
-                         for j in range(inf_cols.shape[1])], 1) / self.n
+                         for j in range(inf_cols.shape[1])], 1) * (self.cluster_scale / self.n)[:, None]
 
     def aggregate(self, kind: Aggregation, window: EventWindow) -> tuple[pd.DataFrame, np.ndarray]:
         """``key`` (missing on the overall row), ``estimate`` and ``overall`` (the last row), with the clusters x
@@ -78,10 +91,11 @@ class GroupTimeATT(results.Estimator):
     ``anticipation`` periods before adoption in which units may already react; ``covariates`` (numeric columns,
     conditional parallel trends, as ``xformla``) with ``est_method`` "dr" | "ipw" | "reg"; ``weights`` a unit
     weight column; ``cluster`` defaults to ``unit``; ``inference`` "bootstrap" (``n_boot`` multiplier draws,
-    ``seed``) | "analytic"; ``warn=False`` leaves the few-treated-clusters warning to the caller (its text is
-    ``few_clusters_message`` either way). Units with a missing outcome or covariate in any period are dropped
-    (``n_units_dropped``), as ``did`` balances the panel; cells whose models cannot be fitted are left out and
-    listed in ``failed_cells``.
+    ``seed``) | "analytic"; ``small_sample`` "cohort" (default) | "none" (R ``did``; see the module docs; every
+    frame's ``df`` column holds the t reference's degrees of freedom, NaN for normal); ``warn=False`` leaves the
+    few-treated-clusters warning to the caller (its text is ``few_clusters_message`` either way). Units with a
+    missing outcome or covariate in any period are dropped (``n_units_dropped``), as ``did`` balances the panel;
+    cells whose models cannot be fitted are left out and listed in ``failed_cells``.
 
     Frames: :meth:`tidy` is the simple aggregation per level (key ``term``, with ``by`` also ``level``);
     :meth:`att_gt` every ATT(g,t) cell; :meth:`aggregate` the rows per event time, group or period;
@@ -94,8 +108,8 @@ class GroupTimeATT(results.Estimator):
         first_treated: str = "programme_start", by: str | None = None, comparison: Comparison = "never_treated",
         base_period: BasePeriod = "varying", anticipation: int = 0, covariates: Sequence[str] | None = None,
         est_method: EstMethod = "dr", weights: str | None = None, cluster: str | None = None, alpha: float = 0.05,
-        inference: Inference = "bootstrap", n_boot: int = 999, seed: int = 20240601, warn: bool = True,
-        source: str = "panel",
+        inference: Inference = "bootstrap", n_boot: int = 999, seed: int = 20240601,
+        small_sample: ClusterCorrection = "cohort", warn: bool = True, source: str = "panel",
     ):
         if comparison not in ("never_treated", "not_yet_treated"):
             raise ValueError(f"comparison must be 'never_treated' or 'not_yet_treated'; got {comparison!r}")
@@ -105,6 +119,8 @@ class GroupTimeATT(results.Estimator):
             raise ValueError(f"est_method must be one of {EST_METHODS}; got {est_method!r}")
         if inference not in ("bootstrap", "analytic"):
             raise ValueError(f"inference must be 'bootstrap' or 'analytic'; got {inference!r}")
+        if small_sample not in ("cohort", "none"):
+            raise ValueError(f"small_sample must be 'cohort' or 'none'; got {small_sample!r}")
         if inference == "bootstrap" and int(n_boot) < 99:
             raise ValueError(f"the multiplier bootstrap needs n_boot >= 99 draws; got {n_boot!r}")
         if int(anticipation) != anticipation or anticipation < 0:
@@ -134,6 +150,10 @@ class GroupTimeATT(results.Estimator):
         if f.empty:
             raise InputError(f"{source}: every unit has a missing {outcome!r} or covariate in some period")
         self.levels = sorted(f[by].unique().tolist()) if by else [None]
+        self.small_sample = small_sample
+        self._cluster_cohort = self._cohorts(f)
+        self._cluster_scale = (cohort_cluster_scale(self._cluster_cohort) if small_sample == "cohort"
+                               else np.ones(self.n_clusters))
         self._fits: dict = {}
         self.failed_cells: list = []
         n_t = len(panel.periods)
@@ -154,7 +174,8 @@ class GroupTimeATT(results.Estimator):
             if comparison == "never_treated" and not (~np.isfinite(g) & (w > 0)).any():
                 raise InputError(f"{source}: {by}={lv!r}: no never-treated units with data; no comparison group")
             try:
-                fit = _Level(y, g, w, x, first["_cluster"].to_numpy(int), self.n_clusters, design)
+                fit = _Level(y, g, w, x, first["_cluster"].to_numpy(int), self.n_clusters, design,
+                             self._cluster_scale)
             except ValueError as err:
                 raise InputError(f"{source}: {by}={lv!r}: {err}" if by else f"{source}: {err}") from err
             self.failed_cells += [(lv, self.panel.periods[gc], self.panel.periods[t], why) for gc, t, why in fit.failed]
@@ -162,6 +183,18 @@ class GroupTimeATT(results.Estimator):
         self.n_treated_clusters = int(f.loc[np.isfinite(f["_first"]), "_cluster"].nunique())
         n_tc = self.n_treated_clusters
         self.few_clusters_message = warn_few_clusters(n_tc) if warn else few_clusters_message(n_tc)
+
+    def _cohorts(self, f: pd.DataFrame) -> np.ndarray:
+        """Each cluster's cohort code (-2: no data). If a cluster holds units of different cohorts (treatment
+        assigned below the cluster), the cohorts are not cluster samples and every cluster counts as one cohort
+        (the overall G / (G - 1) and G - 1 degrees of freedom)."""
+        cohort = f.groupby("_cluster")["_first"].agg(lambda v: v.fillna(-1.0).unique().tolist())
+        codes = np.full(self.n_clusters, -2.0)
+        if cohort.map(len).max() > 1:
+            codes[cohort.index.to_numpy(int)] = 0.0
+        else:
+            codes[cohort.index.to_numpy(int)] = cohort.map(lambda v: v[0]).to_numpy(float)
+        return codes
 
     # ------------------------------------------------------------------ frames
     def _periods(self, codes) -> np.ndarray:
@@ -171,20 +204,23 @@ class GroupTimeATT(results.Estimator):
         """Standard errors, intervals and p-values of ``frame``'s estimates from their influence ``psi``; rows in
         ``band`` share a uniform band under the bootstrap, the others get pointwise intervals."""
         band = np.zeros(psi.shape[1], bool) if band is None else np.asarray(band, bool)
-        z = stats.norm.ppf(1 - self.alpha / 2)
+        df = welch_df(psi, self._cluster_cohort) if self.small_sample == "cohort" else None
+        ref = stats.norm if df is None else stats.t(df)
+        z = ref.ppf(1 - self.alpha / 2) * np.ones(psi.shape[1])
         analytic = np.sqrt((psi**2).sum(0))
         if self.inference == "bootstrap":
             bs = multiplier_bootstrap(psi, self.n_boot, self.alpha, self.seed, band=band)
-            se, crit = bs["std_error"], np.where(band, bs["crit_value"], z)
+            se, crit = bs["std_error"], np.where(band, t_band_critical(bs["crit_value"], df), z)
         else:
-            se, crit = analytic, np.full(psi.shape[1], z)
+            se, crit = analytic, z
         frame["std_error"] = se
         frame["ci_lower"] = frame["estimate"] - crit * se
         frame["ci_upper"] = frame["estimate"] + crit * se
         with np.errstate(divide="ignore", invalid="ignore"):
-            frame["p_value"] = 2 * stats.norm.sf(np.abs(frame["estimate"] / se))
+            frame["p_value"] = 2 * ref.sf(np.abs(frame["estimate"] / se))
         frame["analytic_std_error"] = analytic
         frame["crit_value"] = crit
+        frame["df"] = np.nan if df is None else df
         frame["interval"] = np.where(band & (crit != z), "uniform", "pointwise")
         return frame
 
@@ -255,6 +291,7 @@ class GroupTimeATT(results.Estimator):
             n_clusters=self.n_clusters, n_treated_clusters=self.n_treated_clusters,
             n_units_dropped=self.n_units_dropped, comparison=self.comparison, est_method=self.est_method,
             covariates=", ".join(self.covariates), anticipation=self.anticipation, inference=self.inference,
+            small_sample=self.small_sample,
             n_boot=self.n_boot if self.inference == "bootstrap" else 0)
 
     def contrast(self, a, b, kind: Aggregation = "simple", **window) -> pd.DataFrame:
