@@ -19,6 +19,7 @@ Autocorrelation = Literal["none", "newey_west", "ar", "gls", "auto"]
 CovidHandling = Literal["none", "exclude", "indicator"]
 CIMethod = Literal["delta", "simulation"]
 ImpactModel = Literal["level_slope", "level", "slope"]
+GLSDegrees = Literal["effective", "residual"]
 
 MIN_SEGMENT_POINTS = 8  # fewest fitted months allowed before and after the interruption
 
@@ -36,6 +37,9 @@ class ITSSettings:
     ar_order: int = 1
     ma_order: int = 1  # used by autocorrelation='gls' with gls_correlation='arma' only
     gls_correlation: GLSCorrelation = "ar1_noise"
+    # The t reference of 'gls' fits: 'effective' (calibrated default) uses the effective number of observations
+    # under the fitted correlation minus the coefficients; 'residual' uses n - k, as nlme::gls does.
+    gls_df: GLSDegrees = "effective"
     transition_months: int = 0
     covid: CovidHandling = "none"
     covid_start: str = "2020-03-01"
@@ -51,7 +55,7 @@ class ITSSettings:
     def __post_init__(self):
         for name, alias in (("family", Family), ("seasonality", Seasonality), ("autocorrelation", Autocorrelation),
                             ("covid", CovidHandling), ("ci_method", CIMethod),
-                            ("impact", ImpactModel), ("gls_correlation", GLSCorrelation),
+                            ("impact", ImpactModel), ("gls_correlation", GLSCorrelation), ("gls_df", GLSDegrees),
                             ("frequency", Frequency)):
             if getattr(self, name) not in get_args(alias):
                 raise InputError(f"{name}: {getattr(self, name)!r} is not one of {', '.join(get_args(alias))}")
