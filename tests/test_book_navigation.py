@@ -86,14 +86,15 @@ def test_every_chapter_lists_its_headings_with_working_anchors(chapter_pages):
 
 
 def test_its_chapter_contents_are_its_sections(chapter_pages):
-    """The ITS chapter's contents list its five sections in order, numbered with the chapter's own number (its place
+    """The ITS chapter's contents list its six sections in order, numbered with the chapter's own number (its place
     in _quarto.yml)."""
     entries = toc_of(chapter_pages["reports/executed/its.html"])[1]
     numbers = [text.split(" ", 1)[0] for _, text in entries]
     chapter = numbers[0].split(".")[0]
-    assert numbers == [f"{chapter}.{i}" for i in range(1, 6)]
+    assert numbers == [f"{chapter}.{i}" for i in range(1, 7)]
     assert entries[0] == ("sec-its-methods", f"{chapter}.1 Methods")
-    assert entries[-1] == ("sec-its-conclusions", f"{chapter}.5 Conclusions by rule")
+    assert entries[1] == ("sec-its-stacked", f"{chapter}.2 Stacked controlled analysis: every wave (headline)")
+    assert entries[-1] == ("sec-its-conclusions", f"{chapter}.6 Conclusions by rule")
 
 
 def test_contents_follow_toc_depth_title_front_matter_and_unlisted(tmp_path):

@@ -15,7 +15,8 @@ import pytest
 from beyond_averages.did import EventStudy, GroupTimeATT, TwoWayFixedEffects, honest_from, simulate_staggered_panel
 from beyond_averages.equity import SlopeIndexOfInequality
 from beyond_averages.its import (
-    ControlledITS, ControlledQuintileITS, QuintileContrastITS, SegmentedRegression, simulate_quintile_series,
+    ControlledITS, ControlledQuintileITS, QuintileContrastITS, SegmentedRegression, StackedControlledITS,
+    simulate_quintile_series,
 )
 from beyond_averages.results import TIDY_COLUMNS, Estimator, check_tidy
 
@@ -45,6 +46,7 @@ ESTIMATORS = {
     "QuintileContrastITS": lambda: QuintileContrastITS(_its_series(), T0, family="gaussian", autocorrelation="gls"),
     "ControlledITS": lambda: ControlledITS(_arms().query("imd_quintile == 1"), T0, family="gaussian"),
     "ControlledQuintileITS": lambda: ControlledQuintileITS(_arms(), T0, autocorrelation="gls"),
+    "StackedControlledITS": lambda: StackedControlledITS(_arms().assign(wave=1), {1: T0}),
     "TwoWayFixedEffects": lambda: TwoWayFixedEffects(_staggered(), **DID),
     "EventStudy": lambda: EventStudy(_staggered(), window=(-3, 3), **DID),
     "GroupTimeATT": lambda: GroupTimeATT(_staggered(), **DID),

@@ -9,6 +9,8 @@ Public API:
   :class:`PooledControlledITS`;
 - model comparison (fit statistics, F / likelihood-ratio / Wald tests of nested models): :func:`model_comparison`
   and each estimator's ``model_comparison()``;
+- every adoption wave against never-adopting practices, stacked in event time (the ITS chapter's headline):
+  :class:`StackedControlledITS`;
 - two series and their difference: :class:`QuintileContrastITS` (Q1 against Q5), :class:`ControlledITS`
   (programme against comparison practices), :class:`ControlledQuintileITS` (controlled, by quintile);
 - series from the measures table: :func:`build_monthly_series`, :func:`build_arm_series`, :func:`inequality_series`,
@@ -19,7 +21,7 @@ Public API:
 
 Modules: ``settings`` (options), ``frequency`` (the time axis), ``design`` (regressors, series checks),
 ``inference`` (model fitting, REML GLS, diagnostics), ``effects`` (coefficients and effect contrasts), ``segmented``
-(one series), ``comparative`` (two series), ``pooled`` (many control units), ``comparison`` (nested models),
+(one series), ``comparative`` (two series), ``pooled`` (many control units), ``stacked`` (every wave in event time), ``comparison`` (nested models),
 ``series`` (from the measures table), ``analysis`` (the chapter), ``simulate``, ``calibration``.
 Every estimator answers the protocol of :mod:`beyond_averages.results`.
 """
@@ -33,10 +35,11 @@ from beyond_averages.its.segmented import SegmentedRegression
 from beyond_averages.its.series import build_arm_series, build_monthly_series, inequality_series, wave_practices
 from beyond_averages.its.settings import ITSSettings
 from beyond_averages.its.simulate import simulate_quintile_series
+from beyond_averages.its.stacked import StackedControlledITS
 
 __all__ = [
     "ControlledITS", "ControlledQuintileITS", "ITSAnalysis", "ITSSettings", "PooledControlledITS",
-    "QuintileContrastITS", "SegmentedRegression", "build_arm_series", "build_monthly_series", "inequality_series",
+    "QuintileContrastITS", "SegmentedRegression", "StackedControlledITS", "build_arm_series", "build_monthly_series", "inequality_series",
     "model_comparison", "null_rejection_rate", "rejection_rate", "run_its_analysis", "simulate_quintile_series",
     "wave_practices",
 ]

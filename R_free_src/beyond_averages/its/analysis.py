@@ -2,8 +2,11 @@
 fits every model the chapter shows (:class:`ITSAnalysis`). Sentences, tables and figures:
 :mod:`beyond_averages.report.its`.
 
-Headline: the controlled ITS by quintile (adopting minus never-adopting practices in each quintile, and Q1 minus Q5
-of those differences). Secondary, uncontrolled: per-quintile fits, the Q1-vs-Q5 interaction model and segmented
+Headline: the stacked controlled ITS of every adoption wave (:class:`~beyond_averages.its.stacked.StackedControlledITS`:
+each wave's adopters minus never-adopting practices per quintile, aligned on months since the wave's own start, and
+Q1 minus Q5 as the difference of those rows), with its in-time placebo (the same model with every start moved back,
+where the true effect is zero). Secondary: the controlled ITS of one wave (``controlled``) and, uncontrolled,
+per-quintile fits, the Q1-vs-Q5 interaction model and segmented
 regression of the inequality itself (gap and SII per month). Orientation: the interaction model reports Q1 (most
 deprived) minus Q5 (least deprived), so a positive difference in level change means Q1 gained more; the gap and
 SII (:func:`beyond_averages.its.series.inequality_series`) are positive when the LESS deprived are higher.
@@ -20,8 +23,9 @@ from beyond_averages.files import InputError, read_parquet, require_columns
 from beyond_averages.its.comparative import ControlledQuintileITS, QuintileContrastITS
 from beyond_averages.its.effects import EFFECT_KEYS
 from beyond_averages.its.segmented import SegmentedRegression
-from beyond_averages.its.series import build_arm_series, inequality_series, wave_practices
+from beyond_averages.its.series import adoption_waves, build_arm_series, inequality_series, wave_practices
 from beyond_averages.its.settings import ITSSettings
+from beyond_averages.its.stacked import StackedControlledITS
 from beyond_averages.measures import read_measures
 from beyond_averages.paths import resolve
 from beyond_averages.results import tidy_frame
@@ -67,6 +71,21 @@ class ITSAnalysis:
     contrast: QuintileContrastITS
     gap_fit: SegmentedRegression
     sii_fit: SegmentedRegression | None
+    stacked: StackedControlledITS | None = None    # headline: every wave, event time
+    placebo: StackedControlledITS | None = None    # the same model, every start moved back placebo_shift months
+    placebo_shift: int = 0
+
+    def stacked_effects(self) -> pd.DataFrame:
+        """Headline: effect per quintile and Q1 - Q5 (the difference of those rows) at the horizons, every wave."""
+        return self.stacked.effect_summary(self.horizons)
+
+    def placebo_effects(self) -> pd.DataFrame | None:
+        """The in-time placebo at the horizons (true effect zero): the rows whose interval excludes zero are flagged
+        in ``excludes_zero``. ``None`` when there is no placebo fit."""
+        if self.placebo is None:
+            return None
+        out = self.placebo.effect_summary(self.horizons)
+        return out.assign(excludes_zero=(out["ci_lower"] > 0) | (out["ci_upper"] < 0))
 
     def quintile_effects(self) -> pd.DataFrame:
         """Uncontrolled effects per quintile (absolute and ratio) at the horizons."""
@@ -95,7 +114,8 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
                      autocorrelation: str = "auto", horizons=(6, 12, 24), covid_handling: str = "exclude",
                      covid_start: str = "2020-03-01", covid_end: str | None = None,
                      controlled_covid_handling: str = "none", transition_months: int = 0,
-                     contrast_autocorrelation: str = "gls") -> ITSAnalysis:
+                     contrast_autocorrelation: str = "gls", stacked_autocorrelation: str = "rule",
+                     stacked_seasonality: str = "fourier", placebo: bool = True) -> ITSAnalysis:
     """Read the measures and programme tables and fit every ITS model of the chapter.
 
     Relative paths are taken from the repository root; ``None`` means the area's files that ``make`` writes
@@ -118,6 +138,14 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
     ``family='gaussian'`` (with a count family choose ``'newey_west'``, ``'none'`` or ``'auto'``); the per-quintile
     fits take ``'gls'`` with any family (quasi-likelihood GLS for counts, the calibrated default of
     :class:`ITSSettings`; this function keeps ``'auto'`` as its own default until the chapter moves to it).
+
+    Headline (:class:`~beyond_averages.its.stacked.StackedControlledITS`): every wave's adopters against the
+    never-adopting practices, ``stacked_seasonality`` (with ``harmonics``) and ``stacked_autocorrelation``
+    (``'rule'``: the Ljung-Box then REML rule of that module; or ``'ar1_noise'``, ``'random_walk'``,
+    ``'independent'`` imposed); all months used. Its
+    placebo moves every start back by the longest horizon plus one month, so every placebo horizon lies before the
+    real start, and fits the same model: an interval there that excludes zero is a false signal (``placebo=False``
+    skips it, e.g. in the recovery study, which judges the headline against the truth itself).
     """
     if family != "gaussian" and contrast_autocorrelation in ("ar", "gls"):
         raise InputError(f"contrast_autocorrelation={contrast_autocorrelation!r} models the difference series and "
@@ -146,6 +174,30 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
     gap_fit = SegmentedRegression(ineq, t0, outcome="gap", settings=replace(gauss, per=1.0))
     sii_fit = (SegmentedRegression(ineq, t0, outcome="sii", settings=replace(gauss, per=1.0))
                if ineq["sii"].notna().all() else None)
-    return ITSAnalysis(area, int(wave), t0, len(ids), len(never), tuple(int(h) for h in horizons), settings,
-                       controlled_settings, series, arms, ineq, controlled, quintile_fits, contrast, gap_fit,
-                       sii_fit)
+    horizons = tuple(int(h) for h in horizons)
+    stacked_settings = replace(controlled_settings, covid="none", seasonality=stacked_seasonality)
+    stacked, placebo_fit, shift = stacked_fits(measures, programme, never, horizons, stacked_settings,
+                                               stacked_autocorrelation, placebo)
+    return ITSAnalysis(area, int(wave), t0, len(ids), len(never), horizons, settings, controlled_settings, series,
+                       arms, ineq, controlled, quintile_fits, contrast, gap_fit, sii_fit, stacked, placebo_fit, shift)
+
+
+def stacked_fits(measures: pd.DataFrame, programme: pd.DataFrame, never, horizons, settings: ITSSettings,
+                 autocorrelation: str = "rule", placebo: bool = True):
+    """The headline stacked controlled ITS of every wave and its in-time placebo (starts moved back by the longest
+    horizon plus one month; ``None`` when ``placebo`` is false). Returns ``(stacked, placebo, shift)``."""
+    frames, starts = [], {}
+    for k in range(1, len(adoption_waves(programme)) + 1):
+        ids, starts[k] = wave_practices(programme, k)
+        frames.append(build_arm_series(measures, ids, never).assign(wave=k, n_practices=len(ids)))
+    data = pd.concat(frames, ignore_index=True)
+    stacked = StackedControlledITS(data, starts, settings=settings, autocorrelation=autocorrelation)
+    shift = max(horizons) + 1
+    if not placebo:
+        return stacked, None, shift
+    moved = {k: s - pd.DateOffset(months=shift) for k, s in starts.items()}
+    try:
+        moved_fit = StackedControlledITS(data, moved, settings=settings, autocorrelation=autocorrelation)
+    except InputError:  # a series too short for the moved starts: no placebo, and the chapter says so
+        moved_fit = None
+    return stacked, moved_fit, shift

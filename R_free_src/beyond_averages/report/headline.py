@@ -65,10 +65,10 @@ def _orientation(baseline_gap: float) -> int:
 
 
 def its_headline(analysis) -> pd.DataFrame:
-    """The ITS chapter's controlled effects by quintile and Q1 - Q5 at every horizon; primary: Q1 - Q5 at the
-    longest horizon (the programme's effect on the between-quintile inequality when it had run longest)."""
-    eff = analysis.controlled_effects()
-    eff = eff[eff["measure"] == "absolute"] if "measure" in eff else eff
+    """The ITS chapter's headline: the stacked controlled ITS of every wave by quintile and Q1 - Q5 (the difference
+    of those rows, same model) at every horizon; primary: Q1 - Q5 at the longest horizon (the programme's effect on
+    the between-quintile inequality when it had run longest)."""
+    eff = analysis.stacked_effects()
     pre = analysis.inequality[analysis.inequality["month"] < analysis.interruption]
     orient = _orientation(float(pre["gap"].mean()))
     longest = max(analysis.horizons)
@@ -161,15 +161,25 @@ def primary(headline: pd.DataFrame) -> pd.Series:
 
 
 def its_estimand(analysis) -> str:
-    """The ITS chapter's estimand in one sentence (population, horizon, weighting) and its primary estimand."""
+    """The ITS chapter's estimand in one sentence (population, horizon, weighting), its primary estimand, and how it
+    differs from the DiD chapter's."""
+    st = analysis.stacked
+    sizes = ", ".join(f"{format_count(st.n_practices_[w])} in wave {w}" for w in st.waves_)
+    short = [w for w in st.waves_ if st.last_event_[w] < max(analysis.horizons)]
+    followed = (f" (wave{'s' if len(short) > 1 else ''} {', '.join(map(str, short))} not followed that long and "
+                "left out of that horizon)" if short else "")
     first = estimand_statement(
-        population=(f"the eligible patients of the {format_count(analysis.n_practices)} practices of adoption wave "
-                    f"{analysis.wave}, against those of {format_count(analysis.n_comparison)} never-adopting practices"),
-        horizon=f"at {', '.join(map(str, analysis.horizons[:-1]))} and {analysis.horizons[-1]} months after the start",
-        weighting="each quintile's monthly series pooling the patients of its practices")
+        population=(f"the eligible patients of the practices of every adoption wave ({sizes}), each wave against "
+                    f"those of {format_count(analysis.n_comparison)} never-adopting practices"),
+        horizon=(f"{', '.join(map(str, analysis.horizons[:-1]))} and {analysis.horizons[-1]} months after each "
+                 f"wave's own start{followed}"),
+        weighting=("the mean over the waves followed that long, each weighted by its eligible patients in the month "
+                   "before its start, each wave's quintile series pooling the patients of its practices"))
     return (f"{first} The primary estimand, fixed before the results were seen, is the difference in effect between "
             f"the most and the least deprived quintile at {max(analysis.horizons)} months; every other row is "
-            "secondary.")
+            "secondary. It differs from the difference-in-differences chapter's estimand, the effect averaged over "
+            "every month after adoption of every wave (the first months, before a programme has had time to work, "
+            "included): the two chapters answer different questions, and their numbers need not agree.")
 
 
 def did_estimand(analysis) -> str:

@@ -2,7 +2,8 @@
 :class:`~beyond_averages.its.ITSAnalysis` (all formatting lives here; the models hold tidy numbers and draw nothing:
 figures come from their ``plot_data()``).
 
-Headline: the controlled ITS by quintile (wave practices minus never-adopting practices). Secondary: the
+The headline, the stacked controlled ITS of every wave, is drawn by :mod:`beyond_averages.report.its_stacked`.
+Here, secondary: the controlled ITS of one wave by quintile (wave practices minus never-adopting practices), the
 uncontrolled per-quintile fits, the Q1-vs-Q5 interaction model of those series and the gap / SII series.
 Figures with several panels use two rows of three with the legend in the sixth panel, readable at page width;
 every figure function returns a figure closed with :func:`beyond_averages.style.finish` (end the notebook cell
