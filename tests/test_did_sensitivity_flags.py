@@ -1,0 +1,125 @@
+"""The DiD chapter's parallel-trends rule (issue #13 items 4 and 6): a headline estimate is flagged, in words, when an
+analysis that changes the comparison moves it outside the main CI, or when HonestDiD at Mbar = 1 overturns its
+conclusion; and the new sensitivity rows' building blocks (baseline covariates, the COVID-19 exclusion) on hand-built
+panels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from beyond_averages.did.sensitivity import (
+    COVARIATES, HONEST, LOG_ODDS, MAIN, NO_COVID, TWFE, baseline_covariates, exclude_covid,
+)
+from beyond_averages.report import sensitivity as sens
+
+NYT = "not-yet-treated comparison group"
+
+
+def _rows(*rows) -> pd.DataFrame:
+    """Concluded-style rows as sensitivity_rows gives them: ``estimand`` is ``analysis | target``."""
+    out = []
+    for analysis, target, est, lo, hi, *extra in rows:
+        pt = extra[0] if extra else (np.nan, np.nan)
+        out.append({"estimand": f"{analysis} | {target}", "estimate": est, "ci_lower": lo, "ci_upper": hi,
+                    "probes_parallel_trends": analysis in (NYT, COVARIATES, NO_COVID),
+                    "pt_ci_lower": pt[0], "pt_ci_upper": pt[1], "breakdown": np.nan, "practices": 10,
+                    "conclusion": "increased"})
+    return pd.DataFrame(out)
+
+
+def test_a_probing_estimate_outside_the_ci_is_flagged_with_its_direction():
+    rows = _rows((MAIN, "Q1", 1.32, 1.04, 1.60), (NYT, "Q1", 1.33, 1.05, 1.61), (COVARIATES, "Q1", 1.75, 1.40, 2.10),
+                 (NO_COVID, "Q1", 1.00, 0.70, 1.30))
+    flags = sens.parallel_trends_flags(rows).set_index("group")
+    assert bool(flags.loc["Q1", "flagged"])
+    assert flags.loc["Q1", "moved_by"] == [(COVARIATES, 1.75, "up"), (NO_COVID, 1.00, "down")]
+    sentence = sens.parallel_trends_sentence(rows)
+    assert sentence == ("The effect in Q1 (most deprived) (1.32) depends on parallel trends between adopters and "
+                        "never-adopters: with baseline covariates, it moves up to 1.75; excluding the COVID-19 "
+                        "period, it moves down to 1.00, outside the main analysis's 95% CI (1.04 to 1.60).")
+
+
+def test_estimates_inside_the_ci_or_from_other_scales_and_estimators_are_not_flagged():
+    # Inside the CI (limits included), or outside it but on another scale / by another estimator: no flag.
+    rows = _rows((MAIN, "Q1 - Q5", 0.60, 0.15, 1.05), (NYT, "Q1 - Q5", 1.05, 0.60, 1.50),
+                 (COVARIATES, "Q1 - Q5", 0.15, -0.30, 0.60), (LOG_ODDS, "Q1 - Q5", 0.09, 0.03, 0.15),
+                 (TWFE, "Q1 - Q5", 1.30, 0.90, 1.70))
+    flags = sens.parallel_trends_flags(rows)
+    assert not flags["flagged"].any() and flags["moved_by"].iloc[0] == []
+    assert sens.parallel_trends_sentence(rows).startswith(
+        "No analysis that changes the comparison moves a headline estimate outside its 95% CI, and every conclusion "
+        "that excludes 0 survives")
+
+
+@pytest.mark.parametrize("main, pt, honest, fires", [
+    ((-0.50, -0.91, -0.09), (-0.95, -0.05), (-2.59, 1.70), True),    # the conclusion needs exact parallel trends
+    ((-0.50, -0.91, -0.09), (-0.95, -0.05), (-0.99, -0.02), False),  # it survives Mbar = 1
+    ((-0.50, -1.10, 0.10), (-1.10, 0.10), (-2.59, 1.70), False),     # nothing to overturn: main CI includes 0
+    ((-0.50, -0.91, -0.09), (-0.90, 0.01), (-2.59, 1.70), False),    # HonestDiD's own target includes 0 already
+])
+def test_honest_clause(main, pt, honest, fires):
+    rows = _rows((MAIN, "sii", *main), (NYT, "sii", *main), (HONEST, "sii", (honest[0] + honest[1]) / 2, *honest, pt))
+    flags = sens.parallel_trends_flags(rows)
+    assert bool(flags["honest_breaks"].iloc[0]) is fires and bool(flags["flagged"].iloc[0]) is fires
+    sentence = sens.parallel_trends_sentence(rows)
+    if fires:
+        assert sentence == (
+            "The change in the within-practice slope index of inequality (-0.50) depends on parallel trends between "
+            "adopters and never-adopters holding more closely than they did before adoption: a departure after "
+            "adoption no larger than the largest before it (HonestDiD, M\u0304 = 1) leaves an interval that includes 0 "
+            "(-2.59 to 1.70).")
+    else:
+        assert "depends" not in sentence
+
+
+def test_the_comparison_group_is_named_from_the_rows():
+    # Main analysis against the not yet treated: its other-comparison row is the never-treated one.
+    rows = _rows((MAIN, "Q1", 1.32, 1.04, 1.60), ("never-treated comparison group", "Q1", 1.90, 1.60, 2.20))
+    rows.loc[1, "probes_parallel_trends"] = True
+    assert sens.parallel_trends_sentence(rows).startswith(
+        "The effect in Q1 (most deprived) (1.32) depends on parallel trends between adopters and practices that had "
+        "not yet adopted: with the never-treated comparison group, it moves up to 1.90")
+
+
+def test_table_marks_the_flagged_estimand():
+    rows = _rows((MAIN, "Q1", 1.32, 1.04, 1.60), (COVARIATES, "Q1", 1.75, 1.40, 2.10),
+                 (MAIN, "Q2", 1.20, 1.01, 1.40), (COVARIATES, "Q2", 1.23, 1.03, 1.43))
+    shown = sens.sensitivity_table(rows).data
+    assert shown["Depends on parallel trends"].tolist() == ["yes", "no"]
+    assert shown["Baseline covariates"].tolist() == ["1.75 (1.40 to 2.10)", "1.23 (1.03 to 1.43)"]
+
+
+def _toy_panel() -> pd.DataFrame:
+    """Two units over 2019-01..2021-06, adoption 2021-04 for unit A; outcome = month index (+10 for A)."""
+    months = pd.date_range("2019-01-01", "2021-06-01", freq="MS")
+    rows = []
+    for unit, shift, start, den in (("A", 10.0, pd.Timestamp("2021-04-01"), 100), ("B", 0.0, pd.NaT, 400)):
+        for k, m in enumerate(months):
+            rows.append({"practice_id": unit, "imd_quintile": 1, "month": m, "outcome": k + shift,
+                         "denominator": den, "programme_start": start})
+    return pd.DataFrame(rows)
+
+
+def test_baseline_covariates_by_hand():
+    out = baseline_covariates(_toy_panel(), "outcome", ["practice_id", "imd_quintile"], "2020-03-01")
+    a = out[out["practice_id"] == "A"].iloc[0]
+    # Year before the first wave: 2020-04..2021-03 = month indices 15..26 (mean 20.5), +10 for A.
+    assert a["cov_level"] == pytest.approx(30.5)
+    # Year before COVID-19: 2019-03..2020-02 = indices 2..13 (mean 7.5): recovery 30.5 - 17.5 = 13.
+    assert a["cov_recovery"] == pytest.approx(13.0)
+    assert a["cov_size"] == pytest.approx(np.log(100))
+    b = out[out["practice_id"] == "B"]
+    assert (b["cov_level"] == 20.5).all() and np.allclose(b["cov_size"], np.log(400))
+    # No pre-COVID year in the panel: the recovery covariate is left out, not filled in.
+    late = baseline_covariates(_toy_panel(), "outcome", ["practice_id", "imd_quintile"], "2019-06-01")
+    assert "cov_recovery" not in late
+
+
+def test_exclude_covid_drops_covid_start_to_the_month_before_adoption():
+    panel = _toy_panel()
+    kept = exclude_covid(panel, "2020-03-01")
+    gone = sorted(set(panel["month"]) - set(kept["month"]))
+    assert gone[0] == pd.Timestamp("2020-03-01") and gone[-1] == pd.Timestamp("2021-03-01") and len(gone) == 13
+    assert exclude_covid(panel, "2021-05-01") is None   # COVID-19 after the first wave: nothing to exclude
