@@ -39,9 +39,10 @@ def test_committed_notebook_is_clean_and_follows_conventions():
     assert all("def " not in c.source for c in code)
     labels = [re.match(r"#\| label: (\S+)", c.source).group(1) for c in code if c.source.startswith("#| label:")]
     assert labels == ["tbl-qual-agreement", "tbl-qual-themes", "tbl-qual-framework", "tbl-qual-quotes",
-                      "fig-qual-cooccurrence", "fig-qual-saturation"]
+                      "fig-qual-cooccurrence", "fig-qual-map", "fig-qual-saturation", "tbl-qual-saturation"]
     assert all(LABEL.match(label) for label in labels)
-    assert set(yaml.safe_load(PARAMS.read_text())) <= {"data_dir", "quotes_per_theme", "seed", "equity_codes"}  # make's overrides of the parameters
+    assert set(yaml.safe_load(PARAMS.read_text())) <= {"data_dir", "relations_path", "attribution_path",
+                                                 "quotes_per_theme", "seed", "equity_codes"}  # make's overrides of the parameters
 
 
 def test_executed_chapter_quotes_and_deprivation_paragraph(executed_chapter):
@@ -50,7 +51,8 @@ def test_executed_chapter_quotes_and_deprivation_paragraph(executed_chapter):
     test_pipeline.py."""
     chapter = executed_chapter("qualitative")
     assert list(chapter.labelled()) == ["tbl-qual-agreement", "tbl-qual-themes", "tbl-qual-framework",
-                                        "tbl-qual-quotes", "fig-qual-cooccurrence", "fig-qual-saturation"]
+                                        "tbl-qual-quotes", "fig-qual-cooccurrence", "fig-qual-map",
+                                        "fig-qual-saturation", "tbl-qual-saturation"]
     # Agreement between the two (synthetic) coders: the table by code and level, and the sentences around it.
     agreement = chapter.labelled()["tbl-qual-agreement"].outputs[0]["data"]["text/html"]
     assert "Passages: Krippendorff&#x27;s alpha" in agreement or "Passages: Krippendorff's alpha" in agreement
@@ -62,3 +64,16 @@ def test_executed_chapter_quotes_and_deprivation_paragraph(executed_chapter):
     assert "Coder A and Coder B each coded 3 of the 10 sources" in text
     assert "the 2 coders agreed on 93.3% of 104 passage-code pairs" in text
     assert "Traceback" not in text
+    # Theory, attribution and saturation within roles (#14 item 8): quotes and matrix never name a role of one or
+    # two participants; the map's narrative and the saturation judgement are computed.
+    for label in ("tbl-qual-quotes", "tbl-qual-framework", "tbl-qual-themes"):
+        shown = chapter.labelled()[label].outputs[0]["data"]["text/html"].lower()
+        assert "commissioner" not in shown and "policy maker" not in shown and "pharmacist" not in shown, label
+    assert "P04, participant" in html and "clinical staff" in html
+    said = " ".join(chapter.sentences())
+    assert ("‘Incentives and targets’ constrains ‘Equity awareness’ (analyst's relation; the two themes co-occur "
+            "in 4 passages from 4 participants)") in said
+    assert "No passage supports 2 of the 6 relations" in said
+    assert "not assessable for pharmacist (1 participant) and policy and commissioning (2 participants)" in said
+    assert "which suggests the codebook was saturated" not in text
+    assert "python -m beyond_averages.qual" not in text  # the chapter points only to what the book shows

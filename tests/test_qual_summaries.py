@@ -167,7 +167,7 @@ def test_saturation_curve(data):
     assert curve["new_code_names"].tolist() == ["a1; b1", "a2", ""]
     assert show.saturation_sentence(curve) == (
         "All 3 codes applied had appeared by data-collection event 2 of 3; the remaining 1 event added no new "
-        "code, which suggests the codebook was saturated for these roles and settings.")
+        "code to the study as a whole, which says nothing about saturation within a role.")
 
 
 def test_exemplar_quotes_rule(data):
@@ -283,8 +283,11 @@ def test_run_qualitative_analysis_holds_the_summaries_of_the_project():
     analysis = run_qualitative_analysis("data_synthetic/qualitative", quotes_per_theme=1, seed=7)
     data = load_csv_project("data_synthetic/qualitative")
     pdt.assert_frame_equal(analysis.theme_summary, S.theme_summary(data))
-    pdt.assert_frame_equal(analysis.framework_matrix, S.framework_matrix(data))
-    pdt.assert_frame_equal(analysis.quotes, S.exemplar_quotes(data, per_theme=1, seed=7))
+    # Quotes and matrix carry the protected attribution (no groups file given: roles under 3 are "participant").
+    from beyond_averages.qual.attribution import attribute, attribute_matrix, attribute_quotes
+    attribution = attribute(data.participants)
+    pdt.assert_frame_equal(analysis.framework_matrix, attribute_matrix(S.framework_matrix(data), attribution))
+    pdt.assert_frame_equal(analysis.quotes, attribute_quotes(S.exemplar_quotes(data, per_theme=1, seed=7), attribution))
     pdt.assert_frame_equal(analysis.co_occurrence, S.co_occurrence(data))
     pdt.assert_frame_equal(analysis.saturation, S.saturation_curve(data))
     assert (analysis.quotes_per_theme, analysis.seed) == (1, 7)

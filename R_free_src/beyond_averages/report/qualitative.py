@@ -37,7 +37,8 @@ def framework_matrix_wide(matrix: pd.DataFrame, cell: Literal["cell", "codes", "
     wide = wide[list(dict.fromkeys(matrix["theme"]))]
     order = list(dict.fromkeys(matrix["participant_id"]))
     wide = wide.reset_index()
-    wide["role"] = wide["role"].map(labels.ROLES)
+    # A role key shows as its label; an attributed label (qual.attribution: "GP", "clinical staff") is capitalised.
+    wide["role"] = [labels.ROLES.get(r, r[:1].upper() + r[1:]) for r in wide["role"]]
     wide = wide.set_index("participant_id").loc[order].reset_index()
     wide.columns.name = None
     return wide
@@ -54,13 +55,16 @@ def write_framework_matrix(matrix: pd.DataFrame, csv_path: str | os.PathLike | N
         write_text(html_path, f'<meta charset="utf-8">\n{table}\n')
 
 
-def theme_summary_display(summary: pd.DataFrame, merge_roles: bool = True) -> pd.DataFrame:
+def theme_summary_display(summary: pd.DataFrame, merge_roles: bool = True,
+                          attribution: pd.DataFrame | None = None) -> pd.DataFrame:
     """The theme summary for a page: theme rows keep the theme name and say "All codes"; code rows leave the
     theme blank; the ``level`` column goes.
 
     With ``merge_roles`` (the default) the ``participants_<role>`` columns become one ``participants_by_role``
     column listing the roles with at least one participant, in role order (``"GP 3, practice nurse 2"``; ``"none"``
-    for a code never applied), so the table keeps six columns however many roles took part.
+    for a code never applied), so the table keeps six columns however many roles took part. With ``attribution``
+    (:func:`beyond_averages.qual.attribution.attribute`) the roles are counted under the labels quotes carry
+    ("clinical staff 5"), so the table cannot tell which themes a role of one or two participants raised.
     """
     out = summary.copy()
     is_theme = out["level"] == "theme"
@@ -69,8 +73,12 @@ def theme_summary_display(summary: pd.DataFrame, merge_roles: bool = True) -> pd
     out = out.drop(columns="level")
     if merge_roles:
         roles = [r for r in ROLES if f"participants_{r}" in out.columns]
+        label = (dict(zip(attribution["role"], attribution["attributed_as"])) if attribution is not None else
+                 {r: role_noun(r) for r in roles})
+        shown = list(dict.fromkeys(label[r] for r in roles))
         out["participants_by_role"] = [
-            ", ".join(f"{role_noun(r)} {n}" for r in roles if (n := int(row[f"participants_{r}"]))) or "none"
+            ", ".join(f"{name} {n}" for name in shown
+                      if (n := sum(int(row[f"participants_{r}"]) for r in roles if label[r] == name))) or "none"
             for row in out.to_dict("records")]
         out = out.drop(columns=[f"participants_{r}" for r in roles])
     return out
@@ -89,11 +97,13 @@ def exemplar_quotes_display(quotes: pd.DataFrame) -> pd.DataFrame:
 COUNT_HEADERS = {"n_segments": "Coded passages", "n_codings": "Codings"}
 
 
-def theme_table(summary: pd.DataFrame):
-    """:func:`theme_summary_display` as an HTML table with the strand's column headers (with an ``n_codings``
-    column, the two counts are headed "Coded passages" and "Codings")."""
+def theme_table(summary: pd.DataFrame, attribution: pd.DataFrame | None = None):
+    """:func:`theme_summary_display` (roles counted under ``attribution``'s labels when given) as an HTML table
+    with the strand's column headers (with an ``n_codings`` column, the two counts are headed "Coded passages" and
+    "Codings")."""
     extra = COUNT_HEADERS if "n_codings" in summary.columns else {}
-    return html_table(theme_summary_display(summary), {**labels.QUALITATIVE_COLUMNS, **extra})
+    return html_table(theme_summary_display(summary, attribution=attribution),
+                      {**labels.QUALITATIVE_COLUMNS, **extra})
 
 
 def framework_table(matrix: pd.DataFrame, cell: Literal["cell", "codes", "exemplar"] = "codes"):
@@ -229,7 +239,8 @@ def theme_sentence(summary: pd.DataFrame) -> str:
 
 
 def saturation_sentence(curve: pd.DataFrame) -> str:
-    """Where the last new code appeared and how many events followed without one."""
+    """Where the last new code appeared and how many events followed without one: a statement about the codebook
+    as a whole, never about a role (saturation within roles: :mod:`.qual_theory`)."""
     total = len(curve)
     new_events = curve.loc[curve["new_codes"] > 0, "event"]
     if new_events.empty:
@@ -237,8 +248,8 @@ def saturation_sentence(curve: pd.DataFrame) -> str:
     last = int(new_events.max())
     after = total - last
     n_codes = int(curve["cumulative_codes"].iloc[-1])
-    tail = (f"the remaining {after} event{'s' if after != 1 else ''} added no new code, which suggests the codebook "
-            f"was saturated for these roles and settings" if after else
+    tail = (f"the remaining {after} event{'s' if after != 1 else ''} added no new code to the study as a whole, "
+            f"which says nothing about saturation within a role" if after else
             "the final event still added codes, so saturation was not reached")
     return (f"All {n_codes} codes applied had appeared by data-collection event {last} of {total}; {tail}.")
 
