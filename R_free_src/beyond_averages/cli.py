@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "measures":
             from .extract_check import check_extract, checked_extract
             from .measures import compute_partitioned
+            from .measures.values import write_value_measures
             area = config.load_area(args.area)
             t = time.perf_counter()
             # The data contract first (strict unless --lenient): measures run on the checked rows only.
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             with checked_extract(report) as extract:
                 # Practice partition by partition: memory follows the largest partition; same bytes for any jobs.
                 measures, by_age = compute_partitioned(area, extract, study, jobs=args.jobs, engine=args.engine)
+                # An area with a continuous outcome also gets its mean-value table (nothing for the others).
+                write_value_measures(area, extract, study, args.out)
             report.write(args.out / f"{area.name}_extract_check.json")
             write_parquet(by_age, args.out / f"{area.name}_by_age.parquet")
             write_parquet(measures, args.out / f"{area.name}.parquet")  # last: Make's target
