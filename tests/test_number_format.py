@@ -166,7 +166,27 @@ def _population_cases(v):
                   standardised=std)
     clean = NS(**{**vars(analysis), "inputs": NS(**{**vars(inputs), "extract_check": {
         "files": {"patients.parquet": {"dropped": 0}}}})})
+    from beyond_averages.equity.dimensions import DIMENSIONS
+
+    eth = DIMENSIONS["ethnicity"]
+    groups = _frame(group=["White", "Black", "Not recorded"], label=["White", "Black", "Not recorded"],
+                    numerator=[900.0, 170.0, np.nan], denominator=[1000.0, 200.0, 10.0], rate=[90.0, v, np.nan],
+                    ci_lower=[88.0, -0.004, np.nan], ci_upper=[92.0, v, np.nan],
+                    difference=[0.0, -0.004, np.nan], difference_lower=[0.0, -1.0, np.nan],
+                    difference_upper=[0.0, v, np.nan])
+    cells = _frame(quintile=["1", "5", "1", "0"], member=["White", "White", "Black", "Black"],
+                   numerator=[100.0, 200.0, np.nan, 10.0], denominator=[120.0, 220.0, np.nan, 15.0],
+                   rate=[v, -0.004, np.nan, 66.7])
+    beyond = NS(month=month, dimension=eth, groups=groups, cells=cells,
+                total=pd.Series({"numerator": 1_234_565.0, "denominator": 1_234_570.0, "rate": v}),
+                summary=_frame(measure=["between_group_variance", "index_of_disparity"], estimate=[v, -0.004]))
+    with_beyond = NS(**{**vars(analysis), "beyond": beyond})
     return {
+        "study_population.beyond_methods_text": [study_population.beyond_methods_text(with_beyond)],
+        "study_population.beyond_sentence": [study_population.beyond_sentence(with_beyond)],
+        "study_population.beyond_note": [study_population.beyond_note(with_beyond)],
+        "study_population._cell_text": [study_population._cell_text(n, d, r) for n, d, r in
+                                        cells[["numerator", "denominator", "rate"]].itertuples(index=False)],
         "study_population.methods_text": [study_population.methods_text(analysis)],
         "study_population.extract_check_sentence": [study_population.extract_check_sentence(analysis),
                                                     study_population.extract_check_sentence(clean)],

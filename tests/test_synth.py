@@ -95,7 +95,7 @@ def test_planted_baseline_gradient(study):
         "imd_decile": pd.array([1] * (n // 2) + [10] * (n // 2), dtype="Int8"),
         "registration_start": pd.Timestamp("2000-01-01"), "registration_end": pd.NaT, "death_date": pd.NaT,
     })
-    _, truth = simulate_area(area, study, patients, 0.0, None, "null", np.random.default_rng(1))
+    _, truth, _ = simulate_area(area, study, patients, 0.0, None, "null", np.random.default_rng(1))
     pre = truth[truth["month_index"] < 2020 * 12 + 2].groupby("imd_quintile")[["numerator", "denominator"]].sum()
     rate = 100 * pre["numerator"] / pre["denominator"]
     planted = 100 * (area.synthetic.baseline_by_quintile[5] - area.synthetic.baseline_by_quintile[1])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -17,13 +17,21 @@ from . import paths
 from .disclosure import DisclosureRules
 from .files import InputError, read_yaml_mapping
 
-Scenario = Literal["null", "uniform", "narrowing", "widening", "selection"]
-SCENARIOS: tuple[str, ...] = ("null", "uniform", "narrowing", "widening", "selection")
+Scenario = Literal["null", "uniform", "narrowing", "widening", "selection", "ethnicity"]
+SCENARIOS: tuple[str, ...] = ("null", "uniform", "narrowing", "widening", "selection", "ethnicity")
 # Scenarios that plant another scenario's effects: ``selection`` plants exactly narrowing's and differs only in who
 # adopts (practices with a higher baseline level more often: ``synth.extract.assign_programme``), so an area file
 # may leave it out of ``effects_pp`` (it is filled in) or repeat narrowing's values, but not give others.
-EFFECTS_OF: dict[str, str] = {"selection": "narrowing"}
+# ``ethnicity`` plants uniform's effects by quintile, each patient's multiplied by ``effects_by_ethnicity`` of their
+# ethnic group: any inequality in the effect is by ethnicity, not deprivation (so recovery by ethnicity is checkable).
+EFFECTS_OF: dict[str, str] = {"selection": "narrowing", "ethnicity": "uniform"}
+EthnicGroup = Literal["Asian", "Black", "Mixed", "White", "Other"]  # ONS 2021 high-level groups
+ETHNIC_GROUPS: tuple[str, ...] = get_args(EthnicGroup)
 Sex = Literal["any", "female", "male"]
+# The equity dimensions an analysis can split the indicator by (``equity_dimension`` in study.yaml or an area file),
+# defined in beyond_averages.equity.dimensions, which checks it defines exactly these.
+EquityDimension = Literal["imd_quintile", "ethnicity", "sex", "age_band", "imd_x_ethnicity"]
+EQUITY_DIMENSIONS: tuple[str, ...] = ("imd_quintile", "ethnicity", "sex", "age_band", "imd_x_ethnicity")
 
 
 class ConfigError(InputError):
@@ -133,6 +141,42 @@ class RegisterModel(_Frozen):
     age_min_years: int = 18
 
 
+def _scenario_effects(v, key: str) -> dict[str, dict[int, float]]:
+    """Planted effects by scenario and quintile (``effects_pp``, ``value_effects``): every scenario of its own,
+    the derived ones (``EFFECTS_OF``) filled in from their source."""
+    if not isinstance(v, dict):
+        raise ValueError(f"{key} must map each scenario to its effects by IMD quintile")
+    own = [s for s in SCENARIOS if s not in EFFECTS_OF]
+    missing = [s for s in own if s not in v]
+    if missing:
+        raise ValueError(f"{key} needs every scenario {own}; missing {missing}")
+    unknown = [s for s in v if s not in SCENARIOS]
+    if unknown:
+        raise ValueError(f"{key} has unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
+    out = {s: _quintile_map(q, f"{key}.{s}") for s, q in v.items()}
+    for derived, source in EFFECTS_OF.items():
+        if derived in out and out[derived] != out[source]:
+            raise ValueError(f"{key}.{derived} must equal {key}.{source} (the {derived} scenario "
+                             f"plants {source}'s effects) or be left out; got {out[derived]}")
+        out[derived] = out[source]
+    return out
+
+
+class ContinuousOutcome(_Frozen):
+    """An indicator that is the mean of a recorded value (``continuous_outcome:`` in an area file): among the
+    area's eligible patients, each patient's latest value of ``codelist`` in the ``lookback_months`` up to and
+    including the month (e.g. the latest HbA1c in 12 months among people on the diabetes register).
+    ``lower_is_better`` decides the words (a fall is an improvement); ``decimals`` the digits means are shown to."""
+
+    codelist: str
+    label: str = Field(min_length=1)
+    short_label: str = Field(min_length=1)
+    unit: str = Field(min_length=1)
+    lookback_months: int = Field(ge=1)
+    lower_is_better: bool
+    decimals: int = Field(default=1, ge=0, le=6)
+
+
 class SyntheticArea(_Frozen):
     baseline_by_quintile: dict[int, float]
     age_logit_per_decade: float = 0.0
@@ -143,6 +187,12 @@ class SyntheticArea(_Frozen):
     registers: dict[str, RegisterModel] = {}
     covid_hazard_multiplier: dict[dt.date, float]
     effects_pp: dict[str, dict[int, float]]
+    # Planted effects on the continuous outcome's value, in its unit, by scenario and quintile (ramped in like
+    # effects_pp); None: no effect on the value.
+    value_effects: dict[str, dict[int, float]] | None = None
+    # The ``ethnicity`` scenario's multiplier of each patient's planted effect, by ethnic group (groups left out and
+    # "Not recorded": 1).
+    effects_by_ethnicity: dict[EthnicGroup, Annotated[float, Field(ge=0)]] = {}
     effect_ramp_months: int = Field(default=12, ge=0)
     sources: dict[str, str] = {}
 
@@ -157,20 +207,13 @@ class SyntheticArea(_Frozen):
     @field_validator("effects_pp", mode="before")
     @classmethod
     def _effects(cls, v):
-        own = [s for s in SCENARIOS if s not in EFFECTS_OF]
-        missing = [s for s in own if s not in v]
-        if missing:
-            raise ValueError(f"effects_pp needs every scenario {own}; missing {missing}")
-        unknown = [s for s in v if s not in SCENARIOS]
-        if unknown:
-            raise ValueError(f"effects_pp has unknown scenario(s) {unknown}; known: {list(SCENARIOS)}")
-        out = {s: _quintile_map(q, f"effects_pp.{s}") for s, q in v.items()}
-        for derived, source in EFFECTS_OF.items():
-            if derived in out and out[derived] != out[source]:
-                raise ValueError(f"effects_pp.{derived} must equal effects_pp.{source} (the {derived} scenario "
-                                 f"plants {source}'s effects) or be left out; got {out[derived]}")
-            out[derived] = out[source]
-        return out
+        return _scenario_effects(v, "effects_pp")
+
+    @field_validator("value_effects", mode="before")
+    @classmethod
+    def _value_effects(cls, v):
+        return None if v is None else _scenario_effects(v, "value_effects")
+
 
 
 class Area(_Frozen):
@@ -184,10 +227,14 @@ class Area(_Frozen):
     programme: Programme
     codelists: dict[str, Codelist]
     synthetic: SyntheticArea
+    continuous_outcome: ContinuousOutcome | None = None
+    equity_dimension: EquityDimension | None = None  # None: the study's (study.yaml)
 
     @model_validator(mode="after")
     def _codelists_exist(self):
         needed = {"indicator.codelist": self.indicator.codelist}
+        if self.continuous_outcome is not None:
+            needed["continuous_outcome.codelist"] = self.continuous_outcome.codelist
         if self.eligibility.on_register:
             needed["eligibility.on_register"] = self.eligibility.on_register
         for reg in self.synthetic.registers:
@@ -200,7 +247,29 @@ class Area(_Frozen):
                 f"eligibility.on_register {self.eligibility.on_register!r} needs synthetic.registers.{self.eligibility.on_register} "
                 "(its prevalence) so the synthetic extract can contain it"
             )
+        self._check_continuous_outcome()
         return self
+
+    def _check_continuous_outcome(self) -> None:
+        """The synthetic generator records values on the indicator's events only (``synthetic.values``), so a
+        continuous outcome must use that codelist and have values; planted value effects need an outcome."""
+        outcome, syn = self.continuous_outcome, self.synthetic
+        if outcome is None:
+            if syn.value_effects is not None:
+                raise ValueError("synthetic.value_effects plants effects on a continuous outcome, but the area has "
+                                 "no continuous_outcome block")
+            return
+        if outcome.codelist != self.indicator.codelist:
+            raise ValueError(f"continuous_outcome.codelist {outcome.codelist!r} must be the indicator's codelist "
+                             f"{self.indicator.codelist!r}: the synthetic extract records values on its events only")
+        lookback = self.indicator.lookback_months
+        if lookback is not None and outcome.lookback_months > lookback:
+            raise ValueError(f"continuous_outcome.lookback_months ({outcome.lookback_months}) must not exceed "
+                             f"indicator.lookback_months ({lookback}): the synthetic extract's events start that "
+                             "many months before the study")
+        if syn.values is None:
+            raise ValueError("continuous_outcome needs synthetic.values (the value's mean by quintile and SD) so the "
+                             "synthetic extract records values")
 
     def codes(self, codelist: str) -> tuple[str, ...]:
         return tuple(self.codelists[codelist].codes)
@@ -241,6 +310,7 @@ class Study(_Frozen):
     disclosure: DisclosureSettings
     synthetic: Synthetic
     thesis: Thesis | None = None
+    equity_dimension: EquityDimension = "imd_quintile"
 
     @model_validator(mode="after")
     def _dates(self):

@@ -119,3 +119,58 @@ def release_counts_recorded(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]
     out = release_counts(frame, pairs=pairs, counts=counts, rules=rules, **kwargs)
     columns = [c for pair in pairs for c in pair] + counts
     return out, disclosure_record(frame[columns].to_numpy(), out[columns].to_numpy(), rules)
+
+
+def suppress_complements(raw: pd.DataFrame, released: pd.DataFrame, splits: Sequence[Sequence[str]],
+                         pairs: Sequence[tuple[str, str]] = (("numerator", "denominator"),)) -> pd.DataFrame:
+    """Complementary (secondary) suppression of released counts, within each split of a finer breakdown.
+
+    A *split* is a set of cells that add up to a total shown elsewhere (every ethnic group of one IMD quintile adds
+    up to the quintile's count): the rows sharing the values of the split's key columns (``()``: all rows). If a
+    split holds exactly one redacted cell, the reader recovers it as the total minus the others, so the smallest
+    other released cell of that split (by its raw count) is redacted too, and the splits are swept again until none
+    holds exactly one redacted cell. Denominators are treated first (a redacted denominator redacts its numerator),
+    then numerators. ``raw`` holds the counts before :func:`release_counts`, row for row with ``released``;
+    returns a copy of ``released``.
+    """
+    out = released.copy()
+    keys = [list(split) for split in splits]
+    labels = [np.zeros(len(out), np.int64) if not split else
+              out.groupby(split, sort=False, observed=True).ngroup().to_numpy() for split in keys]
+    for num, den in pairs:
+        for col in (den, num):
+            values = out[col].to_numpy(dtype="float64").copy()
+            size = raw[col].to_numpy(dtype="float64")
+            changed = True
+            while changed:
+                changed = False
+                for label in labels:
+                    for members in pd.Series(np.arange(len(out))).groupby(label).groups.values():
+                        members = np.asarray(members)
+                        hidden = np.isnan(values[members])
+                        if len(members) < 2 or hidden.sum() != 1:
+                            continue
+                        shown = members[~hidden]
+                        values[shown[np.argmin(size[shown])]] = np.nan
+                        changed = True
+            out[col] = values
+            if col == den:  # a redacted denominator takes its numerator with it
+                rel_num = out[num].to_numpy(dtype="float64").copy()
+                rel_num[np.isnan(values)] = np.nan
+                out[num] = rel_num
+    return out
+
+
+def release_split_counts(frame: pd.DataFrame, splits: Sequence[Sequence[str]],
+                         pairs: Sequence[tuple[str, str]] = (("numerator", "denominator"),),
+                         rules: DisclosureRules = DEFAULT_RULES, rate_column: str | None = "rate",
+                         per: float = 100.0) -> pd.DataFrame:
+    """:func:`release_counts` (small counts redacted, the rest rounded) then :func:`suppress_complements` within
+    ``splits``, with the rate recomputed from the counts finally released."""
+    released = release_counts(frame, pairs=pairs, rules=rules, rate_column=None)
+    out = suppress_complements(frame, released, splits, pairs)
+    if rate_column and pairs:
+        num, den = pairs[0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[rate_column] = per * out[num] / out[den]
+    return out

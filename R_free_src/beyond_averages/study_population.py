@@ -18,11 +18,21 @@ import pandas as pd
 
 from beyond_averages import labels, paths
 from beyond_averages.config import Area, Study, load_area, load_study
-from beyond_averages.disclosure import DisclosureRules, release_counts, round_count
+from beyond_averages.disclosure import DisclosureRules, release_counts, release_split_counts, round_count
 from beyond_averages.equity import equity_by_group, wilson_interval
+from beyond_averages.equity.dimensions import Dimension, beyond_deprivation, dimension_for
+from beyond_averages.equity.unordered import compare_groups
 from beyond_averages.extract_check import check_extract, checked_extract
 from beyond_averages.files import read_parquet
-from beyond_averages.measures import Patients, eligibility_intervals, load_patients, read_measures, register_onset
+from beyond_averages.measures import (
+    Patients,
+    area_intervals,
+    eligibility_intervals,
+    load_patients,
+    read_measures,
+    register_onset,
+)
+from beyond_averages.measures.by_dimension import measures_by_dimension, read_patient_attributes
 from beyond_averages.months import month_index_of, month_start
 from beyond_averages.standardise import directly_standardise
 
@@ -106,6 +116,63 @@ def baseline_inequality(released: pd.DataFrame, month: pd.Timestamp, seed: int =
     return BaselineInequality(month=pd.Timestamp(month), rates=at[["imd_quintile", "numerator", "denominator",
                                                                    "rate", "ci_lower", "ci_upper"]], equity=eq,
                               repetitions=BASELINE_REPETITIONS)
+
+
+@dataclass(frozen=True)
+class BeyondDeprivation:
+    """The indicator by a second equity dimension (ethnic group by default) and by its intersection with IMD
+    quintile, in one month, pooled over practices; every count released with complementary suppression.
+
+    ``groups``: one row per group (the not-recorded group included, so the groups add up to ``total``) with
+    released ``numerator, denominator``, ``rate`` and Wilson limits, and the difference and ratio against the
+    reference group (:func:`beyond_averages.equity.unordered.compare_groups`); ``total``: all eligible patients
+    (released); ``summary``: between-group variance and index of disparity over the recorded groups; ``cells``: one
+    row per IMD quintile x group cell (unknown quintile and not-recorded group included), ``quintile`` and ``member``
+    codes, released counts and rate."""
+
+    month: pd.Timestamp
+    dimension: Dimension
+    cells_dimension: Dimension
+    groups: pd.DataFrame
+    total: pd.Series
+    summary: pd.DataFrame
+    cells: pd.DataFrame
+
+
+def inequality_beyond_deprivation(area: Area, study: Study, extract_dir: Path, month: pd.Timestamp,
+                                  rules: DisclosureRules, patients: Patients | None = None,
+                                  dimension: Dimension | None = None) -> BeyondDeprivation:
+    """The indicator at the end of ``month`` by the second dimension of :func:`~beyond_averages.equity.dimensions.
+    beyond_deprivation` (of ``dimension``, default the study's or the area's ``equity_dimension``) and by IMD quintile
+    x that dimension. Each split (the groups of the dimension; each row and each column of the cross-table, which add
+    up to the group and quintile totals shown elsewhere) is released with complementary suppression
+    (:func:`beyond_averages.disclosure.release_split_counts`), and every rate and comparison uses released counts."""
+    second, cells_dimension = beyond_deprivation(dimension or dimension_for(study, area))
+    patients = patients or load_patients(extract_dir)
+    day = pd.Timestamp(month).date()
+    one_month = study.model_copy(update={"study_start": day, "study_end": day})
+    intervals = area_intervals(area, one_month, extract_dir, patients)
+    text = read_patient_attributes(extract_dir, patients)
+
+    def pooled(dim: Dimension) -> pd.DataFrame:
+        frame = measures_by_dimension(area, dim, extract_dir, one_month, patients, intervals, include_unknown=True,
+                                      attributes=text)
+        out = frame.groupby("group", observed=False)[["numerator", "denominator"]].sum().reset_index()
+        out["group"] = out["group"].astype(str)
+        return out
+
+    raw_groups = pooled(second)
+    groups = release_split_counts(raw_groups, splits=[()], rules=rules)
+    groups.insert(1, "label", [second.label(c) for c in groups["group"]])
+    groups, summary = compare_groups(groups.drop(columns="rate"), second)
+    total = release_counts(raw_groups[["numerator", "denominator"]].sum().to_frame().T, rules=rules).iloc[0]
+    raw_cells = pooled(cells_dimension)
+    parts = [cells_dimension.split_code(c) for c in raw_cells["group"]]
+    raw_cells.insert(1, "quintile", [p[0] for p in parts])
+    raw_cells.insert(2, "member", [p[1] for p in parts])
+    cells = release_split_counts(raw_cells, splits=[("quintile",), ("member",)], rules=rules)
+    return BeyondDeprivation(month=pd.Timestamp(month), dimension=second, cells_dimension=cells_dimension,
+                             groups=groups, total=total, summary=summary, cells=cells)
 
 
 def standardised_by_quintile(by_age: pd.DataFrame, rules: DisclosureRules) -> pd.DataFrame:
@@ -196,6 +263,7 @@ class PopulationAnalysis:
     standardised: pd.DataFrame
     population: pd.DataFrame
     waves: list[pd.Timestamp]
+    beyond: BeyondDeprivation | None = None  # the indicator by ethnic group (or the study's second dimension)
 
     @property
     def area(self) -> Area:
@@ -210,15 +278,22 @@ class PopulationAnalysis:
         return self.inputs.rules
 
 
-def _population_from_checked_rows(inputs: PopulationInputs, month: pd.Timestamp) -> pd.DataFrame:
-    """Table 1 from the rows the measures used: when the measures step dropped rows that broke the extract's
-    contract (``--lenient``), the same rules drop them here, so the table and the indicator describe one population."""
+def _from_checked_rows(inputs: PopulationInputs, month: pd.Timestamp) -> tuple[pd.DataFrame, BeyondDeprivation]:
+    """Table 1 and the indicator beyond deprivation from the rows the measures used: when the measures step dropped
+    rows that broke the extract's contract (``--lenient``), the same rules drop them here, so the tables and the
+    indicator describe one population."""
+
+    def tables(folder: Path):
+        patients = load_patients(folder)
+        return (population_table(inputs.area, inputs.study, folder, month, inputs.rules, patients),
+                inequality_beyond_deprivation(inputs.area, inputs.study, folder, month, inputs.rules, patients))
+
     dropped = inputs.extract_check and any(f["dropped"] for f in inputs.extract_check["files"].values())
     if not dropped:
-        return population_table(inputs.area, inputs.study, inputs.extract_dir, month, inputs.rules)
+        return tables(inputs.extract_dir)
     report = check_extract(inputs.extract_dir, inputs.area.name, inputs.study, lenient=True)
     with checked_extract(report) as folder:
-        return population_table(inputs.area, inputs.study, folder, month, inputs.rules)
+        return tables(folder)
 
 
 def run_population_analysis(area: str, measures_path: str | None = None, programme_path: str | None = None,
@@ -229,6 +304,6 @@ def run_population_analysis(area: str, measures_path: str | None = None, program
     released = indicator_by_quintile(inputs.measures, inputs.rules)
     baseline = baseline_inequality(released, baseline_month(inputs.programme))
     standardised = standardised_by_quintile(inputs.by_age, inputs.rules)
-    population = _population_from_checked_rows(inputs, baseline.month)
+    population, beyond = _from_checked_rows(inputs, baseline.month)
     return PopulationAnalysis(inputs=inputs, released=released, baseline=baseline, standardised=standardised,
-                              population=population, waves=programme_months(inputs.programme))
+                              population=population, waves=programme_months(inputs.programme), beyond=beyond)

@@ -206,3 +206,135 @@ def covid_sentence(analysis) -> str:
     return (f"After the COVID-19 disruption began, the indicator fell from {format_percent(before)} to a low of "
             f"{format_percent(after.min())} in {trough_month:%B %Y} ({format_pp(drop1)} percentage points in the "
             f"most deprived quintile, {format_pp(drop5)} in the least deprived).")
+
+
+# -- inequality beyond deprivation (the indicator by ethnic group, and by IMD quintile x ethnic group) ----------
+CELL_UNKNOWN_QUINTILE = "IMD unknown"
+
+
+def _title(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def beyond_methods_text(analysis) -> str:
+    """How the indicator is compared across the groups of the second dimension, with its reference group."""
+    beyond = analysis.beyond
+    dim = beyond.dimension
+    ref = dim.label(dim.reference)
+    return (
+        f"**Beyond deprivation.** The indicator is also split by {dim.title} in {beyond.month:%B %Y}, pooled over "
+        f"practices, and by IMD quintile within each {dim.title}. "
+        + ("The groups have no order, so there is no slope index: each group is compared with the "
+           f"{ref} group (difference in percentage points, Newcombe 95% confidence interval), and the spread across "
+           "the recorded groups is summarised by the between-group variance (the population-weighted mean squared "
+           "deviation of the group rates from the rate of all their patients) and the index of disparity (the mean "
+           "absolute deviation of the group rates from that rate, as a percentage of it). "
+           if not dim.ordered else
+           f"Each group is compared with the {ref} group (difference in percentage points, Newcombe 95% confidence "
+           "interval). ")
+        + "Patients whose group is not recorded are shown, so the counts add up, but left out of every comparison. "
+        "Finer splits carry more small counts, so besides the rule above each split is protected from subtraction: "
+        "where a row or column of counts that adds up to a total shown elsewhere held a single redacted cell, its "
+        "next smallest cell was redacted too, and rates use the released counts only."
+    )
+
+
+def beyond_groups_table(analysis):
+    """The indicator by group: released counts, rate (95% CI), difference from the reference group (95% CI); then
+    all eligible patients and the summaries of the spread."""
+    beyond = analysis.beyond
+    dim = beyond.dimension
+    ref = dim.label(dim.reference)
+    rows = []
+    for _, r in beyond.groups.iterrows():
+        rows.append({
+            _title(dim.title): r["label"] + (" (reference)" if r["group"] == dim.reference else ""),
+            "Eligible (released)": format_count(r["denominator"]),
+            "Met the indicator (released)": format_count(r["numerator"]),
+            "Indicator, % (95% CI)": format_estimate_ci(r["rate"], r["ci_lower"], r["ci_upper"], 1),
+            f"Difference from {ref}, pp (95% CI)": format_estimate_ci(r["difference"], r["difference_lower"],
+                                                                       r["difference_upper"]),
+        })
+    total = beyond.total
+    rows.append({_title(dim.title): "All eligible patients", "Eligible (released)": format_count(total["denominator"]),
+                 "Met the indicator (released)": format_count(total["numerator"]),
+                 "Indicator, % (95% CI)": format_percent(total["rate"], sign=False),
+                 f"Difference from {ref}, pp (95% CI)": ""})
+    shown = {"between_group_variance": ("Between-group variance (squared pp)", format_pp),
+             "index_of_disparity": ("Index of disparity (%)", lambda v: format_percent(v, sign=False))}
+    for _, r in beyond.summary.iterrows():
+        label, fmt = shown[r["measure"]]
+        rows.append({_title(dim.title): label, "Eligible (released)": "", "Met the indicator (released)": "",
+                     "Indicator, % (95% CI)": fmt(r["estimate"]), f"Difference from {ref}, pp (95% CI)": ""})
+    return html_table(pd.DataFrame(rows))
+
+
+def _cell_text(numerator, denominator, rate) -> str:
+    if pd.isna(denominator):
+        return format_count(denominator)  # [REDACTED]
+    return f"{format_count(denominator)} ({format_percent(rate) if not pd.isna(numerator) else '–'})"
+
+
+def beyond_cells_table(analysis):
+    """IMD quintile x group: one row per group, one column per quintile (and IMD unknown); each cell the released
+    eligible patients and, in brackets, the indicator (%) from released counts."""
+    beyond = analysis.beyond
+    dim = beyond.dimension
+    quintile_labels = {**{str(q): label for q, label in labels.QUINTILES.items()}, "0": CELL_UNKNOWN_QUINTILE}
+    cells = beyond.cells.assign(text=[_cell_text(n, d, r) for n, d, r in
+                                      beyond.cells[["numerator", "denominator", "rate"]].itertuples(index=False)])
+    members = list(dict.fromkeys(cells["member"]))
+    columns = [q for q in quintile_labels if q in set(cells["quintile"])]
+    wide = {_title(dim.title): [dim.label(m) for m in members]}
+    lookup = cells.set_index(["quintile", "member"])["text"]
+    for q in columns:
+        wide[quintile_labels[q]] = [lookup.loc[(q, m)] for m in members]
+    return html_table(pd.DataFrame(wide))
+
+
+def beyond_sentence(analysis) -> str:
+    """The recorded group with the lowest indicator against the reference group, the spread across groups, and the
+    range across the cross-table's released cells."""
+    beyond = analysis.beyond
+    dim = beyond.dimension
+    g = beyond.groups
+    known = g[g["group"].isin(dim.codes) & g["rate"].notna()]
+    ref = known[known["group"] == dim.reference]
+    others = known[known["group"] != dim.reference]
+    if ref.empty or others.empty:
+        return (f"Too few patients in {beyond.month:%B %Y} had a recorded {dim.title} for the groups to be compared "
+                "after disclosure control.")
+    ref, low = ref.iloc[0], others.loc[others["rate"].idxmin()]
+    direction = "lower" if low["difference"] < 0 else "higher"
+    summary = beyond.summary.set_index("measure")["estimate"]
+    text = (
+        f"In {beyond.month:%B %Y}, before the programme began, the indicator ({analysis.area.short_label}) was lowest "
+        f"of the recorded {dim.title}s in the {low['label']} group, {format_percent(low['rate'])}, against "
+        f"{format_percent(ref['rate'])} in the {ref['label']} group (the reference): "
+        f"{format_pp(abs(low['difference']))} percentage points {direction} "
+        f"(95% CI {format_ci(low['difference_lower'], low['difference_upper'])}). Across the "
+        f"{len(known)} recorded groups the between-group variance was "
+        f"{format_pp(summary['between_group_variance'])} squared percentage points and the index of disparity "
+        f"{format_percent(summary['index_of_disparity'])}."
+    )
+    cells = beyond.cells[beyond.cells["rate"].notna() & beyond.cells["quintile"].ne("0")
+                         & beyond.cells["member"].isin(dim.codes)]
+    redacted = int(beyond.cells["numerator"].isna().sum())
+    if len(cells) >= 2:
+        lo, hi = cells.loc[cells["rate"].idxmin()], cells.loc[cells["rate"].idxmax()]
+        def where(cell) -> str:
+            return f"in the {dim.label(cell['member'])} group of {labels.QUINTILES[int(cell['quintile'])]}"
+
+        text += (f" Within IMD quintiles the indicator ranged from {format_percent(lo['rate'])} {where(lo)} to "
+                 f"{format_percent(hi['rate'])} {where(hi)};")
+    else:
+        text += " Within IMD quintiles too few cells were released to compare;"
+    return text + (f" the number meeting the indicator was redacted in {redacted} of the {len(beyond.cells)} cells "
+                   "of the cross-table.")
+
+
+def beyond_note(analysis) -> str:
+    """The note under the cross-table: the disclosure rule and what a dash and [REDACTED] mean."""
+    return (f"{disclosure_sentence(analysis)}, with complementary suppression within each row and column; "
+            "[REDACTED]: the cell's eligible patients were redacted; –: the number meeting the indicator was "
+            "redacted, so no rate is shown.")

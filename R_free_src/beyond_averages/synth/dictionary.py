@@ -12,7 +12,7 @@ from .. import paths
 from ..config import list_areas, load_area, load_study
 from ..files import write_text
 from . import population
-from .extract import EVENT_SCHEMA, PATIENT_SCHEMA, TRUTH_SCHEMA
+from .extract import ETHNIC_TRUTH_SCHEMA, EVENT_SCHEMA, PATIENT_SCHEMA, TRUTH_SCHEMA, VALUE_TRUTH_SCHEMA
 
 COLUMN_NOTES = {
     "patients": {
@@ -40,6 +40,23 @@ COLUMN_NOTES = {
         "denominator": "Eligible patients at the month's end.",
         "numerator": "Of those, patients meeting the indicator.",
         "numerator_counterfactual": "The same, had the practice not adopted the programme (same random draws).",
+    },
+    "ethnic_truth": {
+        "practice_id": "Practice.",
+        "ethnicity": "Ethnic group as in `patients.parquet` (ONS 2021 high-level groups, or Not recorded).",
+        "month": "First day of the month.",
+        "denominator": "Eligible patients at the month's end.",
+        "numerator": "Of those, patients meeting the indicator.",
+        "numerator_counterfactual": "The same, had the practice not adopted the programme (same random draws).",
+    },
+    "value_truth": {
+        "practice_id": "Practice.",
+        "imd_quintile": "National IMD quintile (1 = most deprived).",
+        "month": "First day of the month.",
+        "value_n": "Eligible patients at the month's end with a value in the continuous outcome's look-back window.",
+        "value_sum": "Sum of those patients' latest values.",
+        "value_n_counterfactual": "The same, had the practice not adopted the programme (same random draws).",
+        "value_sum_counterfactual": "The same, had the practice not adopted the programme (same random draws).",
     },
 }
 
@@ -93,6 +110,15 @@ def data_dictionary() -> str:
         "",
         *_schema_table(TRUTH_SCHEMA, COLUMN_NOTES["ground_truth"]),
         "",
+        "## `ground_truth_by_ethnicity_<area>.parquet` (synthetic only: the true effect by ethnic group, planted in "
+        "the `ethnicity` scenario)",
+        "",
+        *_schema_table(ETHNIC_TRUTH_SCHEMA, COLUMN_NOTES["ethnic_truth"]),
+        "",
+        "## `ground_truth_<area>_values.parquet` (synthetic only, areas with a `continuous_outcome`: the true mean)",
+        "",
+        *_schema_table(VALUE_TRUTH_SCHEMA, COLUMN_NOTES["value_truth"]),
+        "",
         "## Where each generator parameter comes from",
         "",
         "Sources in brackets are keys of `data_synthetic/calibration/CALIBRATION.md` (public statistics, with full",
@@ -117,7 +143,7 @@ def data_dictionary() -> str:
         out += ["", f"### {area.title} (`areas/{area_name}.yaml`)", "",
                 "| parameter | source |", "|---|---|"]
         fields = ["baseline_by_quintile", "due_age_months", "age_logit_per_decade", "practice_logit_sd", "values",
-                  "registers", "covid_hazard_multiplier", "effects_pp", "effect_ramp_months"]
+                  "registers", "covid_hazard_multiplier", "effects_pp", "value_effects", "effect_ramp_months"]
         for f in fields:
             value = getattr(area.synthetic, f)
             if value in (None, {}, 0.0) and f not in area.synthetic.sources:

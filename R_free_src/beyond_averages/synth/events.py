@@ -10,6 +10,13 @@ the hazard month by month.
 Ground truth by common random numbers: the same uniform draws decide the events with and without the programme, so
 ``numerator - numerator_counterfactual`` per practice x quintile x month is the programme's exact effect on the
 indicator, which the estimators must recover.
+
+Areas with a continuous outcome (``continuous_outcome:``, e.g. HbA1c) also get the programme's effect on the value:
+a test taken while registered at an adopting practice after its start has ``value_effects`` (in the value's unit, by
+quintile, ramped in like the proportion effect) added to the same normal draw it would have had without the
+programme. Tests that happen only without the programme get their own draws, made after every other draw of the
+practice, so no other draw moves. The truth of the mean (``value_n``, ``value_sum`` and their ``_counterfactual``:
+eligible patients with a value in the look-back window and the sum of their latest values) is then exact.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from ..config import Area, Study
+from ..config import ETHNIC_GROUPS, Area, Study
 from ..deprivation import imd_quintile_from_decile
 from ..months import month_index, month_index_of
 
 EVENT_COLUMNS = ("patient_id", "code", "event_date", "value")
 TRUTH_COLUMNS = ("practice_id", "imd_quintile", "month", "denominator", "numerator", "numerator_counterfactual")
+VALUE_TRUTH_COLUMNS = ("value_n", "value_sum", "value_n_counterfactual", "value_sum_counterfactual")
 NO_ONSET = np.iinfo(np.int64).max // 4
 
 
@@ -85,10 +93,38 @@ def _register_onsets(area: Area, codelist: str, quintile: np.ndarray, birth_m: n
     return np.where(prevalent, onset_prev, np.where(incident, onset_inc, NO_ONSET))
 
 
+def latest_value_in_window(values: np.ndarray, lookback: int) -> np.ndarray:
+    """Per row and month, the latest non-missing value of ``values`` (rows x months, NaN = no test) in the
+    ``lookback`` months up to and including the month; NaN when there is none (brute force, for the truth)."""
+    has = ~np.isnan(values)
+    col = np.arange(values.shape[1])[None, :]
+    last = np.maximum.accumulate(np.where(has, col, -1), axis=1)
+    found = (last >= 0) & (col - last < lookback)
+    picked = np.take_along_axis(values, np.maximum(last, 0), axis=1)
+    return np.where(found, picked, np.nan)
+
+
+def ethnic_codes(ethnicity: pd.Series) -> np.ndarray:
+    """Each patient's index in ``ETHNIC_GROUPS``; ``len(ETHNIC_GROUPS)`` for not recorded."""
+    lookup = {g: i for i, g in enumerate(ETHNIC_GROUPS)}
+    return ethnicity.map(lookup).fillna(len(ETHNIC_GROUPS)).to_numpy(dtype=np.int64)
+
+
+def ethnic_multiplier(area: Area, scenario: str, codes: np.ndarray) -> np.ndarray:
+    """Each patient's multiplier of the planted effect: ``effects_by_ethnicity`` in the ``ethnicity`` scenario
+    (groups not listed, and not recorded, 1), else 1 for everyone."""
+    table = np.ones(len(ETHNIC_GROUPS) + 1)
+    if scenario == "ethnicity":
+        for i, g in enumerate(ETHNIC_GROUPS):
+            table[i] = area.synthetic.effects_by_ethnicity.get(g, 1.0)
+    return table[codes]
+
+
 def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re: float,
                   programme_start: pd.Timestamp | None, scenario: str, rng: np.random.Generator
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Events of ``area`` for one practice's ``patients``, and that practice's ground truth by quintile x month."""
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Events of ``area`` for one practice's ``patients``, and that practice's ground truth by quintile x month
+    and by ethnic group x month."""
     s0 = month_index_of(study.study_start)
     s_end = month_index_of(study.study_end)
     n_months = study.n_months
@@ -104,6 +140,9 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
     decile = patients["imd_decile"].to_numpy(dtype="float64", na_value=np.nan)
     quintile = np.nan_to_num(imd_quintile_from_decile(decile), nan=0).astype(int)
     female = patients["sex"].to_numpy() == "female"
+    # Hand-built test patients may carry no ethnicity: all "not recorded" then.
+    ethnic = ethnic_codes(patients["ethnicity"] if "ethnicity" in patients else pd.Series(index=patients.index,
+                                                                                         dtype=object))
 
     events = []
     onset = {}
@@ -134,6 +173,9 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
 
     truth_index = pd.MultiIndex.from_product([range(1, 6), range(n_months)], names=["imd_quintile", "t"])
     truth = np.zeros((3, 5, n_months), dtype=np.int64)
+    ethnic_truth = np.zeros((3, len(ETHNIC_GROUPS) + 1, n_months), dtype=np.int64)  # last: not recorded
+    outcome = area.continuous_outcome
+    value_truth = np.zeros((4, 5, n_months), dtype=np.float64)
     if len(cand):
         months = grid[None, :]
         active = (months >= ev_lo[cand, None]) & (months < ev_hi[cand, None])
@@ -151,9 +193,19 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
             ramp_len = max(area.synthetic.effect_ramp_months, 1)
             ramp = np.clip((grid - g + 1) / ramp_len, 0, 1)
             registered = (months >= reg_start[cand, None]) & (months < reg_end[cand, None])
-            p_act = p_cf + eff[q][:, None] * ramp[None, :] * registered
+            effect = eff[q] * ethnic_multiplier(area, scenario, ethnic[cand])
+            p_act = p_cf + effect[:, None] * ramp[None, :] * registered
         else:
             p_act = p_cf
+
+        def value_shift(r: np.ndarray, c: np.ndarray) -> np.ndarray:
+            """The programme's effect on the value of a test of patient row ``r`` in grid month ``c``."""
+            effects = area.synthetic.value_effects
+            if programme_start is None or effects is None:
+                return np.zeros(len(r))
+            veff = np.array([0.0] + [effects[scenario][k] for k in range(1, 6)])
+            veff[0] = np.mean(veff[1:])
+            return veff[q[r]] * ramp[c] * registered[r, c]
         w = window_months(area)
         mult = covid_multiplier(area, grid)[None, :]
 
@@ -165,20 +217,35 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
         ev_cf = active & (u < hazard(p_cf))
 
         rows, cols = np.nonzero(ev_act)
+        vm = area.synthetic.values
+        if vm is not None:
+            means = np.array([vm.mean_by_quintile.get(int(k), np.mean(list(vm.mean_by_quintile.values())))
+                              for k in range(6)])
+        values_act = values_cf = None
+        if outcome is not None:
+            values_act = np.full(active.shape, np.nan)
+            values_cf = np.full(active.shape, np.nan)
         if len(rows):
             codes = np.array(area.codes(area.indicator.codelist), dtype=object)
             value = np.nan
-            if area.synthetic.values is not None:
-                vm = area.synthetic.values
-                means = np.array([vm.mean_by_quintile.get(int(k), np.mean(list(vm.mean_by_quintile.values())))
-                                  for k in range(6)])
-                value = np.round(rng.normal(means[q[rows]], vm.sd), vm.decimals)
+            if vm is not None:
+                draw = rng.normal(means[q[rows]], vm.sd)
+                value = np.round(draw + value_shift(rows, cols), vm.decimals)
+                if outcome is not None:
+                    values_act[rows, cols] = value
+                    both = ev_cf[rows, cols]
+                    values_cf[rows[both], cols[both]] = np.round(draw[both], vm.decimals)
             events.append(pd.DataFrame({
                 "patient_id": patients["patient_id"].to_numpy()[cand[rows]],
                 "code": codes[rng.integers(0, len(codes), size=len(rows))],
                 "event_date": _dates(grid[cols], rng),
                 "value": value,
             }))
+
+        if outcome is not None:
+            # Tests only the counterfactual world has: drawn last, so that no other draw of the practice moves.
+            r_cf, c_cf = np.nonzero(ev_cf & ~ev_act)
+            values_cf[r_cf, c_cf] = np.round(rng.normal(means[q[r_cf]], vm.sd), vm.decimals)
 
         # Ground truth, computed by brute force month by month (independently of the measures module).
         study_cols = slice(burn, burn + n_months)
@@ -202,8 +269,17 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
         if elig.on_register:
             eligible &= sm >= onset[elig.on_register][cand, None]
         known = q > 0
+        eth = ethnic[cand]
         for k, arr in enumerate((eligible, eligible & covered[0], eligible & covered[1])):
             np.add.at(truth[k], q[known] - 1, arr[known].astype(np.int64))
+            for j in range(ethnic_truth.shape[1]):
+                ethnic_truth[k, j] = arr[eth == j].sum(axis=0)
+        if outcome is not None:
+            for k, world in enumerate((values_act, values_cf)):
+                latest = latest_value_in_window(world, outcome.lookback_months)[:, study_cols]
+                counted = eligible & ~np.isnan(latest)
+                np.add.at(value_truth[2 * k], q[known] - 1, counted[known].astype(np.float64))
+                np.add.at(value_truth[2 * k + 1], q[known] - 1, np.where(counted, latest, 0.0)[known])
 
     truth_frame = pd.DataFrame({
         "imd_quintile": truth_index.get_level_values(0).to_numpy(),
@@ -212,5 +288,15 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
         "numerator": truth[1].ravel(),
         "numerator_counterfactual": truth[2].ravel(),
     })
+    if outcome is not None:
+        for name, arr in zip(VALUE_TRUTH_COLUMNS, value_truth, strict=True):  # counts, sums, counts, sums
+            truth_frame[name] = arr.ravel().astype(np.int64) if name.startswith("value_n") else arr.ravel()
+    ethnic_frame = pd.DataFrame({
+        "ethnicity": np.repeat(np.array(ETHNIC_GROUPS + ("Not recorded",), dtype=object), n_months),
+        "month_index": np.tile(np.arange(n_months) + s0, len(ETHNIC_GROUPS) + 1),
+        "denominator": ethnic_truth[0].ravel(),
+        "numerator": ethnic_truth[1].ravel(),
+        "numerator_counterfactual": ethnic_truth[2].ravel(),
+    })
     ev = pd.concat(events, ignore_index=True) if events else pd.DataFrame(columns=list(EVENT_COLUMNS))
-    return ev, truth_frame
+    return ev, truth_frame, ethnic_frame

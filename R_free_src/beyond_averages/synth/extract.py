@@ -7,6 +7,8 @@ Files (Parquet, in ``extract_dir``):
 - ``events_<area>.parquet``   coded clinical events of the area's codelists
 - ``programme_<area>.parquet`` practices that adopted the QI programme and the month they started
 - ``ground_truth_<area>.parquet`` (synthetic only) the programme's true effect by practice x quintile x month
+- ``ground_truth_<area>_values.parquet`` (synthetic, areas with a ``continuous_outcome`` only) the true mean of the
+  latest value with and without the programme, as counts and sums by practice x quintile x month
 
 Generation streams practice by practice, so memory stays bounded at full scale, and every random draw comes from a
 generator seeded by (seed, stream, practice), so the same seed gives the same files bit for bit, and one area can be
@@ -30,7 +32,7 @@ from tqdm.auto import tqdm
 from ..config import Area, Study, load_area, load_study
 from ..files import atomic_path, read_parquet, write_parquet
 from ..parallel import ordered_map
-from .events import simulate_area
+from .events import VALUE_TRUTH_COLUMNS, simulate_area
 from .population import make_patients, make_practices
 
 POPULATION_STREAM = 1
@@ -103,6 +105,17 @@ TRUTH_SCHEMA = pa.schema([
     ("practice_id", pa.string()), ("imd_quintile", pa.int8()), ("month", pa.timestamp("s")),
     ("denominator", pa.int64()), ("numerator", pa.int64()), ("numerator_counterfactual", pa.int64()),
 ])
+# The same truth by ethnic group (``ethnicity`` as in patients.parquet, "Not recorded" included), for checking
+# recovery of the ``ethnicity`` scenario's planted effects.
+ETHNIC_TRUTH_SCHEMA = pa.schema([
+    ("practice_id", pa.string()), ("ethnicity", pa.string()), ("month", pa.timestamp("s")),
+    ("denominator", pa.int64()), ("numerator", pa.int64()), ("numerator_counterfactual", pa.int64()),
+])
+VALUE_TRUTH_SCHEMA = pa.schema([
+    ("practice_id", pa.string()), ("imd_quintile", pa.int8()), ("month", pa.timestamp("s")),
+    ("value_n", pa.int64()), ("value_sum", pa.float64()),
+    ("value_n_counterfactual", pa.int64()), ("value_sum_counterfactual", pa.float64()),
+])
 
 
 def _practice_patients(task: tuple[Study, int, int, pd.Series]) -> pd.DataFrame:
@@ -166,20 +179,22 @@ def assign_programme(area: Area, practice_ids: list[str], seed: int, level: np.n
     })
 
 
-def _practice_events(task: tuple) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _practice_events(task: tuple) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """One practice's events and ground truth, from its own seed (a pool task)."""
     area, study, patients_path, i, pid, practice_re, start, scenario, seed, stream = task
     patients = pq.ParquetFile(patients_path).read_row_group(i).to_pandas()
     for col in ("birth_date", "registration_start", "registration_end", "death_date"):
         patients[col] = pd.to_datetime(patients[col])
     rng = np.random.default_rng([seed, stream, i])
-    events, truth = simulate_area(area, study, patients, practice_re, start, scenario, rng)
+    events, truth, by_ethnicity = simulate_area(area, study, patients, practice_re, start, scenario, rng)
     events = events.sort_values(["patient_id", "event_date", "code"], kind="stable")
-    truth.insert(0, "practice_id", pid)
-    truth["month"] = (pd.to_datetime(pd.DataFrame({"year": truth["month_index"] // 12,
-                                                   "month": truth["month_index"] % 12 + 1, "day": 1})))
-    return events, truth[["practice_id", "imd_quintile", "month", "denominator", "numerator",
-                          "numerator_counterfactual"]]
+    for frame in (truth, by_ethnicity):
+        frame.insert(0, "practice_id", pid)
+        frame["month"] = (pd.to_datetime(pd.DataFrame({"year": frame["month_index"] // 12,
+                                                       "month": frame["month_index"] % 12 + 1, "day": 1})))
+    # The value columns (areas with a continuous outcome) go to their own file.
+    return (events, truth[[c for c in truth.columns if c != "month_index"]],
+            by_ethnicity[[c.name for c in ETHNIC_TRUTH_SCHEMA]])
 
 
 def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, progress: bool = True, jobs: int = 1,
@@ -207,20 +222,30 @@ def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, p
                          f"({len(ids)}), found {patients_file.num_row_groups}; regenerate the population")
     events_writer = _StreamWriter(out_dir / f"events_{area.name}.parquet", EVENT_SCHEMA)
     truth_writer = _StreamWriter(out_dir / f"ground_truth_{area.name}.parquet", TRUTH_SCHEMA)
+    ethnic_writer = _StreamWriter(out_dir / f"ground_truth_by_ethnicity_{area.name}.parquet", ETHNIC_TRUTH_SCHEMA)
+    value_writer = (_StreamWriter(out_dir / f"ground_truth_{area.name}_values.parquet", VALUE_TRUTH_SCHEMA)
+                    if area.continuous_outcome is not None else None)
+    keys = ["practice_id", "imd_quintile", "month"]
     ok = False
     n_events = 0
     try:
         tasks = ((area, study, out_dir / "patients.parquet", i, pid, float(practice_re[i]), starts.get(pid),
                   settings.scenario, settings.seed, stream) for i, pid in enumerate(ids))
-        for events, truth in tqdm(ordered_map(_practice_events, tasks, jobs), total=len(ids),
-                                  desc=f"events {area.name}", disable=not progress, unit="practice"):
+        for events, truth, by_ethnicity in tqdm(ordered_map(_practice_events, tasks, jobs), total=len(ids),
+                                                desc=f"events {area.name}", disable=not progress, unit="practice"):
             events_writer.write(events)
             n_events += len(events)
-            truth_writer.write(truth)
+            truth_writer.write(truth[[c.name for c in TRUTH_SCHEMA]])
+            ethnic_writer.write(by_ethnicity)
+            if value_writer is not None:
+                value_writer.write(truth[keys + list(VALUE_TRUTH_COLUMNS)])
         ok = True
     finally:
         events_writer.close(ok)
         truth_writer.close(ok)
+        ethnic_writer.close(ok)
+        if value_writer is not None:
+            value_writer.close(ok)
     write_parquet(programme, out_dir / f"programme_{area.name}.parquet")
     planted = pd.DataFrame({
         "area": area.name, "scenario": settings.scenario, "imd_quintile": list(range(1, 6)),

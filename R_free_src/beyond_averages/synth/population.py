@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from .. import paths
-from ..config import Study
+from ..config import ETHNIC_GROUPS, Study  # one list of groups, shared with the area files
 from ..months import month_index_of
 
-ETHNIC_GROUPS = ("Asian", "Black", "Mixed", "White", "Other")
+
 ETHNICITY_NOT_RECORDED = 0.06     # illustrative: share of patients with no ethnicity recorded
 LSOA_NOT_RECORDED = 0.005         # illustrative: share with no usable address, so no IMD
 OUT_OF_BOROUGH_SHARE = 0.10       # illustrative: patients living outside the practice's borough
