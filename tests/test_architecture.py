@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                      "style", "labels", "results", "parallel")),
     ("synth", ("synth",)),
     ("measures", ("measures", "standardise", "extract_check", "extract_rows", "repartition")),
-    ("methods", ("equity", "its", "did", "study_population", "review", "qual", "ppie")),
+    ("methods", ("equity", "its", "did", "study_population", "area_overview", "review", "qual", "ppie")),
     ("studies", ("recovery",)),
     ("report", ("report",)),
     ("book", ("book",)),
