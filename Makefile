@@ -5,6 +5,10 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
 MAKEFLAGS += --no-builtin-rules --no-print-directory
+# Independent steps (the areas' extracts and measures, the chapters) run two at a time, one per core: most are
+# single-threaded. Output is grouped per step. `make JOBS=1` runs one step at a time.
+JOBS ?= 2
+MAKEFLAGS += --jobs=$(JOBS) --output-sync=target
 .DEFAULT_GOAL := all
 
 PYTHON ?= python3.11
@@ -36,7 +40,7 @@ ifeq ($(wildcard areas/$(AREA).yaml),)
 $(error AREA=$(AREA): no file areas/$(AREA).yaml. Known areas: $(AREAS). A new area is one file: copy one of areas/*.yaml)
 endif
 
-AREA_CHAPTERS  := study_population its did synthesis discussion brief abstract
+AREA_CHAPTERS  := study_population its did continuous_outcome synthesis discussion brief abstract
 BOOK_NOTEBOOKS := $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb)
 AREA_PARAMS     = -p area $(AREA)  # the notebooks find the area's measures and programme files themselves
 BOOK_PROSE     := index.qmd $(wildcard reports/*.qmd) reports/references.bib $(REVIEW_DATA) _quarto.yml \
@@ -97,7 +101,7 @@ $(EXECUTED)/review.ipynb: notebooks/review.ipynb notebooks/params/review.yaml $(
 	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/review.yaml
 	@mv $@.tmp.ipynb $@
 
-QUAL_DATA := $(wildcard data_synthetic/qualitative/*.csv data_synthetic/qualitative/transcripts/*.txt)
+QUAL_DATA := $(wildcard data_synthetic/qualitative/*.csv data_synthetic/qualitative/*.yaml data_synthetic/qualitative/transcripts/*.txt)
 $(EXECUTED)/qualitative.ipynb: notebooks/qualitative.ipynb notebooks/params/qualitative.yaml $(QUAL_DATA) $(PKG_SRC) \
 		| $(STAMP)
 	@mkdir -p $(EXECUTED)
@@ -114,13 +118,31 @@ $(EXECUTED)/synthesis.ipynb $(EXECUTED)/discussion.ipynb $(EXECUTED)/brief.ipynb
 		$(EXECUTED)/its.ipynb \
 		$(EXECUTED)/did.ipynb $(REVIEW_DATA) $(QUAL_DATA) reports/joint_display.yaml
 
+# The area-choice chapter sets every area side by side, so it needs every area's measures from the same extract
+# (a real extract: the areas whose events it holds).
+ifeq ($(EXTRACT),$(SYNTHETIC))
+ALL_MEASURES := $(foreach a,$(AREAS),$(MEASURES)/$(a).parquet)
+else
+ALL_MEASURES := $(foreach a,$(AREAS),$(if $(wildcard $(EXTRACT)/events_$(a).parquet),$(MEASURES)/$(a).parquet))
+endif
+$(EXECUTED)/area_overview.ipynb: notebooks/area_overview.ipynb notebooks/params/area_overview.yaml $(ALL_MEASURES) \
+		$(PKG_SRC) | $(STAMP)
+	@mkdir -p $(EXECUTED)
+	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/area_overview.yaml
+	@mv $@.tmp.ipynb $@
+
+# The continuous-outcome chapter shows the book's area's outcome or, when it has none, another area's (HbA1c in
+# diabetes care): it needs every area's measures.
+$(EXECUTED)/continuous_outcome.ipynb: $(ALL_MEASURES)
+
 PPIE_DATA := $(wildcard data_synthetic/ppie/*.csv data_synthetic/ppie/*.yaml)
 $(EXECUTED)/ppie.ipynb: notebooks/ppie.ipynb notebooks/params/ppie.yaml $(PPIE_DATA) $(PKG_SRC) | $(STAMP)
 	@mkdir -p $(EXECUTED)
 	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/ppie.yaml
 	@mv $@.tmp.ipynb $@
 
-BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb $(EXECUTED)/ppie.ipynb
+BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb $(EXECUTED)/ppie.ipynb \
+                  $(EXECUTED)/area_overview.ipynb
 
 notebooks: $(BOOK_NOTEBOOKS) ## Execute the notebooks for AREA into reports/executed/
 

@@ -21,11 +21,13 @@ import yaml
 from beyond_averages import book, config, measures, paths
 from beyond_averages.book.disclosure_appendix import table_rows
 from beyond_averages.files import write_parquet
+from beyond_averages.measures.values import write_value_measures
 from beyond_averages.synth import generate_area, generate_population
 from matplotlib.figure import Figure
 
 SMALL = dict(scale=0.03, n_practices=24, seed=123, scenario="narrowing")
-AREA_CHAPTERS = ("study_population", "its", "did")  # run on chapter_extract; the others on data_synthetic/
+AREA_CHAPTERS = ("study_population", "its", "did", "continuous_outcome")  # run on chapter_extract (area params)
+CONTINUOUS_AREA = "diabetes_care"   # the area with a continuous outcome, shown by its chapter in every book
 # Chapters that leave (its, did) or read (the rest) headline tables: pointed at the temporary book's own folder.
 RESULTS_CHAPTERS = ("its", "did", "synthesis", "discussion", "brief", "abstract")
 RESULTS_READERS = ("synthesis", "discussion", "brief", "abstract")  # run after the chapters that write the tables
@@ -108,11 +110,13 @@ def small_extract(tmp_path_factory, study) -> Path:
 
 @pytest.fixture(scope="session")
 def chapter_extract(tmp_path_factory, study) -> Path:
-    """The default area at a scale where each adoption wave's quintile series survive disclosure control."""
+    """The default area at a scale where each adoption wave's quintile series survive disclosure control, and the
+    area with a continuous outcome (the continuous-outcome chapter shows it when the book's area has none)."""
     out = tmp_path_factory.mktemp("chapter_extract")
     settings = dict(scale=0.08, n_practices=24, seed=321, scenario="narrowing")
     generate_population(out, study, progress=False, **settings)
     generate_area(study.default_area, out, study, progress=False, **settings)
+    generate_area(CONTINUOUS_AREA, out, study, progress=False, **settings)
     return out
 
 
@@ -148,6 +152,7 @@ def executed_book(chapter_extract, study, tmp_path_factory) -> Path:
     write_parquet(measures.compute_measures(area, chapter_extract, study, patients), mdir / f"{area.name}.parquet")
     write_parquet(measures.compute_measures_by_age(area, chapter_extract, study, patients),
                   mdir / f"{area.name}_by_age.parquet")
+    values_path = write_value_measures(config.load_area(CONTINUOUS_AREA), chapter_extract, study, mdir)
     area_params = dict(area=area.name,
                        measures_path=str(mdir / f"{area.name}.parquet"),
                        programme_path=str(chapter_extract / f"programme_{area.name}.parquet"))
@@ -160,6 +165,11 @@ def executed_book(chapter_extract, study, tmp_path_factory) -> Path:
             params.update(area_params)
         if name == "study_population":
             params["extract_dir"] = str(chapter_extract)
+        if name == "area_overview":  # every area with a measures table here: the default one
+            params.update(measures_dir=str(mdir), extract_dir=str(chapter_extract))
+        if name == "continuous_outcome":
+            params.update(values_path=str(values_path),
+                          programme_path=str(chapter_extract / f"programme_{CONTINUOUS_AREA}.parquet"))
         if name in RESULTS_CHAPTERS:
             params.update(area=area.name, results_dir=str(root / "outputs" / "results"))
         papermill.execute_notebook(str(paths.NOTEBOOKS / f"{name}.ipynb"), str(executed / f"{name}.ipynb"),
