@@ -120,8 +120,10 @@ $(EXECUTED)/synthesis.ipynb $(EXECUTED)/discussion.ipynb $(EXECUTED)/brief.ipynb
 
 # The area-choice chapter sets every area side by side, so it needs every area's measures from the same extract
 # (a real extract: the areas whose events it holds).
+# Each area's events (and its programme file, written with them) are named here, so Make neither treats them as
+# intermediate files to delete after the measures nor leaves a deleted one missing.
 ifeq ($(EXTRACT),$(SYNTHETIC))
-ALL_MEASURES := $(foreach a,$(AREAS),$(MEASURES)/$(a).parquet)
+ALL_MEASURES := $(foreach a,$(AREAS),$(MEASURES)/$(a).parquet $(EXTRACT)/events_$(a).parquet)
 else
 ALL_MEASURES := $(foreach a,$(AREAS),$(if $(wildcard $(EXTRACT)/events_$(a).parquet),$(MEASURES)/$(a).parquet))
 endif
