@@ -10,12 +10,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from test_measures import _write as write_extract
 import yaml
 
 from beyond_averages import config, paths
 from beyond_averages.did.continuous import mean_and_se, run_continuous_analysis, within_practice_sii
 from beyond_averages.disclosure import DisclosureRules
-from beyond_averages.files import InputError, write_parquet
+from beyond_averages.files import InputError
 from beyond_averages.measures.values import (
     check_value_measures, compute_value_measures, write_value_measures,
 )
@@ -47,14 +48,8 @@ def _patient(pid, birth="1960-01-01", start="2010-01-01", end=None, decile=1):
 
 
 def _write(tmp_path, patients, events):
-    p = pd.DataFrame(patients)
-    for c in ("birth_date", "registration_start", "registration_end", "death_date"):
-        p[c] = p[c].astype("datetime64[s]")
-    write_parquet(p, tmp_path / "patients.parquet")
-    e = pd.DataFrame(events, columns=["patient_id", "code", "event_date", "value"])
-    e["event_date"] = pd.to_datetime(e["event_date"]).astype("datetime64[s]")
-    e["value"] = e["value"].astype(float)
-    write_parquet(e, tmp_path / f"events_{AREA}.parquet")
+    """The extract of hand-built patients and events, written as the measures tests write theirs."""
+    write_extract(tmp_path, patients, events, area_name=AREA)
 
 
 def _series(frame, column, quintile=1):

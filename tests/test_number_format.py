@@ -111,6 +111,9 @@ def _its_cases(v, p):
                                                     its.uncontrolled_sentence, its.gap_sentence,
                                                     its.uncontrolled_figure_note)},
         "its.effect_sentence": [its.effect_sentence(model, eff)],
+        # The controlled sentence's rows, read through the shared template directly too.
+        "its.q1_q5_sentence": [its.q1_q5_sentence(a.controlled_effects().query("horizon == 24").set_index("group"),
+                                                  "24 months after the start")],
     }
 
 

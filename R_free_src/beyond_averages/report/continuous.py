@@ -18,11 +18,12 @@ import pandas as pd
 from beyond_averages import labels
 from beyond_averages.deprivation import QUINTILES
 from beyond_averages.disclosure import DEFAULT_RULES, DisclosureRules, round_count
+from beyond_averages.report.did import arm_panels
 from beyond_averages.report.conclusions import INCREASED, DECREASED, conclusion_label
 from beyond_averages.report.tables import (
     disclosure_clause, format_ci, format_count, format_estimate_ci, format_number, html_table,
 )
-from beyond_averages.style import COMPARISON_COLOUR, PAGE_WIDTH_IN, TREATED_COLOUR, figure_style, finish, year_axis
+from beyond_averages.style import PAGE_WIDTH_IN, figure_style, finish
 
 EFFECT_DIGITS = 2
 
@@ -103,31 +104,11 @@ def _stand_in_figure(analysis):
 
 def trends_figure(analysis, rules: DisclosureRules = DEFAULT_RULES):
     """Mean by month for adopting vs never-adopting practices, one panel per IMD quintile (released means)."""
-    import matplotlib.pyplot as plt
-
     if analysis.outcome is None:
         return _stand_in_figure(analysis)
     data = trends(analysis, rules)
     waves = sorted(analysis.panel["programme_start"].dropna().unique())
-    with figure_style():
-        fig, grid = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.2), sharey=True, sharex=True)
-        axes = grid.ravel()
-        for ax, q in zip(axes, QUINTILES):
-            for adopter, colour, label in ((True, TREATED_COLOUR, "Adopting practices"),
-                                           (False, COMPARISON_COLOUR, "Never adopted")):
-                d = data[(data["imd_quintile"] == q) & (data["adopter"] == adopter)]
-                ax.plot(d["month"], d["mean"], color=colour, lw=1.2, label=label)
-            for i, wv in enumerate(waves):
-                ax.axvline(wv, color="grey", lw=0.6, ls=":", label="Adoption waves" if i == 0 else None)
-            ax.set_title(labels.QUINTILES[q], fontsize=10)
-            year_axis(ax, step=2)
-        for ax in grid[:, 0]:
-            ax.set_ylabel(f"Mean ({analysis.outcome.unit})")
-        handles, names = axes[0].get_legend_handles_labels()
-        axes[5].axis("off")
-        axes[5].legend(handles, names, loc="center")
-        fig.tight_layout()
-    return finish(fig), axes
+    return arm_panels(data, "mean", waves, f"Mean ({analysis.outcome.unit})")
 
 
 def adopters_baseline(analysis, rules: DisclosureRules = DEFAULT_RULES) -> pd.DataFrame:

@@ -85,25 +85,31 @@ def _released_trends(analysis) -> pd.DataFrame:
 
 def raw_trends_figure(analysis):
     """Indicator by month for adopting vs comparison practices, one panel per IMD quintile (released counts)."""
-    import matplotlib.pyplot as plt
-
     data = _released_trends(analysis)
     waves = sorted(analysis.panel["programme_start"].dropna().unique())
+    return arm_panels(data, "rate", waves, labels.INDICATOR_AXIS[analysis.settings.outcome_scale])
+
+
+def arm_panels(data: pd.DataFrame, value: str, waves, ylabel: str):
+    """One panel per IMD quintile (two rows of three, the sixth holding the legend, readable at the page's width):
+    the monthly ``value`` of adopting and never-adopting practices (``adopter`` True/False), adoption waves
+    marked. Shared by the DiD chapter's trends and the continuous outcome's means."""
+    import matplotlib.pyplot as plt
+
     with figure_style():
-        # Two rows of three, the sixth panel holding the legend: readable at the page's width.
         fig, grid = plt.subplots(2, 3, figsize=(PAGE_WIDTH_IN, 5.2), sharey=True, sharex=True)
         axes = grid.ravel()
         for ax, q in zip(axes, QUINTILES):
             for adopter, colour, label in ((True, TREATED_COLOUR, "Adopting practices"),
                                            (False, COMPARISON_COLOUR, "Never adopted")):
                 d = data[(data["imd_quintile"] == q) & (data["adopter"] == adopter)]
-                ax.plot(d["month"], d["rate"], color=colour, lw=1.2, label=label)
+                ax.plot(d["month"], d[value], color=colour, lw=1.2, label=label)
             for i, wv in enumerate(waves):
                 ax.axvline(wv, color="grey", lw=0.6, ls=":", label="Adoption waves" if i == 0 else None)
             ax.set_title(labels.QUINTILES[q], fontsize=10)
             year_axis(ax, step=2)
         for ax in grid[:, 0]:
-            ax.set_ylabel(labels.INDICATOR_AXIS[analysis.settings.outcome_scale])
+            ax.set_ylabel(ylabel)
         handles, names = axes[0].get_legend_handles_labels()
         axes[5].axis("off")
         axes[5].legend(handles, names, loc="center")

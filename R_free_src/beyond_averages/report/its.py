@@ -114,7 +114,13 @@ def controlled_sentence(analysis) -> str:
     """Headline: controlled effects in Q1 and Q5 and their difference at the longest horizon, with a verdict."""
     h = max(analysis.horizons)
     eff = analysis.controlled_effects()
-    eff = eff[eff["horizon"] == h].set_index("group")
+    return q1_q5_sentence(eff[eff["horizon"] == h].set_index("group"),
+                          f"{h} months after the start, compared with never-adopting practices of the same quintile")
+
+
+def q1_q5_sentence(eff: pd.DataFrame, opening: str) -> str:
+    """The effects in Q1 and Q5 and their difference (rows of ``eff`` indexed by group, one horizon), with the
+    verdict on the difference by its CI, after ``opening`` (which says which analysis and horizon)."""
     q1, q5, d = eff.loc[str(MOST_DEPRIVED)], eff.loc[str(LEAST_DEPRIVED)], eff.loc[CONTRAST]
     if d["ci_lower"] > 0:
         verdict = "the most deprived quintile gained more than the least deprived"
@@ -123,11 +129,10 @@ def controlled_sentence(analysis) -> str:
     else:
         verdict = "no difference between the most and least deprived quintiles was detected"
     ci = lambda r: f"95% CI {signed(r['ci_lower'])} to {signed(r['ci_upper'])}"  # noqa: E731
-    return (f"{h} months after the start, compared with never-adopting practices of the same quintile, the "
-            f"programme changed the indicator by {signed(q1['estimate'])} percentage points in the most deprived "
-            f"quintile ({ci(q1)}) and by {signed(q5['estimate'])} in the least deprived ({ci(q5)}). The difference, "
-            f"{labels.CONTRAST}, was {signed(d['estimate'])} percentage points ({ci(d)}; {p_text(d['p_value'])}): "
-            f"{verdict}.")
+    return (f"{opening}, the programme changed the indicator by {signed(q1['estimate'])} percentage points in the "
+            f"most deprived quintile ({ci(q1)}) and by {signed(q5['estimate'])} in the least deprived ({ci(q5)}). "
+            f"The difference, {labels.CONTRAST}, was {signed(d['estimate'])} percentage points ({ci(d)}; "
+            f"{p_text(d['p_value'])}): {verdict}.")
 
 
 def uncontrolled_sentence(analysis) -> str:

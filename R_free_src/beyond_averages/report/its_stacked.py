@@ -12,9 +12,9 @@ import pandas as pd
 from beyond_averages import labels
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.its.stacked import LJUNG_BOX_ALPHA, LJUNG_BOX_LAG, LOGLIK_TIE
-from beyond_averages.report.its import CONTRAST, _season_text, _wide_by_horizon, signed
+from beyond_averages.report.its import CONTRAST, _season_text, _wide_by_horizon, q1_q5_sentence, signed
 from beyond_averages.report.tables import (
-    format_count, format_number, format_p, format_ratio, html_table, p_text,
+    format_count, format_number, format_p, format_ratio, html_table,
 )
 from beyond_averages.style import OVERALL_COLOUR, PAGE_WIDTH_IN, QUINTILE_COLOURS, figure_style, finish
 
@@ -76,20 +76,9 @@ def stacked_sentence(analysis) -> str:
     """The headline numbers at the longest horizon, with the verdict on Q1 - Q5 by its CI."""
     h = max(analysis.horizons)
     eff = analysis.stacked_effects()
-    eff = eff[eff["horizon"] == h].set_index("group")
-    q1, q5, d = eff.loc[str(MOST_DEPRIVED)], eff.loc[str(LEAST_DEPRIVED)], eff.loc[CONTRAST]
-    if d["ci_lower"] > 0:
-        verdict = "the most deprived quintile gained more than the least deprived"
-    elif d["ci_upper"] < 0:
-        verdict = "the least deprived quintile gained more than the most deprived"
-    else:
-        verdict = "no difference between the most and least deprived quintiles was detected"
-    ci = lambda r: f"95% CI {signed(r['ci_lower'])} to {signed(r['ci_upper'])}"  # noqa: E731
-    return (f"Across the adoption waves, {h} months after each wave's start and against never-adopting practices of "
-            f"the same quintile, the programme changed the indicator by {signed(q1['estimate'])} percentage points in "
-            f"the most deprived quintile ({ci(q1)}) and by {signed(q5['estimate'])} in the least deprived ({ci(q5)}). "
-            f"The difference, {labels.CONTRAST}, was {signed(d['estimate'])} percentage points ({ci(d)}; "
-            f"{p_text(d['p_value'])}): {verdict}.")
+    return q1_q5_sentence(eff[eff["horizon"] == h].set_index("group"),
+                          f"Across the adoption waves, {h} months after each wave's start and against never-adopting "
+                          "practices of the same quintile")
 
 
 def error_model_table(analysis):

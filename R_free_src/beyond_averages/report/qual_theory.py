@@ -186,7 +186,7 @@ def attribution_sentence(attribution: pd.DataFrame) -> str:
         n = int(group["n_behind"].iloc[0])
         small = f"; a group of fewer than {MIN_GROUP_SIZE} is not named" if label == PARTICIPANT else ""
         parts.append(f"“{label}” stands for the {roles} ({_plural(n, 'participant')}{small})")
-    return head + f" So that no one can be picked out by a role few share, quotes use broader labels: " + \
+    return head + " So that no one can be picked out by a role few share, quotes use broader labels: " + \
         "; ".join(parts) + "."
 
 
