@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from ..config import Area, Study, load_study
 from ..files import InputError
 from ..months import month_start
+from .compute import count_intervals
 from .intervals import AreaIntervals, area_intervals
 from .reading import Patients, load_patients
 
@@ -142,15 +143,9 @@ def _split_by_age(rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, birth: np.nd
 
 
 def _count(cell: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_cells: int, first: int, n_months: int) -> np.ndarray:
-    """Per cell and month, the intervals ``[lo, hi)`` covering the month: +1 where one starts, -1 where it ends,
-    summed cumulatively (the kernel of measures.compute, with any cells)."""
+    """Per cell and month, the non-empty intervals ``[lo, hi)`` covering the month (the measures' kernel)."""
     keep = hi > lo
-    cell, lo, hi = cell[keep], lo[keep], hi[keep]
-    width = n_months + 1
-    base = cell * width - first
-    diff = np.bincount(base + lo, minlength=n_cells * width).astype(np.int64)
-    diff -= np.bincount(base + hi, minlength=n_cells * width)
-    return np.cumsum(diff.reshape(n_cells, width), axis=1)[:, :n_months]
+    return count_intervals(cell[keep], lo[keep], hi[keep], n_cells, first, n_months)
 
 
 def count_by_groups(patients: Patients, iv: AreaIntervals, attributes: Sequence[str], text: dict[str, np.ndarray],

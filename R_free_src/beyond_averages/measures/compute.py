@@ -50,13 +50,20 @@ def _pick(values: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
     return values if rows is None else values.take(rows)
 
 
-def _accumulate(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_groups: int, first: int, n_months: int):
-    """Count, per group and month, the non-empty intervals ``[lo, hi)`` covering the month (months from ``first``):
-    +1 where an interval starts, -1 where it ends, summed cumulatively over months."""
+def count_intervals(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, n_groups: int, first: int, n_months: int,
+                    weights: np.ndarray | None = None) -> np.ndarray:
+    """Count, per group and month, the intervals ``[lo, hi)`` covering the month (months from ``first``), or with
+    ``weights`` sum theirs: +1 (+w) where an interval starts, -1 (-w) where it ends, summed cumulatively over months.
+    The one counting kernel of the measures (by quintile, by any equity dimension, of recorded values); callers
+    drop intervals with ``hi < lo``."""
     width = n_months + 1
     base = group * width - first
-    diff = np.bincount(base + lo, minlength=n_groups * width).astype(np.int64)
-    diff -= np.bincount(base + hi, minlength=n_groups * width)
+    if weights is None:
+        diff = np.bincount(base + lo, minlength=n_groups * width).astype(np.int64)
+        diff -= np.bincount(base + hi, minlength=n_groups * width)
+    else:
+        diff = np.bincount(base + lo, weights=weights, minlength=n_groups * width)
+        diff -= np.bincount(base + hi, weights=weights, minlength=n_groups * width)
     return np.cumsum(diff.reshape(n_groups, width), axis=1)[:, :n_months]
 
 
@@ -68,7 +75,7 @@ def _interval_sets(iv: AreaIntervals):
 def _by_practice(patients: Patients, iv: AreaIntervals, rows, lo, hi) -> np.ndarray:
     n_practices = len(patients.practice_ids)
     group = _pick(patients.practice * 6 + patients.quintile, rows)
-    counts = _accumulate(group, lo, hi, n_practices * 6, iv.first, iv.n_months)
+    counts = count_intervals(group, lo, hi, n_practices * 6, iv.first, iv.n_months)
     return counts.reshape(n_practices, 6, iv.n_months)[:, 1:, :]
 
 

@@ -31,6 +31,7 @@ from ..config import Area, Study, load_study
 from ..deprivation import QUINTILES
 from ..files import InputError, describe_rows, read_parquet, require_columns, write_parquet
 from ..months import month_index_of, month_start
+from .compute import count_intervals
 from .intervals import eligibility_intervals, register_onset
 from .reading import Patients, load_patients
 
@@ -97,13 +98,9 @@ def latest_value_spans(rows: np.ndarray, day: np.ndarray, month: np.ndarray, val
 
 
 def _accumulate(group, lo, hi, weight, n_groups: int, first: int, n_months: int) -> np.ndarray:
-    """Per group and month, the sum of ``weight`` over the intervals ``[lo, hi)`` covering the month."""
+    """Per group and month, the sum of ``weight`` over the non-empty intervals ``[lo, hi)`` covering the month."""
     keep = hi > lo
-    group, lo, hi, weight = group[keep], lo[keep] - first, hi[keep] - first, weight[keep]
-    width = n_months + 1
-    diff = np.bincount(group * width + lo, weights=weight, minlength=n_groups * width)
-    diff -= np.bincount(group * width + hi, weights=weight, minlength=n_groups * width)
-    return np.cumsum(diff.reshape(n_groups, width), axis=1)[:, :n_months]
+    return count_intervals(group[keep], lo[keep], hi[keep], n_groups, first, n_months, weights=weight[keep])
 
 
 def compute_value_measures(area: Area, extract_dir: Path | None = None, study: Study | None = None,
