@@ -267,7 +267,7 @@ def fit_model(X: pd.DataFrame, y: np.ndarray, denominator: np.ndarray | None, se
                                                      np.asarray(denominator, float)[keep], at, fam,
                                                      settings.gls_correlation, settings.ar_order, settings.ma_order)
         n_used, k = Xk.shape
-        df = (effective_n(errors, at) if getattr(settings, "gls_df", "residual") == "effective" else n_used) - k
+        df = (effective_n(errors, at) if settings.gls_df == "effective" else n_used) - k
         return ModelFit(pd.Series(beta, index=X.columns), pd.DataFrame(cov, index=X.columns, columns=X.columns),
                         max(float(df), 2.0), resid, errors.sigma2, "gls", len(Xk), errors)
     Xk = X.to_numpy()[keep]
