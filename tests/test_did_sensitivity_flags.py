@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from beyond_averages.did.covariates import baseline_covariates
 from beyond_averages.did.sensitivity import (
-    COVARIATES, HONEST, LOG_ODDS, MAIN, NO_COVID, TWFE, baseline_covariates, exclude_covid,
+    COVARIATES, HONEST, LOG_ODDS, MAIN, NO_COVID, TWFE, exclude_covid,
 )
 from beyond_averages.report import sensitivity as sens
 

@@ -27,7 +27,8 @@ import pandas as pd
 
 from beyond_averages import config
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
-from beyond_averages.did import DidSettings, GroupTimeATT, build_did_panel, within_practice_inequality
+from beyond_averages.did import DidSettings, build_did_panel, within_practice_inequality
+from beyond_averages.did.analysis import group_time_fitter
 from beyond_averages.did.sparse import DEFAULT_RULE, SparseRule
 from beyond_averages.its import run_its_analysis, wave_practices
 from beyond_averages.measures import attach_programme, compute_measures
@@ -244,17 +245,15 @@ def did_recovery(measures: pd.DataFrame, truth: pd.DataFrame, scenario: str,
     joined = _with_truth(measures, truth)
     starts = measures[["practice_id", "programme_start"]].drop_duplicates("practice_id").dropna()
     panel = build_did_panel(measures.drop(columns=["programme_start"]), starts, outcome_scale=settings.outcome_scale)
-    w = "denominator" if settings.weighting == "denominator" else None
-    common = dict(outcome="outcome", unit="practice_id", time="month", first_treated="programme_start",
-                  weights=w, comparison=settings.comparison)
+    gta = group_time_fitter(settings)
     a, b = settings.contrast
-    fit = GroupTimeATT(panel, by="imd_quintile", source="did panel", **common)
+    fit = gta(panel, "outcome", ["practice_id", "imd_quintile"], by="imd_quintile", source="did panel")
     per_q = fit.tidy()
     frames = [_tidy_rows(per_q, "group_time_att", per_q["level"].astype(int).astype(str).to_numpy()),
               _tidy_rows(fit.contrast(a, b), "group_time_att", f"{a}-{b}")]
     ineq = within_practice_inequality(panel, settings.outcome_scale)
     for measure in ("gap", "sii"):
-        f = GroupTimeATT(ineq, source=f"within-practice {measure}", **dict(common, outcome=measure))
+        f = gta(ineq, measure, ["practice_id"], source=f"within-practice {measure}")
         frames.append(_tidy_rows(f.tidy(), "group_time_att", measure))
     est = pd.concat(frames, ignore_index=True)
     target = pd.concat([did_truth(joined)[["target", "truth"]], inequality_truth(joined, settings)[["target", "truth"]]])

@@ -19,6 +19,7 @@ import pandas as pd
 
 from beyond_averages import paths
 from beyond_averages.config import load_study
+from beyond_averages.did.covariates import conditional_fit
 from beyond_averages.did.event_study import EventStudy
 from beyond_averages.did.inference import BootWeights
 from beyond_averages.did.panel import (
@@ -30,6 +31,7 @@ from beyond_averages.did.twfe import TwoWayFixedEffects
 HeadlineEstimator = Literal["group_time_att", "twfe"]
 FEW_CLUSTERS = r"only \d+ treated clusters"  # the start of every few-clusters message (did.inference)
 Weighting = Literal["denominator", "none"]
+ParallelTrends = Literal["conditional", "unconditional"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class DidSettings:
     wild_bootstrap: int = 999
     boot_weights: BootWeights = "webb"
     seed: int = 20240601
+    # Conditional parallel trends (the baseline covariates of did.covariates, doubly robust) is the default because
+    # practices choose to adopt: see did/covariates.py and docs/did.md. "unconditional": no covariates.
+    parallel_trends: ParallelTrends = "conditional"
+    covid_start: str | None = None   # the covariates' pre-COVID-19 year; None: study.yaml's covid_start
 
     def __post_init__(self):
         if self.comparison not in ("never_treated", "not_yet_treated"):
@@ -56,6 +62,8 @@ class DidSettings:
             raise ValueError(f"outcome_scale must be 'percentage_points' or 'proportion'; got {self.outcome_scale!r}")
         if self.weighting not in ("denominator", "none"):
             raise ValueError(f"weighting must be 'denominator' or 'none'; got {self.weighting!r}")
+        if self.parallel_trends not in ("conditional", "unconditional"):
+            raise ValueError(f"parallel_trends must be 'conditional' or 'unconditional'; got {self.parallel_trends!r}")
         if self.boot_weights not in ("rademacher", "webb", "mammen"):
             raise ValueError(f"boot_weights must be 'rademacher', 'webb' or 'mammen'; got {self.boot_weights!r}")
         c = tuple(int(q) for q in self.contrast)
@@ -101,8 +109,9 @@ def _fit_all(panel: pd.DataFrame, settings: DidSettings, area: str) -> DidAnalys
     twq = TwoWayFixedEffects(panel, by="imd_quintile", weights=w, contrast=s.contrast, source="did panel", **boot,
                              **common)
     two = TwoWayFixedEffects(practice, weights=w, source="practice panel", **boot, **common)
-    gtq = GroupTimeATT(panel, by="imd_quintile", weights=w, comparison=s.comparison, source="did panel", **common)
-    gto = GroupTimeATT(practice, weights=w, comparison=s.comparison, source="practice panel", **common)
+    gta = group_time_fitter(s)
+    gtq = gta(panel, "outcome", ["practice_id", "imd_quintile"], by="imd_quintile", source="did panel")
+    gto = gta(practice, "outcome", ["practice_id"], source="practice panel")
     evo = EventStudy(practice, window=s.window, weights=w, source="practice panel", **common)
     evq = {q: EventStudy(panel[panel["imd_quintile"] == q], window=s.window, weights=w, source=f"did panel Q{q}",
                          **common) for q in s.contrast}
@@ -110,9 +119,25 @@ def _fit_all(panel: pd.DataFrame, settings: DidSettings, area: str) -> DidAnalys
     for measure in ("gap", "sii"):
         kw = dict(common, outcome=measure)
         inequality[(measure, "twfe")] = TwoWayFixedEffects(ineq, weights=w, source=f"within-practice {measure}", **kw)
-        inequality[(measure, "group_time_att")] = GroupTimeATT(ineq, weights=w, comparison=s.comparison,
-                                                               source=f"within-practice {measure}", **kw)
+        inequality[(measure, "group_time_att")] = gta(ineq, measure, ["practice_id"],
+                                                      source=f"within-practice {measure}")
     return DidAnalysis(s, panel, practice, ineq, twq, two, gtq, gto, evo, evq, inequality, area)
+
+
+def group_time_fitter(settings: DidSettings):
+    """``fit(frame, outcome, keys, by=None, source="")``: the chapter's group-time ATT of ``outcome`` with the
+    settings' weighting, comparison group and parallel-trends assumption (under "conditional", the baseline
+    covariates of each unit ``keys``). The one place the chapter's headline estimator is configured: the analysis,
+    and the recovery study that judges it, both fit through it."""
+    w = "denominator" if settings.weighting == "denominator" else None
+    conditional = settings.parallel_trends == "conditional"
+    covid_start = settings.covid_start or load_study().covid_start
+
+    def fit(frame: pd.DataFrame, outcome: str, keys: list[str], by: str | None = None, source: str = ""):
+        return conditional_fit(frame, outcome, keys, covid_start, conditional, by=by, unit="practice_id",
+                               time="month", first_treated="programme_start", weights=w,
+                               comparison=settings.comparison, source=source)
+    return fit
 
 
 def run_did_analysis_from_files(

@@ -5,8 +5,9 @@ Every headline estimand of the chapter (the effect in each IMD quintile, the Q_a
 within-practice gap and SII) is re-estimated
 
 * with the other comparison group (not yet treated instead of never treated, or the reverse);
-* with baseline covariates (:func:`baseline_covariates`; conditional parallel trends, the doubly robust 2x2 of
-  :mod:`.drdid`, as R ``did``'s ``xformla`` with ``est_method = "dr"``);
+* under the other parallel-trends assumption: without the baseline covariates when the main analysis conditions on
+  them (its default, :mod:`.covariates`: conditional parallel trends, the doubly robust 2x2 of :mod:`.drdid`, as R
+  ``did``'s ``xformla`` with ``est_method = "dr"``), with them when it does not;
 * excluding the COVID-19 period (:func:`exclude_covid`): the months from the study's ``covid_start`` to the month
   before the first adoption wave leave the panel (the ITS chapter's uncontrolled fits exclude the same span by
   default: ``covid_start`` to the month before the interruption);
@@ -14,7 +15,8 @@ within-practice gap and SII) is re-estimated
   the violation of parallel trends at most as large as the largest pre-adoption one, on bins of event time), and
   for the primary estimand the breakdown Mbar.
 
-The first three change the identifying assumption, so a move of their estimate beyond the main analysis's CI says
+Every row keeps the main analysis's other choices (its parallel-trends assumption included). The first three
+change the identifying assumption, so a move of their estimate beyond the main analysis's CI says
 the main estimate depends on parallel trends (``probes_parallel_trends``). For the primary estimand the table also
 holds the log-odds scale (each cell's indicator as log((numerator + 0.5) / (denominator - numerator + 0.5)): for
 proportions near 90% a percentage-point change means more at the top of the scale) and two-way fixed effects; for
@@ -33,6 +35,7 @@ import pandas as pd
 
 from beyond_averages.config import load_study
 from beyond_averages.did.aggregation import EventWindow
+from beyond_averages.did.covariates import conditional_fit
 from beyond_averages.did.honest import HonestDiD
 from beyond_averages.did.panel import within_practice_inequality
 from beyond_averages.did.sparse import SparseRule
@@ -42,8 +45,8 @@ COMMON = dict(unit="practice_id", time="month", first_treated="programme_start")
 SPARSE_RULES = (SparseRule(5), SparseRule(1, "adjacent"))
 MAIN, OTHER_COMPARISON = "main analysis", "{} comparison group"
 COVARIATES, NO_COVID, HONEST = "baseline covariates", "excluding the COVID-19 period", "HonestDiD, Mbar = 1"
+NO_COVARIATES = "without baseline covariates"   # the row of a main analysis under conditional parallel trends
 LOG_ODDS, TWFE = "log-odds scale", "two-way fixed effects"
-BASELINE_MONTHS = 12              # the pre-programme year and the pre-COVID year the covariates average over
 # HonestDiD on bins of event time: monthly event studies of 11 pre- and 25 post-periods take minutes per estimand in
 # the conditional test, 4 pre- and 8 post-period bins seconds. The target is the headline itself (the simple
 # aggregation: post bins weighted by the group sizes behind them), not R's default, the first post-period.
@@ -57,27 +60,6 @@ def log_odds(panel: pd.DataFrame) -> pd.Series:
     """Empirical log-odds of each cell's indicator (0.5 added to both counts, so 0% and 100% stay finite)."""
     num, den = panel["numerator"].astype(float), panel["denominator"].astype(float)
     return np.log((num + 0.5) / (den - num + 0.5))
-
-
-def baseline_covariates(frame: pd.DataFrame, outcome: str, keys: list[str], covid_start) -> pd.DataFrame:
-    """``frame`` with time-invariant covariates of each unit (``keys``) that describe the selection the parallel-
-    trends assumption is at risk from. Adopters may differ from never-adopters in where they stood when the
-    programme began (``cov_level``: the unit's mean outcome over the year before the first adoption wave), in how far
-    they still were from their pre-COVID-19 level (``cov_recovery``: that level minus the mean over the year before
-    ``covid_start``; a look-back indicator recovers from the 2020 dip over years, at a pace that depends on how deep
-    the dip was) and in size (``cov_size``: log mean eligible patients that year; larger lists recover recall
-    capacity differently). ``cov_recovery`` is left out when the panel starts less than a year before
-    ``covid_start`` or the first wave is before it."""
-    first = frame["programme_start"].min()
-    month = frame["month"]
-    pre = frame[(month < first) & (month >= first - pd.DateOffset(months=BASELINE_MONTHS))]
-    out = pd.DataFrame({"cov_level": pre.groupby(keys)[outcome].mean(),
-                        "cov_size": np.log(pre.groupby(keys)["denominator"].mean().clip(lower=1))})
-    covid = pd.Timestamp(covid_start)
-    if month.min() <= covid - pd.DateOffset(months=BASELINE_MONTHS) and covid < first:
-        pre_covid = frame[(month < covid) & (month >= covid - pd.DateOffset(months=BASELINE_MONTHS))]
-        out["cov_recovery"] = out["cov_level"] - pre_covid.groupby(keys)[outcome].mean()
-    return frame.merge(out, left_on=keys, right_index=True, how="left")
 
 
 def exclude_covid(frame: pd.DataFrame, covid_start) -> pd.DataFrame | None:
@@ -107,34 +89,35 @@ def _quintile_rows(fit: GroupTimeATT, contrast: tuple[int, int]) -> list[tuple[s
     return rows + [(f"Q{a} - Q{b}", _row(fit.contrast(a, b).iloc[0]))]
 
 
-def _fits(panel, ineq, *, weights, comparison, contrast, covariates=False, covid_start=None):
-    """(estimand, numbers) of every headline estimand by the group-time ATT on ``panel`` and ``ineq`` (with
-    ``covariates``, those of :func:`baseline_covariates`). A fit that cannot be made (e.g. a quintile whose every
-    cell's propensity score separates perfectly in a small extract) gives missing numbers, which the conclusion rule
-    reads as "not estimable", rather than stopping the chapter."""
+def _fits(panel, ineq, *, weights, comparison, contrast, conditional, covid_start, keep=None):
+    """(estimand, numbers) of every headline estimand by the group-time ATT on ``panel`` and ``ineq``, under
+    conditional parallel trends (``conditional``: the covariates of :func:`.covariates.baseline_covariates`) or
+    unconditional. A fit that cannot be made (e.g. a quintile whose every cell's propensity score separates
+    perfectly in a small extract) gives missing numbers, which the conclusion rule reads as "not estimable",
+    rather than stopping the chapter. ``keep``: a function of a panel dropping months (applied after the
+    covariates are attached, so that they describe the same baseline year as the main analysis's)."""
     common = dict(weights=weights, comparison=comparison, warn=False, **COMMON)
-    q_panel, cq = panel, None
-    if covariates:
-        q_panel = baseline_covariates(panel, "outcome", ["practice_id", "imd_quintile"], covid_start)
-        cq = [c for c in q_panel if c.startswith("cov_")]
     a, b = contrast
     try:
-        fit = GroupTimeATT(q_panel, by="imd_quintile", outcome="outcome", covariates=cq, source="did panel", **common)
+        fit = conditional_fit(panel, "outcome", ["practice_id", "imd_quintile"], covid_start, conditional,
+                              keep=keep, by="imd_quintile", source="did panel", **common)
         rows = _quintile_rows(fit, contrast)
     except ValueError:
         rows = [(f"Q{q}", dict(NOT_ESTIMATED)) for q in sorted(panel["imd_quintile"].unique())]
         rows.append((f"Q{a} - Q{b}", dict(NOT_ESTIMATED)))
     for measure in ("gap", "sii"):
-        i_panel, ci = ineq, None
-        if covariates:
-            i_panel = baseline_covariates(ineq, measure, ["practice_id"], covid_start)
-            ci = [c for c in i_panel if c.startswith("cov_")]
-        try:
-            f = GroupTimeATT(i_panel, outcome=measure, covariates=ci, source=f"within-practice {measure}", **common)
-            rows.append((measure, _practice_row(f, i_panel)))
-        except ValueError:
-            rows.append((measure, dict(NOT_ESTIMATED)))
+        rows.append((measure, _inequality_row(ineq, measure, common, conditional, covid_start, keep)))
     return rows
+
+
+def _inequality_row(ineq, measure: str, common: dict, conditional: bool, covid_start, keep=None) -> dict:
+    """The overall row of the group-time ATT on one within-practice measure (missing numbers if it cannot be fitted)."""
+    try:
+        f = conditional_fit(ineq, measure, ["practice_id"], covid_start, conditional, keep=keep,
+                            source=f"within-practice {measure}", **common)
+        return _practice_row(f, ineq)
+    except ValueError:
+        return dict(NOT_ESTIMATED)
 
 
 def _binned_event_study(fit: GroupTimeATT, level, width: int, n_post: int):
@@ -173,25 +156,28 @@ def _honest_inputs(fit: GroupTimeATT, level, minus=None):
     return b, psi.T @ psi, l_vec, n_post
 
 
-def honest_rows(panel, ineq, *, weights, comparison, contrast, primary: str) -> list[tuple[str, dict]]:
+def honest_rows(panel, ineq, *, weights, comparison, contrast, primary: str, conditional: bool = False,
+                covid_start=None) -> list[tuple[str, dict]]:
     """(estimand, numbers) of the HonestDiD robust set at Mbar = 1 (relative magnitudes, Delta^RM) for the
     headline's target, the simple aggregation (``ci_lower, ci_upper``; ``estimate`` its midpoint), the same target's
     interval under exact parallel trends from the analytic covariance (``pt_ci_lower, pt_ci_upper``: whether the
     conclusion changes is judged against it, since the main CI is the bootstrap's) and, for the ``primary``
     estimand only, ``breakdown`` (the largest Mbar of :data:`HONEST_MBAR` whose set excludes 0). Estimands that
-    cannot be fitted, or whose event study does not reach the pre-period bins, are left out."""
+    cannot be fitted, or whose event study does not reach the pre-period bins, are left out. ``conditional``: the
+    event studies under conditional parallel trends (the main analysis's baseline covariates)."""
     base = dict(weights=weights, comparison=comparison, base_period="universal", warn=False, **COMMON)
     a, b = contrast
     targets = []
     try:
-        fit = GroupTimeATT(panel, by="imd_quintile", outcome="outcome", source="did panel", **base)
+        fit = conditional_fit(panel, "outcome", ["practice_id", "imd_quintile"], covid_start, conditional,
+                              by="imd_quintile", source="did panel", **base)
         targets += [(f"Q{q}", fit, q, None) for q in fit.levels] + [(f"Q{a} - Q{b}", fit, a, b)]
     except ValueError:
         pass
     for measure in ("gap", "sii"):
         try:
-            targets.append((measure, GroupTimeATT(ineq, outcome=measure, source=f"within-practice {measure}",
-                                                  **base), None, None))
+            targets.append((measure, conditional_fit(ineq, measure, ["practice_id"], covid_start, conditional,
+                                                     source=f"within-practice {measure}", **base), None, None))
         except ValueError:
             pass
     rows = []
@@ -237,28 +223,30 @@ def did_sensitivity(analysis, covid_start=None) -> pd.DataFrame:
     main = _quintile_rows(analysis.gta_quintile, s.contrast)
     main += [(m, _practice_row(analysis.inequality[(m, "group_time_att")], ineq)) for m in ("gap", "sii")]
     add(MAIN, main)
+    conditional = s.parallel_trends == "conditional"
     with warnings.catch_warnings():   # the few-clusters warning was given once, by the main analysis
         warnings.simplefilter("ignore", UserWarning)
         other = "not_yet_treated" if s.comparison == "never_treated" else "never_treated"
-        common = dict(weights=w, contrast=s.contrast)
-        add(OTHER_COMPARISON.format(other.replace("_", "-")), _fits(panel, ineq, comparison=other, **common),
-            probes=True)
-        add(COVARIATES, _fits(panel, ineq, comparison=s.comparison, covariates=True,
-                                    covid_start=covid_start, **common), probes=True)
-        kept = exclude_covid(panel, covid_start)
-        if kept is not None:
-            add(NO_COVID, _fits(kept, within_practice_inequality(kept, s.outcome_scale), comparison=s.comparison,
-                                **common), probes=True)
+        # Every row changes one choice of the main analysis and keeps the others (its parallel-trends assumption too).
+        common = dict(weights=w, contrast=s.contrast, covid_start=covid_start)
+        add(OTHER_COMPARISON.format(other.replace("_", "-")),
+            _fits(panel, ineq, comparison=other, conditional=conditional, **common), probes=True)
+        add(NO_COVARIATES if conditional else COVARIATES,
+            _fits(panel, ineq, comparison=s.comparison, conditional=not conditional, **common), probes=True)
+        if exclude_covid(panel, covid_start) is not None:
+            add(NO_COVID, _fits(panel, ineq, comparison=s.comparison, conditional=conditional,
+                                keep=lambda frame: exclude_covid(frame, covid_start), **common), probes=True)
         add(HONEST, honest_rows(panel, ineq, weights=w, comparison=s.comparison, contrast=s.contrast,
-                                primary=contrast))
-        fit = GroupTimeATT(panel.assign(outcome=log_odds(panel)), by="imd_quintile", weights=w,
-                           comparison=s.comparison, outcome="outcome", source="did panel (log-odds)", **COMMON)
+                                primary=contrast, conditional=conditional, covid_start=covid_start))
+        fit = conditional_fit(panel.assign(outcome=log_odds(panel)), "outcome", ["practice_id", "imd_quintile"],
+                              covid_start, conditional, by="imd_quintile", weights=w, comparison=s.comparison,
+                              source="did panel (log-odds)", **COMMON)
         add(LOG_ODDS, [(contrast, _row(fit.contrast(a, b).iloc[0]))], scale="log_odds")
         tw = analysis.twfe_quintile.tidy()
         add(TWFE, [(contrast, _row(tw[tw["level"].isna()].iloc[0]))])
         for rule in SPARSE_RULES:
             ineq_rule = within_practice_inequality(panel, s.outcome_scale, rule=rule)
-            fit = GroupTimeATT(ineq_rule, weights=w, comparison=s.comparison, outcome="gap",
-                               source=f"within-practice gap ({rule.name})", **COMMON)
-            add(rule.name, [("gap", _practice_row(fit, ineq_rule))])
+            found = _inequality_row(ineq_rule, "gap", dict(weights=w, comparison=s.comparison, warn=False, **COMMON),
+                                    conditional, covid_start)
+            add(rule.name, [("gap", found)])
     return pd.DataFrame(rows)

@@ -83,8 +83,9 @@ def _excludes_zero(lower, upper) -> bool:
 
 
 def _under(analysis: str) -> str:
-    """'with baseline covariates,', 'with the not-yet-treated comparison group,', 'excluding the COVID-19 period,'."""
-    if analysis.startswith("excluding"):
+    """'with baseline covariates,', 'without baseline covariates,', 'with the not-yet-treated comparison group,',
+    'excluding the COVID-19 period,'."""
+    if analysis.startswith(("excluding", "without")):
         return f"{analysis},"
     return f"with the {analysis}," if "comparison" in analysis else f"with {analysis},"
 
