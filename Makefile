@@ -40,7 +40,7 @@ ifeq ($(wildcard areas/$(AREA).yaml),)
 $(error AREA=$(AREA): no file areas/$(AREA).yaml. Known areas: $(AREAS). A new area is one file: copy one of areas/*.yaml)
 endif
 
-AREA_CHAPTERS  := study_population its did continuous_outcome synthesis discussion brief abstract
+AREA_CHAPTERS  := study_population its did beyond_deprivation continuous_outcome synthesis discussion brief abstract
 BOOK_NOTEBOOKS := $(foreach c,$(AREA_CHAPTERS),$(EXECUTED)/$(c).ipynb)
 AREA_PARAMS     = -p area $(AREA)  # the notebooks find the area's measures and programme files themselves
 BOOK_PROSE     := index.qmd $(wildcard reports/*.qmd) reports/references.bib $(REVIEW_DATA) _quarto.yml \
@@ -94,6 +94,18 @@ $(CURRENT_AREA): FORCE | $(STAMP)
 	@[ "$$(cat $@ 2>/dev/null)" = "$(AREA)" ] || \
 		{ $(PY) -m beyond_averages check-area $(AREA) >/dev/null && mkdir -p $(@D) && echo "$(AREA)" > $@; }
 
+# The chapter by a further equity dimension counts its groups from the extract itself.
+$(EXECUTED)/beyond_deprivation.ipynb: $(EXTRACT)/patients.parquet $(EXTRACT)/events_$(AREA).parquet
+
+# The recovery study's appendix reads the tracked summary that `make bench` (bench/recovery_study.py) writes; a fork
+# without it still builds the appendix, which then says how to run the study.
+RECOVERY_SUMMARY := $(wildcard bench/recorded/recovery_study_summary.csv)
+$(EXECUTED)/recovery_study.ipynb: notebooks/recovery_study.ipynb notebooks/params/recovery_study.yaml \
+		$(RECOVERY_SUMMARY) $(PKG_SRC) | $(STAMP)
+	@mkdir -p $(EXECUTED)
+	$(PAPERMILL) $< $@.tmp.ipynb -f notebooks/params/recovery_study.yaml
+	@mv $@.tmp.ipynb $@
+
 # Chapters of the other strands: rerun when their input data, notebook or package change.
 REVIEW_DATA := $(wildcard data_synthetic/review/*.csv data_synthetic/review/*.bib data_synthetic/review/*.yaml)
 $(EXECUTED)/review.ipynb: notebooks/review.ipynb notebooks/params/review.yaml $(REVIEW_DATA) $(PKG_SRC) | $(STAMP)
@@ -144,7 +156,7 @@ $(EXECUTED)/ppie.ipynb: notebooks/ppie.ipynb notebooks/params/ppie.yaml $(PPIE_D
 	@mv $@.tmp.ipynb $@
 
 BOOK_NOTEBOOKS += $(EXECUTED)/review.ipynb $(EXECUTED)/qualitative.ipynb $(EXECUTED)/ppie.ipynb \
-                  $(EXECUTED)/area_overview.ipynb
+                  $(EXECUTED)/area_overview.ipynb $(EXECUTED)/recovery_study.ipynb
 
 notebooks: $(BOOK_NOTEBOOKS) ## Execute the notebooks for AREA into reports/executed/
 

@@ -14,9 +14,12 @@ scenario, one minus the rejection rate). Targets (issue #13): coverage 93-97%, n
 direction in >= 80% of seeds for narrowing and widening at full scale.
 
 Resumable: every (scale, seed) is one task on a process pool (``--jobs``, default both cores,
-:func:`beyond_averages.parallel.ordered_map`); the results file (``bench/results/recovery_study.parquet``, or
-``recovery_study_quick.parquet`` with ``--quick``) is rewritten atomically after each finished seed, and a rerun
-skips the (scale, seed) pairs already in it. Usage::
+:func:`beyond_averages.parallel.ordered_map`); the per-seed results file (``bench/recorded/recovery_study.parquet``,
+tracked, so the book and later sessions need not rerun it; ``bench/results/recovery_study_quick.parquet`` with
+``--quick``) is rewritten atomically after each finished seed, and a rerun skips the (scale, seed) pairs already in
+it. At the end the headline summary of every scale in the file is written beside it, atomically
+(``<results file stem>_summary.csv``: ``bench/recorded/recovery_study_summary.csv``), for the appendix
+``notebooks/recovery_study.ipynb``. Usage::
 
     python bench/recovery_study.py [--quick] [--replicates N] [--scales 0.1,0.3] [--jobs 2] [--out PATH]
     python bench/recovery_study.py --scales 1 --replicates 10      # the full-scale confirmation
@@ -37,10 +40,11 @@ import numpy as np
 import pandas as pd
 
 from beyond_averages import parallel, recovery
-from beyond_averages.files import read_parquet, write_parquet
+from beyond_averages.files import read_parquet, write_csv, write_parquet
 from beyond_averages.report.conclusions import judge_conclusions
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"     # git-ignored: quick checks
+RECORDED_DIR = Path(__file__).resolve().parent / "recorded"   # tracked: the study's per-seed rows and summary
 FIRST_SEED = 1000           # seeds FIRST_SEED, FIRST_SEED + 1, ...: the study seed (20261126) is not among them
 N_PRACTICES = 285           # the study's practices at every scale (114 adopters, 38 per wave)
 HEADLINE_ITS_HORIZON = 24
@@ -98,6 +102,63 @@ def show(table: pd.DataFrame) -> str:
     return t[cols].to_string(index=False, float_format=lambda v: f"{v:.2f}")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The tracked summary (bench/recorded/recovery_study_summary.csv), read by beyond_averages.report.recovery
+# ---------------------------------------------------------------------------------------------------------------
+SUMMARY_COLUMNS = ["scale", "n_practices", "scenario", "method", "target", "horizon", "planted", "narrowing",
+                   "seeds", "seeds_planned", "first_seed", "last_seed", "failed_fits", "truth", "bias", "mean_se",
+                   "coverage", "coverage_mc_se", "correct", "correct_mc_se", "rejection_rate"]
+# A failed fit is one row per design (recovery._design names it "did" or "its"); it counts against the design's
+# headline method.
+FAILED_DESIGN = {"did": "group_time_att", "its": "its_stacked"}
+
+
+def summary_path_for(out: Path) -> Path:
+    """The summary CSV beside a per-seed results file: ``recovery_study.parquet`` -> ``recovery_study_summary.csv``."""
+    return Path(out).with_name(f"{Path(out).stem}_summary.csv")
+
+
+def planned_seeds(summary_path: Path, this_run: dict[float, int]) -> dict[float, int]:
+    """Seeds planned per scale: this run's for its scales, the earlier summary's for the others (a run at scale 1
+    keeps the plan of scales 0.1 and 0.3)."""
+    planned: dict[float, int] = {}
+    if Path(summary_path).exists():
+        old = pd.read_csv(summary_path)
+        if {"scale", "seeds_planned"} <= set(old.columns):
+            planned = {float(k): int(v) for k, v in
+                       old.dropna(subset=["seeds_planned"]).groupby("scale")["seeds_planned"].max().items()}
+    return {**planned, **{float(k): int(v) for k, v in this_run.items()}}
+
+
+def recorded_summary(rec: pd.DataFrame, planned: dict[float, int] | None = None) -> pd.DataFrame:
+    """The headline rows (:func:`headline`) of every scale in the per-seed rows ``rec``, with what the appendix needs
+    to judge them: the planted sign and narrowing side, seeds with an estimate (``seeds``) and planned, the seed
+    range, failed fits of the design, coverage and the share of correct conclusions with their Monte Carlo SEs
+    (``sqrt(p (1 - p) / seeds)``), and where no effect was planted (``planted == 0``: every row of the null
+    scenario) the rejection rate of "no evidence of change", ``1 - correct``."""
+    planned = planned or {}
+    table = headline(summarise(rec)).reset_index(drop=True)
+    if table.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    keys = ["scale", "scenario", "method", "target"]
+    ok = rec[rec["estimate"].notna()]
+    signs = ok.drop_duplicates(keys)[keys + ["planted", "narrowing"]]
+    table = table.merge(signs, on=keys, how="left", validate="many_to_one")
+    seeds = rec.groupby("scale")["seed"].agg(["min", "max"])
+    table["first_seed"] = table["scale"].map(seeds["min"])
+    table["last_seed"] = table["scale"].map(seeds["max"])
+    table["seeds_planned"] = table["scale"].map(lambda sc: planned.get(float(sc), np.nan))
+    table["n_practices"] = N_PRACTICES
+    if "error" in rec:
+        failed = rec[rec["error"].notna()].assign(method=lambda d: d["method"].map(FAILED_DESIGN).fillna(d["method"]))
+        counts = failed.groupby(["scale", "scenario", "method"]).size().rename("failed_fits").reset_index()
+        table = table.merge(counts, on=["scale", "scenario", "method"], how="left")
+    table["failed_fits"] = table.get("failed_fits", pd.Series(0, index=table.index)).fillna(0).astype(int)
+    table["correct_mc_se"] = np.sqrt(table["correct"] * (1 - table["correct"]) / table["seeds"])
+    table["rejection_rate"] = (1 - table["correct"]).where(table["planted"] == 0)
+    return table[SUMMARY_COLUMNS]
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2 seeds at scale 0.1, null and narrowing only (a check)")
@@ -105,12 +166,15 @@ def main(argv=None) -> dict:
     p.add_argument("--scales", default="0.1,0.3", help="comma-separated extract scales (default 0.1,0.3)")
     p.add_argument("--scenarios", default=",".join(recovery.SCENARIOS))
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: both cores)")
-    p.add_argument("--out", type=Path, default=None, help="results file (Parquet); default bench/results/...")
+    p.add_argument("--out", type=Path, default=None,
+                   help="per-seed results file (Parquet); default bench/recorded/recovery_study.parquet "
+                        "(--quick: bench/results/recovery_study_quick.parquet); the summary is written beside it")
     a = p.parse_args(argv)
     scales = [0.1] if a.quick else [float(s) for s in a.scales.split(",")]
     n_seeds = 2 if a.quick else a.replicates
     scenarios = ("null", "narrowing") if a.quick else tuple(s.strip() for s in a.scenarios.split(","))
-    out = a.out or RESULTS_DIR / ("recovery_study_quick.parquet" if a.quick else "recovery_study.parquet")
+    out = a.out or (RESULTS_DIR / "recovery_study_quick.parquet" if a.quick
+                    else RECORDED_DIR / "recovery_study.parquet")
 
     rec = _done(out)
     done = set(zip(rec["scale"], rec["seed"])) if len(rec) else set()
@@ -125,6 +189,11 @@ def main(argv=None) -> dict:
         write_parquet(rec, out)  # atomic: an interrupted run keeps every finished seed
         print(f"  scale {part['scale'].iloc[0]:g} seed {part['seed'].iloc[0]}: {part['seconds'].iloc[0]:.0f} s "
               f"({k}/{len(tasks)}, {time.perf_counter() - t0:.0f} s elapsed)", flush=True)
+    summary_path = summary_path_for(out)
+    if len(rec):  # every scale in the file, so a later run at another scale keeps the earlier scales' rows
+        write_csv(recorded_summary(rec, planned_seeds(summary_path, {sc: n_seeds for sc in scales})), summary_path,
+                  float_format="%.10g")
+        print(f"Summary of every scale in {out.name} written to {summary_path}", flush=True)
     rec = rec[rec["scale"].isin(scales)]
     summary = summarise(rec)
     table = headline(summary)
@@ -138,7 +207,8 @@ def main(argv=None) -> dict:
     per_seed = rec.drop_duplicates(["scale", "seed"]).groupby("scale")["seconds"].agg(["count", "mean", "max"])
     print("\nSeconds per seed (all scenarios, one worker):")
     print(per_seed.to_string(float_format=lambda v: f"{v:.0f}"))
-    return {"results_file": str(out), "scales": scales, "seeds": n_seeds, "scenarios": list(scenarios),
+    return {"results_file": str(out), "summary_file": str(summary_path), "scales": scales, "seeds": n_seeds,
+            "scenarios": list(scenarios),
             "per_seed_seconds": {str(k): float(v) for k, v in per_seed["mean"].items()},
             "errors": len(errors),
             "headline": table.replace({np.nan: None}).to_dict(orient="records")}

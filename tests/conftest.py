@@ -26,7 +26,7 @@ from beyond_averages.synth import generate_area, generate_population
 from matplotlib.figure import Figure
 
 SMALL = dict(scale=0.03, n_practices=24, seed=123, scenario="narrowing")
-AREA_CHAPTERS = ("study_population", "its", "did", "continuous_outcome")  # run on chapter_extract (area params)
+AREA_CHAPTERS = ("study_population", "its", "did", "beyond_deprivation", "continuous_outcome")  # on chapter_extract
 CONTINUOUS_AREA = "diabetes_care"   # the area with a continuous outcome, shown by its chapter in every book
 # Chapters that leave (its, did) or read (the rest) headline tables: pointed at the temporary book's own folder.
 RESULTS_CHAPTERS = ("its", "did", "synthesis", "discussion", "brief", "abstract")
@@ -163,7 +163,7 @@ def executed_book(chapter_extract, study, tmp_path_factory) -> Path:
         params = yaml.safe_load((paths.NOTEBOOKS / "params" / f"{name}.yaml").read_text()) or {}
         if name in AREA_CHAPTERS:
             params.update(area_params)
-        if name == "study_population":
+        if name in ("study_population", "beyond_deprivation"):   # they count from the extract itself
             params["extract_dir"] = str(chapter_extract)
         if name == "area_overview":  # every area with a measures table here: the default one
             params.update(measures_dir=str(mdir), extract_dir=str(chapter_extract))

@@ -17,9 +17,11 @@ import pytest
 
 from beyond_averages import config, labels, paths
 from beyond_averages.disclosure import DisclosureRules
-from beyond_averages.report import did, equity, its, qualitative, review, study_population, tables
+from beyond_averages.report import (
+    did, equity, equity_evaluation, its, qualitative, recovery, review, study_population, tables,
+)
 
-MODULES = (tables, its, did, study_population, equity, review, qualitative)
+MODULES = (tables, its, did, study_population, equity, review, qualitative, recovery, equity_evaluation)
 SUFFIXES = ("_sentence", "_text", "_note", "_paragraph")
 NAN = float("nan")
 # Edge values: zero, negative zero, a negative that rounds to zero, a tiny positive, a large value, a large negative.
@@ -150,6 +152,47 @@ def _did_cases(v, p, monkeypatch):
     }
 
 
+def _equity_evaluation_cases(v, p):
+    from beyond_averages.did.by_dimension import GroupDidSettings
+    from beyond_averages.did.dimension_evaluation import DimensionEvaluation
+    from beyond_averages.equity.dimensions import DIMENSIONS
+
+    eth, imd, age = DIMENSIONS["ethnicity"], DIMENSIONS["imd_quintile"], DIMENSIONS["age_band"]
+    keys = [("group_time_att", g, "effect", None) for g in ("Black", "White")] + [
+        ("group_time_att", "Black", "difference", None), ("group_time_att", "Asian", "difference", None),
+        ("twfe", "Black", "difference", None), ("group_gap", "Black", "difference", None),
+        ("stacked_its", "Black", "difference", 24), ("stacked_its", "Asian", "difference", 24)]
+    a = abs(v)
+    # (estimate, ci_lower, ci_upper): around v, around 0, wholly above 0, missing, touching 0, wholly below 0
+    numbers = [(v, v - 1, v + 1), (-0.004, -0.004, 0.004), (a + 0.5, a + 0.004, a + 1), (NAN, NAN, NAN),
+               (-0.5, -1.0, -0.0), (-a - 0.5, -a - 1, -0.004), (v, v - 1, v + 1), (v, -a, a)]
+    effects = pd.DataFrame(keys, columns=["estimator", "group", "term", "horizon"]).assign(label=lambda d: d["group"])
+    effects[["estimate", "ci_lower", "ci_upper"]] = numbers
+    effects["p_value"] = p
+    effects["horizon"] = effects["horizon"].astype("Int64")
+    base = dict(area="no_such_area", configured=imd, dimension=eth, settings=GroupDidSettings(n_boot=99_999),
+                horizons=(6, 24), effects=effects, did=NS(skipped={"Other": "no practice"}, gap_skipped={}),
+                its=NS(skipped={"Mixed": "redacted"}), counts=pd.DataFrame(), baseline_month=pd.Timestamp("2021-03-01"),
+                waves=(pd.Timestamp("2021-04-01"),), n_adopters=1_234, n_never=56_789, rules=DisclosureRules(7, 5),
+                reference="White", requested=None)
+    a = DimensionEvaluation(**base)
+    configured = DimensionEvaluation(**{**base, "configured": eth})
+    asked = DimensionEvaluation(**{**base, "dimension": age, "requested": "age_band", "reference": "45-64",
+                                   "effects": effects.iloc[:0], "did": NS(skipped={}, gap_skipped={}),
+                                   "its": NS(skipped={})})
+    m = equity_evaluation
+    return {
+        "equity_evaluation.dimension_sentence": [m.dimension_sentence(x) for x in (a, configured, asked)],
+        "equity_evaluation.methods_paragraph": [m.methods_paragraph(x) for x in (a, asked)],
+        "equity_evaluation.difference_sentence": [m.difference_sentence(a, e, h) for e, h in (
+            ("group_time_att", None), ("twfe", None), ("group_gap", None), ("stacked_its", 24))]
+            + [m.difference_sentence(asked)],
+        "equity_evaluation.agreement_sentence": [m.agreement_sentence(a), m.agreement_sentence(asked)],
+        "equity_evaluation.skipped_note": [m.skipped_note(a), m.skipped_note(asked)],
+        "equity_evaluation.disclosure_sentence": [m.disclosure_sentence(a)],
+    }
+
+
 def _population_cases(v):
     study = config.load_study()
     area = config.load_area(study.default_area)
@@ -247,6 +290,32 @@ def _qualitative_cases(v):
     }
 
 
+def _recovery_cases(v):
+    """The recovery appendix: shares at and just outside the bands' edges, a zero share with a zero MC SE, a scale
+    not yet run, a partial scale, and no file at all; ``v`` as truth and bias."""
+    def row(scale, scenario, method, target, coverage, correct, planted, narrowing, seeds=100):
+        return dict(scale=scale, scenario=scenario, method=method, target=target,
+                    horizon=24.0 if method == "its_stacked" else NAN, planted=planted, narrowing=narrowing,
+                    seeds=seeds, seeds_planned=1_234, first_seed=1000, last_seed=999 + seeds, failed_fits=3,
+                    n_practices=1_234_567, truth=v, bias=-v, mean_se=0.004, coverage=coverage,
+                    coverage_mc_se=math.sqrt(coverage * (1 - coverage) / seeds), correct=correct,
+                    correct_mc_se=math.sqrt(correct * (1 - correct) / seeds),
+                    rejection_rate=1 - correct if planted == 0 else NAN)
+
+    rows = pd.DataFrame([
+        row(0.1, "null", "group_time_att", "1", 0.92999, 0.97001, 0, 0),
+        row(0.1, "null", "its_stacked", "1-5", 1.0, 1.0, 0, 1),
+        row(0.1, "narrowing", "group_time_att", "gap", 0.0, 0.0, -1, -1),
+        row(1.0, "widening", "group_time_att", "sii", 0.97, 0.79999, 1, -1, seeds=7),
+        row(1.0, "selection", "its_stacked", "5", 0.5, 0.004, 1, 0, seeds=7)])
+    full = recovery.RecoveryResults(paths.ROOT / "bench" / "no_such.csv", rows, (0.1, 0.3, 1.0))
+    partial = recovery.RecoveryResults(full.path, rows[rows["scale"] == 0.1], (0.1, 0.3, 1.0))
+    absent = recovery.RecoveryResults(full.path, None)
+    return {f"recovery.{fn.__name__}": [fn(d) for d in (full, partial, absent)]
+            for fn in (recovery.status_sentence, recovery.methods_paragraph, recovery.coverage_sentence,
+                       recovery.rejection_sentence, recovery.direction_sentence, recovery.trend_sentence)}
+
+
 def render_all(monkeypatch) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
 
@@ -258,8 +327,10 @@ def render_all(monkeypatch) -> dict[str, list[str]]:
         for p in P_VALUES:
             add(_its_cases(v, p))
             add(_did_cases(v, p, monkeypatch))
+            add(_equity_evaluation_cases(v, p))
         add(_population_cases(v))
         add(_qualitative_cases(v))
+        add(_recovery_cases(v))
         effect = _frame(measure=["sii"], estimate=[v], confidence=[0.95], ci_lower=[-0.004], ci_upper=[v])
         add({"equity.sii_sentence": [equity.sii_sentence(effect, " pp"), equity.sii_sentence(effect, " years", 1)]})
     add({"tables.p_text": [tables.p_text(p) for p in P_VALUES]})

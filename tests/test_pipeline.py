@@ -18,8 +18,9 @@ import pytest
 from beyond_averages.book.checks import check_book
 
 TESTS = Path(__file__).resolve().parent
-AREA_CHAPTERS = ("study_population", "its", "did", "continuous_outcome")
-OTHER_CHAPTERS = ("review", "qualitative", "ppie", "area_overview", "synthesis", "discussion", "brief", "abstract")
+AREA_CHAPTERS = ("study_population", "its", "did", "beyond_deprivation", "continuous_outcome")
+OTHER_CHAPTERS = ("review", "qualitative", "ppie", "area_overview", "synthesis", "discussion", "brief", "abstract",
+                  "recovery_study")
 TEXT_CHAPTERS = ("discussion", "abstract")   # argued text: computed sentences, no figure or table of their own
 RUNNERS = ("papermill", "nbclient", "nbconvert")  # what executes a notebook from Python or a command line
 SNAKE_CASE = re.compile(r"(?<![@\w])[a-z]+(?:_[a-z0-9]+)+\b")  # a code value; '@key' is a citation

@@ -21,6 +21,8 @@ eligible patients with a value in the look-back window and the sum of their late
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
@@ -63,9 +65,14 @@ def burn_in_months(area: Area) -> int:
     return area.synthetic.due_age_months[1]
 
 
-def _dates(month_idx: np.ndarray, rng: np.random.Generator) -> pd.Series:
-    day = rng.integers(1, 29, size=len(month_idx))
+def _dates(month_idx: np.ndarray, day: np.ndarray) -> pd.Series:
     return pd.to_datetime(pd.DataFrame({"year": month_idx // 12, "month": month_idx % 12 + 1, "day": day}))
+
+
+def epoch_days(month_idx: np.ndarray, day: np.ndarray | int = 1) -> np.ndarray:
+    """Days since 1970-01-01 of ``day`` of each month index (numpy calendar arithmetic: no pandas per call)."""
+    first = (np.asarray(month_idx, dtype=np.int64) - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]")
+    return first.astype(np.int64) + (np.asarray(day, dtype=np.int64) - 1)
 
 
 def _register_onsets(area: Area, codelist: str, quintile: np.ndarray, birth_m: np.ndarray, s0: int, s_end: int,
@@ -120,43 +127,111 @@ def ethnic_multiplier(area: Area, scenario: str, codes: np.ndarray) -> np.ndarra
     return table[codes]
 
 
-def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re: float,
-                  programme_start: pd.Timestamp | None, scenario: str, rng: np.random.Generator
-                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Events of ``area`` for one practice's ``patients``, and that practice's ground truth by quintile x month
-    and by ethnic group x month."""
+@dataclass(frozen=True)
+class PatientArrays:
+    """One practice's patients as the arrays the simulation reads: dates as month indexes (``NEVER`` for none),
+    IMD quintile (0 = unknown), ethnic group as in :func:`ethnic_codes`."""
+
+    patient_id: np.ndarray
+    birth_m: np.ndarray
+    reg_start: np.ndarray
+    reg_end: np.ndarray
+    death_m: np.ndarray
+    quintile: np.ndarray
+    female: np.ndarray
+    ethnic: np.ndarray
+
+    @classmethod
+    def from_frame(cls, patients: pd.DataFrame) -> "PatientArrays":
+        decile = patients["imd_decile"].to_numpy(dtype="float64", na_value=np.nan)
+        # Hand-built test patients may carry no ethnicity: all "not recorded" then.
+        ethnicity = patients["ethnicity"] if "ethnicity" in patients else pd.Series(index=patients.index,
+                                                                                    dtype=object)
+        return cls(patient_id=patients["patient_id"].to_numpy(),
+                   birth_m=month_index(patients["birth_date"]),
+                   reg_start=month_index(patients["registration_start"]),
+                   reg_end=month_index(patients["registration_end"]),   # NEVER when still registered
+                   death_m=month_index(patients["death_date"]),
+                   quintile=np.nan_to_num(imd_quintile_from_decile(decile), nan=0).astype(int),
+                   female=patients["sex"].to_numpy() == "female",
+                   ethnic=ethnic_codes(ethnicity))
+
+
+@dataclass(frozen=True)
+class PracticeDraws:
+    """One practice's events (unsorted, in draw order; ``event_day`` the day of ``event_month``) and ground truth:
+    ``truth`` (denominator, numerator, counterfactual) x quintile x study month, ``ethnic_truth`` the same by
+    ethnic group (last: not recorded), ``value_truth`` the value counts and sums (areas with a continuous outcome,
+    else ``None``) in the order of ``VALUE_TRUTH_COLUMNS``."""
+
+    event_patient: np.ndarray
+    event_code_index: np.ndarray   # row of ``code_table``
+    code_table: np.ndarray         # the codes drawn from (object), codelist after codelist
+    event_month: np.ndarray
+    event_day: np.ndarray
+    event_value: np.ndarray
+    truth: np.ndarray
+    ethnic_truth: np.ndarray
+    value_truth: np.ndarray | None
+
+
+
+def _group_sums(groupings: list[tuple[np.ndarray, int]], arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Column sums of 0/1 ``arrays`` (rows x months) over the rows of each group, for each grouping (one group
+    code per row, -1 for none; and the number of groups), as int64 (arrays x groups x months).
+
+    One matrix product for all: sums of 0s and 1s are exact in float32 (below 2**24 rows) whatever the order."""
+    n_rows = len(arrays[0])
+    assert n_rows < 2**24, "too many patients in one practice for exact float32 sums"
+    one_hot = np.concatenate([groups[None, :] == np.arange(n)[:, None] for groups, n in groupings]).astype(np.float32)
+    n_months = arrays[0].shape[1]
+    stacked = np.empty((n_rows, len(arrays) * n_months), dtype=np.float32)
+    for k, a in enumerate(arrays):
+        stacked[:, k * n_months:(k + 1) * n_months] = a
+    sums = np.rint(one_hot @ stacked).astype(np.int64).reshape(len(one_hot), len(arrays), n_months)
+    bounds = np.cumsum([0] + [n for _, n in groupings])
+    return [sums[lo:hi].transpose(1, 0, 2) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def simulate_practice(area: Area, study: Study, pat: PatientArrays, practice_re: float,
+                      programme_start: pd.Timestamp | None, scenario: str, rng: np.random.Generator
+                      ) -> PracticeDraws:
+    """Events of ``area`` for one practice's patients, and that practice's ground truth by quintile x month and by
+    ethnic group x month (:func:`simulate_area` on arrays)."""
     s0 = month_index_of(study.study_start)
     s_end = month_index_of(study.study_end)
     n_months = study.n_months
     burn = burn_in_months(area)
     m0 = s0 - burn
     grid = np.arange(m0, s_end + 1)
-    n = len(patients)
+    n = len(pat.patient_id)
+    birth_m, reg_start, reg_end, death_m = pat.birth_m, pat.reg_start, pat.reg_end, pat.death_m
+    quintile, female, ethnic = pat.quintile, pat.female, pat.ethnic
 
-    birth_m = month_index(patients["birth_date"])
-    reg_start = month_index(patients["registration_start"])
-    reg_end = month_index(patients["registration_end"])      # NEVER when still registered
-    death_m = month_index(patients["death_date"])
-    decile = patients["imd_decile"].to_numpy(dtype="float64", na_value=np.nan)
-    quintile = np.nan_to_num(imd_quintile_from_decile(decile), nan=0).astype(int)
-    female = patients["sex"].to_numpy() == "female"
-    # Hand-built test patients may carry no ethnicity: all "not recorded" then.
-    ethnic = ethnic_codes(patients["ethnicity"] if "ethnicity" in patients else pd.Series(index=patients.index,
-                                                                                         dtype=object))
+    ev_pid, ev_code, ev_month, ev_day, ev_value = [], [], [], [], []
+    code_tables = []
 
-    events = []
+    def draw_codes(codelist: str, size: int) -> np.ndarray:
+        """Rows of the practice's code table: a code of ``codelist`` drawn at random for each of ``size`` events."""
+        codes = area.codes(codelist)
+        offset = sum(len(t) for t in code_tables)
+        code_tables.append(codes)
+        return offset + rng.integers(0, len(codes), size=size)
+
+    def add_events(pid, code, month, value):
+        ev_pid.append(pid)
+        ev_code.append(code)
+        ev_month.append(month)
+        ev_day.append(rng.integers(1, 29, size=len(month)))   # drawn after the codes, as always
+        ev_value.append(np.broadcast_to(np.asarray(value, dtype=np.float64), (len(month),)))
+
     onset = {}
     for codelist in area.synthetic.registers:
         onset[codelist] = _register_onsets(area, codelist, quintile, birth_m, s0, s_end, rng)
         has = onset[codelist] <= s_end
         if has.any():
-            codes = np.array(area.codes(codelist), dtype=object)
-            events.append(pd.DataFrame({
-                "patient_id": patients["patient_id"].to_numpy()[has],
-                "code": codes[rng.integers(0, len(codes), size=int(has.sum()))],
-                "event_date": _dates(onset[codelist][has], rng),
-                "value": np.nan,
-            }))
+            add_events(pat.patient_id[has], draw_codes(codelist, int(has.sum())),
+                       onset[codelist][has], np.nan)
 
     elig = area.eligibility
     sex_ok = np.ones(n, bool) if elig.sex == "any" else (female if elig.sex == "female" else ~female)
@@ -171,7 +246,6 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
     ev_hi = np.minimum.reduce([due_hi, death_m, reg_end, np.full(n, s_end + 1)])
     cand = np.flatnonzero(sex_ok & (ev_lo < ev_hi))
 
-    truth_index = pd.MultiIndex.from_product([range(1, 6), range(n_months)], names=["imd_quintile", "t"])
     truth = np.zeros((3, 5, n_months), dtype=np.int64)
     ethnic_truth = np.zeros((3, len(ETHNIC_GROUPS) + 1, n_months), dtype=np.int64)  # last: not recorded
     outcome = area.continuous_outcome
@@ -179,24 +253,26 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
     if len(cand):
         months = grid[None, :]
         active = (months >= ev_lo[cand, None]) & (months < ev_hi[cand, None])
-        age_years = (months - birth_m[cand, None]) / 12.0
         q = quintile[cand]
         base = np.array([area.synthetic.baseline_by_quintile.get(int(k), np.nan) for k in range(6)])
         base[0] = np.mean(list(area.synthetic.baseline_by_quintile.values()))  # IMD unknown: the average
         eff = np.array([0.0] + [area.synthetic.effects_pp[scenario][k] for k in range(1, 6)]) / 100
         eff[0] = np.mean(eff[1:])
-        lin = logit(base[q])[:, None] + practice_re + area.synthetic.age_logit_per_decade * (
-            age_years - area.synthetic.age_reference_years) / 10
-        p_cf = expit(lin)
+        # logit(base) + practice_re + per_decade * (age_years - reference) / 10, in place (the same numbers:
+        # + and * commute exactly) since these rows x months arrays are the bulk of the work at full scale.
+        p_cf = np.subtract(months, birth_m[cand, None], dtype=np.float64)   # exact: months are far below 2**53
+        p_cf /= 12.0    # age in years
+        p_cf -= area.synthetic.age_reference_years
+        p_cf *= area.synthetic.age_logit_per_decade
+        p_cf /= 10
+        p_cf += logit(base[q])[:, None] + practice_re
+        expit(p_cf, out=p_cf)
         if programme_start is not None:
             g = month_index_of(programme_start)
             ramp_len = max(area.synthetic.effect_ramp_months, 1)
             ramp = np.clip((grid - g + 1) / ramp_len, 0, 1)
             registered = (months >= reg_start[cand, None]) & (months < reg_end[cand, None])
             effect = eff[q] * ethnic_multiplier(area, scenario, ethnic[cand])
-            p_act = p_cf + effect[:, None] * ramp[None, :] * registered
-        else:
-            p_act = p_cf
 
         def value_shift(r: np.ndarray, c: np.ndarray) -> np.ndarray:
             """The programme's effect on the value of a test of patient row ``r`` in grid month ``c``."""
@@ -209,12 +285,27 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
         w = window_months(area)
         mult = covid_multiplier(area, grid)[None, :]
 
-        def hazard(p):
-            return np.clip(1 - (1 - np.clip(p, 1e-4, 0.9999)) ** (1 / w), 0, 1) * mult
+        def hazard(p, mult):
+            """clip(1 - (1 - clip(p, 1e-4, 0.9999)) ** (1 / w), 0, 1) * mult, in place on one new array."""
+            h = np.clip(p, 1e-4, 0.9999)
+            np.subtract(1, h, out=h)
+            h **= 1 / w    # ndarray power, as ``**`` (its fast paths for special exponents included)
+            np.subtract(1, h, out=h)
+            np.clip(h, 0, 1, out=h)
+            h *= mult
+            return h
 
         u = rng.random(active.shape, dtype=np.float64)
-        ev_act = active & (u < hazard(p_act))
-        ev_cf = active & (u < hazard(p_cf))
+        ev_cf = active & (u < hazard(p_cf, mult))
+        if programme_start is None:
+            ev_act = ev_cf     # no programme: the two worlds are the same
+        else:
+            # With the programme the probability is p_cf + effect * ramp * registered: the same number as p_cf
+            # before the start (ramp 0), so only the months from the start on are drawn again.
+            c0 = int(np.searchsorted(grid, g))
+            p_act = p_cf[:, c0:] + effect[:, None] * ramp[None, c0:] * registered[:, c0:]
+            ev_act = ev_cf.copy()
+            ev_act[:, c0:] = active[:, c0:] & (u[:, c0:] < hazard(p_act, mult[:, c0:]))
 
         rows, cols = np.nonzero(ev_act)
         vm = area.synthetic.values
@@ -226,7 +317,6 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
             values_act = np.full(active.shape, np.nan)
             values_cf = np.full(active.shape, np.nan)
         if len(rows):
-            codes = np.array(area.codes(area.indicator.codelist), dtype=object)
             value = np.nan
             if vm is not None:
                 draw = rng.normal(means[q[rows]], vm.sd)
@@ -235,12 +325,7 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
                     values_act[rows, cols] = value
                     both = ev_cf[rows, cols]
                     values_cf[rows[both], cols[both]] = np.round(draw[both], vm.decimals)
-            events.append(pd.DataFrame({
-                "patient_id": patients["patient_id"].to_numpy()[cand[rows]],
-                "code": codes[rng.integers(0, len(codes), size=len(rows))],
-                "event_date": _dates(grid[cols], rng),
-                "value": value,
-            }))
+            add_events(pat.patient_id[cand[rows]], draw_codes(area.indicator.codelist, len(rows)), grid[cols], value)
 
         if outcome is not None:
             # Tests only the counterfactual world has: drawn last, so that no other draw of the practice moves.
@@ -251,15 +336,11 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
         study_cols = slice(burn, burn + n_months)
         lookback = area.indicator.lookback_months
         covered = []
-        for ev in (ev_act, ev_cf):
-            cs = np.cumsum(ev, axis=1)
-            if lookback is None:
-                cov = cs[:, study_cols] > 0
-            else:
-                lagged = np.zeros_like(cs)
-                lagged[:, lookback:] = cs[:, :-lookback]
-                cov = (cs - lagged)[:, study_cols] > 0
-            covered.append(cov)
+        for ev in ((ev_act,) if ev_act is ev_cf else (ev_act, ev_cf)):
+            cs = np.cumsum(ev, axis=1, dtype=np.int32)
+            # An event in (m - lookback, m]: the count to m exceeds the count to m - lookback (burn = lookback).
+            before = 0 if lookback is None else cs[:, burn - lookback:burn - lookback + n_months]
+            covered.append(cs[:, study_cols] > before)
         sm = np.arange(s0, s_end + 1)[None, :]
         age_m = sm - birth_m[cand, None]
         eligible = ((sm >= reg_start[cand, None]) & (sm < reg_end[cand, None]) & (sm < death_m[cand, None])
@@ -269,11 +350,11 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
         if elig.on_register:
             eligible &= sm >= onset[elig.on_register][cand, None]
         known = q > 0
-        eth = ethnic[cand]
-        for k, arr in enumerate((eligible, eligible & covered[0], eligible & covered[1])):
-            np.add.at(truth[k], q[known] - 1, arr[known].astype(np.int64))
-            for j in range(ethnic_truth.shape[1]):
-                ethnic_truth[k, j] = arr[eth == j].sum(axis=0)
+        numerator = eligible & covered[0]
+        numerator_cf = numerator if len(covered) == 1 else eligible & covered[1]
+        worlds = [eligible, numerator, numerator_cf]
+        # IMD unknown (q = 0) counts in no quintile.
+        truth[:], ethnic_truth[:] = _group_sums([(q - 1, 5), (ethnic[cand], ethnic_truth.shape[1])], worlds)
         if outcome is not None:
             for k, world in enumerate((values_act, values_cf)):
                 latest = latest_value_in_window(world, outcome.lookback_months)[:, study_cols]
@@ -281,22 +362,38 @@ def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re:
                 np.add.at(value_truth[2 * k], q[known] - 1, counted[known].astype(np.float64))
                 np.add.at(value_truth[2 * k + 1], q[known] - 1, np.where(counted, latest, 0.0)[known])
 
-    truth_frame = pd.DataFrame({
-        "imd_quintile": truth_index.get_level_values(0).to_numpy(),
-        "month_index": truth_index.get_level_values(1).to_numpy() + s0,
-        "denominator": truth[0].ravel(),
-        "numerator": truth[1].ravel(),
-        "numerator_counterfactual": truth[2].ravel(),
-    })
-    if outcome is not None:
-        for name, arr in zip(VALUE_TRUTH_COLUMNS, value_truth, strict=True):  # counts, sums, counts, sums
+    def joined(parts, dtype):
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+
+    code_table = np.array([c for t in code_tables for c in t], dtype=object)
+    return PracticeDraws(event_patient=joined(ev_pid, np.int64), event_code_index=joined(ev_code, np.int64),
+                         code_table=code_table,
+                         event_month=joined(ev_month, np.int64), event_day=joined(ev_day, np.int64),
+                         event_value=joined(ev_value, np.float64), truth=truth, ethnic_truth=ethnic_truth,
+                         value_truth=value_truth if outcome is not None else None)
+
+
+def simulate_area(area: Area, study: Study, patients: pd.DataFrame, practice_re: float,
+                  programme_start: pd.Timestamp | None, scenario: str, rng: np.random.Generator
+                  ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Events of ``area`` for one practice's ``patients``, and that practice's ground truth by quintile x month
+    and by ethnic group x month."""
+    draws = simulate_practice(area, study, PatientArrays.from_frame(patients), practice_re, programme_start,
+                              scenario, rng)
+    s0, n_months = month_index_of(study.study_start), study.n_months
+    count_columns = TRUTH_COLUMNS[3:]   # denominator, numerator, numerator_counterfactual
+    truth_frame = pd.DataFrame({"imd_quintile": np.repeat(np.arange(1, 6), n_months),
+                                "month_index": np.tile(np.arange(n_months) + s0, 5),
+                                **{c: a.ravel() for c, a in zip(count_columns, draws.truth, strict=True)}})
+    if draws.value_truth is not None:
+        for name, arr in zip(VALUE_TRUTH_COLUMNS, draws.value_truth, strict=True):  # counts, sums, counts, sums
             truth_frame[name] = arr.ravel().astype(np.int64) if name.startswith("value_n") else arr.ravel()
-    ethnic_frame = pd.DataFrame({
-        "ethnicity": np.repeat(np.array(ETHNIC_GROUPS + ("Not recorded",), dtype=object), n_months),
-        "month_index": np.tile(np.arange(n_months) + s0, len(ETHNIC_GROUPS) + 1),
-        "denominator": ethnic_truth[0].ravel(),
-        "numerator": ethnic_truth[1].ravel(),
-        "numerator_counterfactual": ethnic_truth[2].ravel(),
-    })
-    ev = pd.concat(events, ignore_index=True) if events else pd.DataFrame(columns=list(EVENT_COLUMNS))
-    return ev, truth_frame, ethnic_frame
+    groups = ETHNIC_GROUPS + ("Not recorded",)
+    ethnic_frame = pd.DataFrame({"ethnicity": np.repeat(np.array(groups, dtype=object), n_months),
+                                 "month_index": np.tile(np.arange(n_months) + s0, len(groups)),
+                                 **{c: a.ravel() for c, a in zip(count_columns, draws.ethnic_truth, strict=True)}})
+    if not len(draws.event_patient):
+        return pd.DataFrame(columns=list(EVENT_COLUMNS)), truth_frame, ethnic_frame
+    events = pd.DataFrame({"patient_id": draws.event_patient, "code": draws.code_table[draws.event_code_index],
+                           "event_date": _dates(draws.event_month, draws.event_day), "value": draws.event_value})
+    return events, truth_frame, ethnic_frame

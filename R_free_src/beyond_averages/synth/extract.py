@@ -19,6 +19,7 @@ its own seed, so the files are the same, byte for byte, for any ``jobs``.
 
 from __future__ import annotations
 
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from ..config import Area, Study, load_area, load_study
+from ..config import ETHNIC_GROUPS, Area, Study, load_area, load_study
 from ..files import atomic_path, read_parquet, write_parquet
 from ..parallel import ordered_map
-from .events import VALUE_TRUTH_COLUMNS, simulate_area
+from ..deprivation import imd_quintile_from_decile
+from ..months import NEVER, month_index_of
+from .events import VALUE_TRUTH_COLUMNS, PatientArrays, PracticeDraws, epoch_days, simulate_practice
 from .population import make_patients, make_practices
 
 POPULATION_STREAM = 1
@@ -80,8 +84,9 @@ class _StreamWriter:
         self._schema = schema
         self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
 
-    def write(self, frame: pd.DataFrame) -> None:
-        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+    def write(self, frame: pd.DataFrame | pa.Table) -> None:
+        table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, schema=self._schema,
+                                                                              preserve_index=False)
         self._writer.write_table(table)
 
     def close(self, ok: bool = True) -> None:
@@ -118,11 +123,15 @@ VALUE_TRUTH_SCHEMA = pa.schema([
 ])
 
 
-def _practice_patients(task: tuple[Study, int, int, pd.Series]) -> pd.DataFrame:
+def _practice_patients(task: tuple[Study, int, int, pd.Series]) -> pa.Table:
     """One practice's patients, from its own seed (a pool task)."""
     study, seed, i, practice = task
     prng = np.random.default_rng([seed, POPULATION_STREAM, i])
-    return make_patients(practice, study, prng, first_patient_id=(i + 1) * PATIENT_ID_BLOCK)
+    columns = make_patients(practice, study, prng, first_patient_id=(i + 1) * PATIENT_ID_BLOCK)
+    # from_pandas: NaT and NaN are nulls (no date, no IMD decile), as when written from a DataFrame.
+    return pa.Table.from_arrays([columns[f.name] if isinstance(columns[f.name], pa.Array)
+                                 else pa.array(columns[f.name], f.type, from_pandas=True) for f in PATIENT_SCHEMA],
+                                schema=PATIENT_SCHEMA)
 
 
 def generate_population(out_dir: Path, study: Study | None = None, progress: bool = True, jobs: int = 1,
@@ -179,22 +188,104 @@ def assign_programme(area: Area, practice_ids: list[str], seed: int, level: np.n
     })
 
 
-def _practice_events(task: tuple) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """One practice's events and ground truth, from its own seed (a pool task)."""
+_OPEN_PATIENT_FILES: dict[tuple, pq.ParquetFile] = {}
+PATIENT_ARRAY_COLUMNS = ["patient_id", "birth_date", "registration_start", "registration_end", "death_date",
+                         "imd_decile", "sex", "ethnicity"]
+
+
+def _patients_file(path: Path) -> pq.ParquetFile:
+    """``patients.parquet`` opened once per process: re-reading its footer for every practice cost more than reading
+    the practice's rows. Keyed by process (forked pool workers open their own handle) and by the file's identity
+    and modification time (a regenerated population is opened afresh); :func:`generate_area` lets it go at the
+    end."""
+    st = os.stat(path)
+    key = (os.getpid(), str(path), st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _OPEN_PATIENT_FILES:
+        _OPEN_PATIENT_FILES.clear()
+        _OPEN_PATIENT_FILES[key] = pq.ParquetFile(path)
+    return _OPEN_PATIENT_FILES[key]
+
+
+def _month_indexes(dates: pa.ChunkedArray) -> np.ndarray:
+    """Month index of each date32 (null -> ``NEVER``), as :func:`beyond_averages.months.month_index`, in numpy."""
+    days = pc.fill_null(pc.cast(dates, pa.int32()), 0).to_numpy()
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) + 1970 * 12
+    months[~pc.is_valid(dates).to_numpy()] = NEVER
+    return months
+
+
+def patient_arrays(table: pa.Table) -> PatientArrays:
+    """One practice's rows of ``patients.parquet`` as simulation arrays, straight from Arrow (no pandas)."""
+    decile = pc.cast(table["imd_decile"], pa.float64()).to_numpy()  # nulls -> NaN
+    ethnic = pc.fill_null(pc.index_in(table["ethnicity"], value_set=pa.array(ETHNIC_GROUPS, pa.string())),
+                          len(ETHNIC_GROUPS))   # not recorded (or missing): the last group
+    return PatientArrays(
+        patient_id=table["patient_id"].to_numpy(),
+        birth_m=_month_indexes(table["birth_date"]), reg_start=_month_indexes(table["registration_start"]),
+        reg_end=_month_indexes(table["registration_end"]), death_m=_month_indexes(table["death_date"]),
+        quintile=np.nan_to_num(imd_quintile_from_decile(decile), nan=0).astype(int),
+        female=pc.fill_null(pc.equal(table["sex"], "female"), False).to_numpy(),
+        ethnic=ethnic.to_numpy().astype(np.int64))
+
+
+def _event_table(draws: PracticeDraws) -> pa.Table:
+    """The events sorted by patient, date and code (a stable sort: ties keep their draw order)."""
+    days = epoch_days(draws.event_month, draws.event_day)
+    table_rank = np.unique(draws.code_table, return_inverse=True)[1].reshape(-1)   # codes in string order
+    keys = [draws.event_patient, days, table_rank[draws.event_code_index]]
+    # One int64 key (patient, day, code rank packed in bits) sorts much faster than np.lexsort of the three.
+    bits = [int(k.max() - k.min()).bit_length() if len(k) else 0 for k in keys]
+    if not len(days) or sum(bits) > 62:
+        order = np.lexsort(keys[::-1])
+    else:
+        packed = np.zeros(len(days), dtype=np.int64)
+        for k, b in zip(keys, bits, strict=True):
+            packed <<= b
+            packed |= k - k.min()
+        order = np.argsort(packed, kind="stable")
+    return pa.Table.from_arrays([
+        pa.array(draws.event_patient[order], pa.int64()),
+        pa.array(draws.code_table, pa.string()).take(pa.array(draws.event_code_index[order])),
+        pa.array(days[order].astype(np.int32), pa.int32()).view(pa.date32()),
+        pa.array(draws.event_value[order], pa.float64(), from_pandas=True),   # NaN: no value (null)
+    ], schema=EVENT_SCHEMA)
+
+
+def _truth_table(schema: pa.Schema, pid: str, groups: np.ndarray, month_index: np.ndarray,
+                 columns: dict[str, np.ndarray]) -> pa.Table:
+    """A ground-truth row group: practice, group and month keys, then ``columns`` (all flattened group x month)."""
+    n = len(month_index)
+    keys = {"practice_id": pa.array([pid] * n, pa.string()),
+            schema.names[1]: pa.array(groups, schema.field(1).type),
+            "month": pa.array(epoch_days(month_index) * 86_400, pa.int64()).view(pa.timestamp("s"))}
+    arrays = [keys[name] if name in keys else pa.array(columns[name], schema.field(name).type, from_pandas=True)
+              for name in schema.names]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _practice_events(task: tuple) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table | None]:
+    """One practice's events and ground truth (by quintile, by ethnic group, and of the value when the area has
+    one), from its own seed (a pool task)."""
     area, study, patients_path, i, pid, practice_re, start, scenario, seed, stream = task
-    patients = pq.ParquetFile(patients_path).read_row_group(i).to_pandas()
-    for col in ("birth_date", "registration_start", "registration_end", "death_date"):
-        patients[col] = pd.to_datetime(patients[col])
+    patients = _patients_file(patients_path).read_row_group(i, columns=PATIENT_ARRAY_COLUMNS)
     rng = np.random.default_rng([seed, stream, i])
-    events, truth, by_ethnicity = simulate_area(area, study, patients, practice_re, start, scenario, rng)
-    events = events.sort_values(["patient_id", "event_date", "code"], kind="stable")
-    for frame in (truth, by_ethnicity):
-        frame.insert(0, "practice_id", pid)
-        frame["month"] = (pd.to_datetime(pd.DataFrame({"year": frame["month_index"] // 12,
-                                                       "month": frame["month_index"] % 12 + 1, "day": 1})))
-    # The value columns (areas with a continuous outcome) go to their own file.
-    return (events, truth[[c for c in truth.columns if c != "month_index"]],
-            by_ethnicity[[c.name for c in ETHNIC_TRUTH_SCHEMA]])
+    draws = simulate_practice(area, study, patient_arrays(patients), practice_re, start, scenario, rng)
+    n_months = study.n_months
+    months = np.arange(n_months) + month_index_of(study.study_start)
+    quintiles = np.repeat(np.arange(1, 6), n_months)
+    truth_cols = TRUTH_SCHEMA.names[3:]   # denominator, numerator, numerator_counterfactual
+    truth = _truth_table(TRUTH_SCHEMA, pid, quintiles, np.tile(months, 5),
+                         {c: a.ravel() for c, a in zip(truth_cols, draws.truth, strict=True)})
+    groups = ETHNIC_GROUPS + ("Not recorded",)
+    by_ethnicity = _truth_table(ETHNIC_TRUTH_SCHEMA, pid, np.repeat(np.array(groups, dtype=object), n_months),
+                                np.tile(months, len(groups)),
+                                {c: a.ravel() for c, a in zip(truth_cols, draws.ethnic_truth, strict=True)})
+    values = None
+    if draws.value_truth is not None:   # the value columns (areas with a continuous outcome) have their own file
+        values = _truth_table(VALUE_TRUTH_SCHEMA, pid, quintiles, np.tile(months, 5), {
+            c: a.ravel().astype(np.int64) if c.startswith("value_n") else a.ravel()
+            for c, a in zip(VALUE_TRUTH_COLUMNS, draws.value_truth, strict=True)})
+    return _event_table(draws), truth, by_ethnicity, values
 
 
 def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, progress: bool = True, jobs: int = 1,
@@ -225,20 +316,20 @@ def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, p
     ethnic_writer = _StreamWriter(out_dir / f"ground_truth_by_ethnicity_{area.name}.parquet", ETHNIC_TRUTH_SCHEMA)
     value_writer = (_StreamWriter(out_dir / f"ground_truth_{area.name}_values.parquet", VALUE_TRUTH_SCHEMA)
                     if area.continuous_outcome is not None else None)
-    keys = ["practice_id", "imd_quintile", "month"]
     ok = False
     n_events = 0
     try:
         tasks = ((area, study, out_dir / "patients.parquet", i, pid, float(practice_re[i]), starts.get(pid),
                   settings.scenario, settings.seed, stream) for i, pid in enumerate(ids))
-        for events, truth, by_ethnicity in tqdm(ordered_map(_practice_events, tasks, jobs), total=len(ids),
-                                                desc=f"events {area.name}", disable=not progress, unit="practice"):
+        for events, truth, by_ethnicity, values in tqdm(ordered_map(_practice_events, tasks, jobs), total=len(ids),
+                                                        desc=f"events {area.name}", disable=not progress,
+                                                        unit="practice"):
             events_writer.write(events)
             n_events += len(events)
-            truth_writer.write(truth[[c.name for c in TRUTH_SCHEMA]])
+            truth_writer.write(truth)
             ethnic_writer.write(by_ethnicity)
             if value_writer is not None:
-                value_writer.write(truth[keys + list(VALUE_TRUTH_COLUMNS)])
+                value_writer.write(values)
         ok = True
     finally:
         events_writer.close(ok)
@@ -246,6 +337,7 @@ def generate_area(area: Area | str, out_dir: Path, study: Study | None = None, p
         ethnic_writer.close(ok)
         if value_writer is not None:
             value_writer.close(ok)
+        _OPEN_PATIENT_FILES.clear()   # hold no handle on the population once the area is written
     write_parquet(programme, out_dir / f"programme_{area.name}.parquet")
     planted = pd.DataFrame({
         "area": area.name, "scenario": settings.scenario, "imd_quintile": list(range(1, 6)),

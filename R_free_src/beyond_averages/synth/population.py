@@ -13,6 +13,7 @@ from functools import cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .. import paths
 from ..config import ETHNIC_GROUPS, Study  # one list of groups, shared with the area files
@@ -66,6 +67,16 @@ def load_calibration() -> Calibration:
     return Calibration(lsoas=lsoas, age_by_borough=age, female_share=female, list_sizes=sizes)
 
 
+@cache
+def _lsoa_columns() -> dict:
+    """The calibration LSOAs' columns as numpy arrays (the codes as an Arrow array, to take from), converted once
+    per process rather than once per practice."""
+    lsoas = load_calibration().lsoas
+    return {"borough": lsoas["borough"].to_numpy(dtype=object), "population": lsoas["population"].to_numpy(),
+            "lsoa_code": pa.array(lsoas["lsoa_code"].to_numpy(dtype=object), pa.string()),
+            "imd_decile": lsoas["imd_decile"].to_numpy(), "ethnic_shares": lsoas[list(ETHNIC_GROUPS)].to_numpy()}
+
+
 def make_practices(study: Study, rng: np.random.Generator) -> pd.DataFrame:
     """Practices with borough, target list size and catchment (not yet patients).
 
@@ -94,13 +105,13 @@ def make_practices(study: Study, rng: np.random.Generator) -> pd.DataFrame:
 
 def _catchment(borough: str, n_lsoas: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """LSOA row numbers and weights: most patients from a cluster in the borough, some from elsewhere in NEL."""
-    lsoas = load_calibration().lsoas
-    home = np.flatnonzero(lsoas["borough"].to_numpy() == borough)
+    lsoas = _lsoa_columns()
+    home = np.flatnonzero(lsoas["borough"] == borough)
     k = min(n_lsoas, len(home))
-    pop = lsoas["population"].to_numpy()
+    pop = lsoas["population"]
     chosen = rng.choice(home, size=k, replace=False, p=pop[home] / pop[home].sum())
     w_home = rng.dirichlet(np.ones(k)) * (1 - OUT_OF_BOROUGH_SHARE)
-    away = rng.choice(len(lsoas), size=10, replace=False, p=pop / pop.sum())
+    away = rng.choice(len(pop), size=10, replace=False, p=pop / pop.sum())
     w_away = rng.dirichlet(np.ones(10)) * OUT_OF_BOROUGH_SHARE
     return np.concatenate([chosen, away]), np.concatenate([w_home, w_away])
 
@@ -110,8 +121,11 @@ def _annual_mortality(age_years: np.ndarray) -> np.ndarray:
     return np.minimum(np.exp(-10.6 + 0.097 * age_years), 0.5)
 
 
-def make_patients(practice: pd.Series, study: Study, rng: np.random.Generator, first_patient_id: int) -> pd.DataFrame:
-    """The registered patients (ever, during the study window) of one practice.
+def make_patients(practice: pd.Series, study: Study, rng: np.random.Generator, first_patient_id: int
+                  ) -> dict[str, np.ndarray]:
+    """The registered patients (ever, during the study window) of one practice, as a column per name of
+    ``PATIENT_COLUMNS``: text as Arrow string arrays (taken from the few distinct values, much faster than
+    converting Python strings), dates ``datetime64[D]`` (NaT for none), ``imd_decile`` float (NaN for unknown).
 
     Dates are drawn at day precision; birth dates are given as the first of the birth month, as extracts give the
     month of birth only.
@@ -167,36 +181,35 @@ def make_patients(practice: pd.Series, study: Study, rng: np.random.Generator, f
 
     lsoa_rows, lsoa_w = _catchment(practice["borough"], syn.catchment_lsoas, rng)
     lsoa_pick = lsoa_rows[rng.choice(len(lsoa_rows), size=n, p=lsoa_w)]
-    lsoa_code = cal.lsoas["lsoa_code"].to_numpy()[lsoa_pick].astype(object)
-    decile = cal.lsoas["imd_decile"].to_numpy()[lsoa_pick].astype(float)
+    decile = _lsoa_columns()["imd_decile"][lsoa_pick].astype(float)
     no_address = rng.random(n) < LSOA_NOT_RECORDED
-    lsoa_code[no_address] = None
+    lsoa_code = _lsoa_columns()["lsoa_code"].take(pa.array(lsoa_pick, mask=no_address))   # masked: null
     decile[no_address] = np.nan
 
-    eth_p = cal.lsoas[list(ETHNIC_GROUPS)].to_numpy()[lsoa_pick]
+    eth_p = _lsoa_columns()["ethnic_shares"][lsoa_pick]
     u = rng.random(n)[:, None]
     eth_idx = (u > np.cumsum(eth_p, axis=1)).sum(axis=1).clip(0, len(ETHNIC_GROUPS) - 1)
-    ethnicity = np.array(ETHNIC_GROUPS, dtype=object)[eth_idx]
-    ethnicity[rng.random(n) < ETHNICITY_NOT_RECORDED] = "Not recorded"
+    eth_idx[rng.random(n) < ETHNICITY_NOT_RECORDED] = len(ETHNIC_GROUPS)
+    ethnicity = pa.array(ETHNIC_GROUPS + ("Not recorded",), pa.string()).take(pa.array(eth_idx))
 
     female = rng.random(n) < float(cal.female_share.loc[practice["borough"]])
 
-    def to_date(month_idx, day):
-        return pd.to_datetime(pd.DataFrame({"year": month_idx // 12, "month": month_idx % 12 + 1, "day": day}))
+    def to_date(month_idx, day):   # numpy calendar arithmetic: pandas per practice cost more than the draws
+        first = (month_idx - 1970 * 12).astype("datetime64[M]").astype("datetime64[D]")
+        return first + (np.asarray(day, dtype=np.int64) - 1)
 
-    reg_end = to_date(s0 + end_month, end_day).where(in_window)
-    death_date = reg_end.where(dies & in_window)
-    frame = pd.DataFrame({
+    reg_end = np.where(in_window, to_date(s0 + end_month, end_day), np.datetime64("NaT"))
+    death_date = np.where(dies & in_window, reg_end, np.datetime64("NaT"))
+    # Patients who left before they arrived cannot occur; patients registering after the window are not drawn.
+    return {
         "patient_id": np.arange(first_patient_id, first_patient_id + n, dtype=np.int64),
-        "practice_id": practice["practice_id"],
-        "sex": np.where(female, "female", "male"),
-        "birth_date": to_date(birth_month, np.ones(n, dtype=int)),
+        "practice_id": pa.array([practice["practice_id"]], pa.string()).take(pa.array(np.zeros(n, np.int32))),
+        "sex": pa.array(["male", "female"], pa.string()).take(pa.array(female.astype(np.int8))),
+        "birth_date": to_date(birth_month, 1),
         "ethnicity": ethnicity,
         "lsoa_code": lsoa_code,
-        "imd_decile": pd.array(decile, dtype="Int64"),
+        "imd_decile": decile,
         "registration_start": to_date(reg_start_month, reg_start_day),
         "registration_end": reg_end,
         "death_date": death_date,
-    })
-    # Patients who left before they arrived cannot occur; patients registering after the window are not drawn.
-    return frame
+    }

@@ -1,0 +1,196 @@
+"""The recovery study's appendix: the bench script's tracked summary (coverage, Monte Carlo SE, rejections, failed
+fits) from hand-built per-seed rows, and the report layer's table and sentences judged against the targets of
+issue #13 from a hand-built summary (in band, out of band, a scale not yet run, no file at all)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from beyond_averages import paths
+from beyond_averages.files import InputError, write_csv
+from beyond_averages.report import recovery as show
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("recovery_study", paths.ROOT / "bench" / "recovery_study.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- the bench script's summary writer ------------------------------------------------------------------------------
+def _seed_rows(scale=0.1, seeds=(1000, 1001, 1002, 1003)) -> pd.DataFrame:
+    """Four seeds: the DiD Q1 - Q5 in the null scenario covers 3 of 4 and wrongly rejects once; the stacked ITS
+    Q1 - Q5 at 24 months covers every seed that fitted but fails on the last seed; a 6-month ITS row (not a headline)
+    and a narrowing gap row (planted -1: no rejection rate)."""
+    rows = []
+    for k, seed in enumerate(seeds):
+        base = dict(scale=scale, seed=seed, estimate=0.5, std_error=0.3, ci_lower=-0.1, ci_upper=1.1, bias=0.5,
+                    seconds=1.0, error=None)
+        rows.append({**base, "scenario": "null", "method": "group_time_att", "target": "1-5", "horizon": np.nan,
+                     "truth": 0.0 if k < 3 else 2.0, "covered": k < 3, "correct": 0.0 if k == 1 else 1.0,
+                     "planted": 0, "narrowing": 1})
+        if k < 3:
+            for h in (6.0, 24.0):
+                rows.append({**base, "scenario": "null", "method": "its_stacked", "target": "1-5", "horizon": h,
+                             "truth": 0.0, "covered": True, "correct": 1.0, "planted": 0, "narrowing": 1})
+        else:
+            rows.append({**base, "scenario": "null", "method": "its", "target": None, "horizon": np.nan,
+                         "estimate": np.nan, "error": "ValueError: redacted month", "truth": np.nan,
+                         "covered": False, "correct": np.nan, "planted": np.nan, "narrowing": np.nan})
+        rows.append({**base, "scenario": "narrowing", "method": "group_time_att", "target": "gap", "horizon": np.nan,
+                     "truth": -1.0, "covered": True, "correct": float(k < 2), "planted": -1, "narrowing": -1})
+    return pd.DataFrame(rows)
+
+
+def test_summary_coverage_mc_se_rejections_and_failed_fits(bench):
+    s = bench.recorded_summary(_seed_rows(), {0.1: 100}).set_index(["scenario", "method", "target"])
+    assert list(bench.recorded_summary(_seed_rows()).columns) == bench.SUMMARY_COLUMNS
+    did = s.loc[("null", "group_time_att", "1-5")]
+    assert did["seeds"] == 4 and did["coverage"] == 0.75
+    assert math.isclose(did["coverage_mc_se"], math.sqrt(0.75 * 0.25 / 4))          # 0.2165
+    assert did["correct"] == 0.75 and did["rejection_rate"] == 0.25
+    assert math.isclose(did["correct_mc_se"], math.sqrt(0.75 * 0.25 / 4))
+    assert did["truth"] == 0.5 and did["failed_fits"] == 0 and did["seeds_planned"] == 100
+    assert (did["first_seed"], did["last_seed"], did["n_practices"]) == (1000, 1003, bench.N_PRACTICES)
+    its = s.loc[("null", "its_stacked", "1-5")]
+    assert its["horizon"] == 24 and its["seeds"] == 3 and its["coverage"] == 1.0 and its["coverage_mc_se"] == 0
+    assert its["failed_fits"] == 1 and its["rejection_rate"] == 0.0
+    gap = s.loc[("narrowing", "group_time_att", "gap")]
+    assert gap["correct"] == 0.5 and np.isnan(gap["rejection_rate"]) and gap["planted"] == -1
+    assert len(s) == 3  # the 6-month ITS row is not a headline row
+
+
+def test_main_writes_the_summary_beside_the_per_seed_file_and_keeps_other_scales(bench, tmp_path):
+    out = tmp_path / "recovery_study.parquet"
+    rows = pd.concat([_seed_rows(0.1), _seed_rows(0.3, (1000, 1001))], ignore_index=True)
+    rows.to_parquet(out, index=False)
+    write_csv(pd.DataFrame({"scale": [0.3], "seeds_planned": [50]}), tmp_path / "recovery_study_summary.csv")
+    # Every (scale 0.1, seed) is already in the file: nothing runs, the summary covers both scales of the file.
+    result = bench.main(["--scales", "0.1", "--replicates", "4", "--out", str(out)])
+    assert result["summary_file"] == str(tmp_path / "recovery_study_summary.csv")
+    assert bench.summary_path_for(out) == tmp_path / "recovery_study_summary.csv"
+    summary = pd.read_csv(tmp_path / "recovery_study_summary.csv", keep_default_na=False, na_values=[""])
+    assert sorted(summary["scale"].unique()) == [0.1, 0.3]
+    assert summary.groupby("scale")["seeds_planned"].first().to_dict() == {0.1: 4, 0.3: 50}
+    assert set(summary["scenario"]) == {"null", "narrowing"}  # "null" stays a name
+    data = show.load_recovery_summary(tmp_path / "recovery_study_summary.csv", scales=(0.1, 0.3))
+    assert data.available and len(show.recovery_frame(data)) == 6
+
+
+# -- the report layer ------------------------------------------------------------------------------------------------
+def _row(scale, scenario, method, target, *, coverage, correct, seeds=100, planted=1, narrowing=0):
+    return dict(scale=scale, scenario=scenario, method=method, target=target,
+                horizon=24.0 if method == "its_stacked" else np.nan, planted=planted, narrowing=narrowing,
+                seeds=seeds, seeds_planned=100, first_seed=1000, last_seed=999 + seeds, failed_fits=0, n_practices=285,
+                truth=1.5, bias=-0.25, mean_se=0.4, coverage=coverage,
+                coverage_mc_se=math.sqrt(coverage * (1 - coverage) / seeds), correct=correct,
+                correct_mc_se=math.sqrt(correct * (1 - correct) / seeds),
+                rejection_rate=1 - correct if planted == 0 else np.nan)
+
+
+def _summary(tmp_path, rows) -> show.RecoveryResults:
+    path = tmp_path / "summary.csv"
+    write_csv(pd.DataFrame(rows), path, float_format="%.10g")
+    return show.load_recovery_summary(path)
+
+
+HAND = [
+    # scale 0.1: null scenario, one estimand in both bands, one out of both, one far out in coverage only
+    _row(0.1, "null", "group_time_att", "1", coverage=0.95, correct=0.95, planted=0),
+    _row(0.1, "null", "group_time_att", "1-5", coverage=0.90, correct=0.90, planted=0, narrowing=1),
+    _row(0.1, "null", "its_stacked", "1-5", coverage=0.99, correct=0.96, planted=0, narrowing=1),
+    _row(0.1, "narrowing", "group_time_att", "1-5", coverage=0.94, correct=0.40, narrowing=1),
+    _row(0.1, "widening", "group_time_att", "sii", coverage=0.96, correct=0.50, planted=1, narrowing=-1),
+    # scale 1 (full scale, 100 seeds): one inequality estimand below 80%
+    _row(1.0, "narrowing", "group_time_att", "1-5", coverage=0.95, correct=0.90, narrowing=1),
+    _row(1.0, "narrowing", "group_time_att", "gap", coverage=0.93, correct=0.85, planted=-1, narrowing=-1),
+    _row(1.0, "widening", "group_time_att", "sii", coverage=0.97, correct=0.75, planted=1, narrowing=-1),
+    _row(1.0, "widening", "group_time_att", "3", coverage=0.92, correct=0.10),  # a quintile: no direction target
+]
+
+
+def test_table_values(tmp_path):
+    data = _summary(tmp_path, HAND)
+    t = show.recovery_frame(data)
+    assert list(t["Scale"]) == ["0.1"] * 5 + ["1"] * 4
+    first = t.iloc[1]
+    assert first["Scenario"] == "Null" and first["Estimand"] == "DiD (group-time ATT): Q1 minus Q5"
+    assert first["Coverage, % (MC SE)"] == "90.0 (3.0)"          # sqrt(0.9 * 0.1 / 100) = 0.03
+    assert first["Correct conclusion, %"] == "90.0" and first["Rejects no effect, %"] == "10.0"
+    assert first["Mean truth (pp)"] == "1.50" and first["Mean bias (pp)"] == "-0.25" and first["Seeds"] == "100"
+    its = t.iloc[2]
+    assert its["Estimand"] == "ITS (stacked, 24 months): Q1 minus Q5" and its["Rejects no effect, %"] == "4.0"
+    assert t.iloc[3]["Rejects no effect, %"] == "–"              # an effect was planted: no rejection rate
+    assert t.iloc[6]["Estimand"] == "DiD (group-time ATT): within-practice gap, Q5 minus Q1"
+    assert t.iloc[0]["Estimand"] == "DiD (group-time ATT): Q1 (most deprived)"
+    assert show.recovery_table(data).data.shape == (9, 9)
+
+
+def test_sentences_in_and_out_of_band_and_missing_scale(tmp_path):
+    data = _summary(tmp_path, HAND)
+    cov = show.coverage_sentence(data)
+    assert "target 93.0% to 97.0%" in cov
+    assert "Scale 0.1: 3 of 5 headline estimands within the band; outside it null: DiD Q1 minus Q5 (90.0%), " \
+           "ITS Q1 minus Q5 (99.0%) (1 of these 2 further from 95.0% than 2 Monte Carlo SEs)" in cov
+    # judged by the SE of a nominal 95% share over 100 seeds, 2.18 points: 90% is 5 points away (beyond 2 SEs,
+    # 4.36), 99% only 4; 92% at scale 1 is 3 points away
+    assert "Scale 0.3: not yet run" in cov
+    assert "Scale 1: 3 of 4 headline estimands within the band; outside it widening: DiD Q3 (92.0%) (within 2 Monte " \
+           "Carlo SEs of 95.0%)." in cov
+    rej = show.rejection_sentence(data)
+    assert "Scale 0.1: 2 of 3 estimands within the band, overall rate 6.3%; outside it null: " \
+           "DiD Q1 minus Q5 (10.0%)" in rej                                      # (5 + 10 + 4) / 3 = 6.33
+    assert "Scale 0.3: not yet run" in rej and "Scale 1: no null scenario in the file" in rej
+    direction = show.direction_sentence(data)
+    assert "at scale 1, 2 of 3 reach it; below it widening: DiD within-practice SII (75.0%)" in direction
+    trend = show.trend_sentence(data)
+    # (40 + 50) / 2 = 45.0% at 0.1; (90 + 85 + 75) / 3 = 83.3% at 1: a rise far beyond Monte Carlo error
+    assert "is 45.0% at scale 0.1 and 83.3% at scale 1: from scale 0.1 to 1 it rises; scale 0.3 not yet run." in trend
+    status = show.status_sentence(data)
+    assert "scale 0.1: 100 seeds (1000 to 1099); scale 0.3: not yet run; scale 1: 100 seeds" in status
+    assert status.endswith("no fit failed.")
+
+
+def test_before_full_scale_and_within_noise(tmp_path):
+    rows = [_row(0.1, "narrowing", "group_time_att", "1-5", coverage=0.95, correct=0.60, narrowing=1, seeds=20),
+            _row(0.3, "narrowing", "group_time_att", "1-5", coverage=0.95, correct=0.65, narrowing=1, seeds=20)]
+    rows[1]["seeds_planned"] = 100
+    data = _summary(tmp_path, rows)
+    assert "scale 1 is not yet run; at the largest scale run, 0.3, 0 of 1 reach it; below it narrowing: " \
+           "DiD Q1 minus Q5 (65.0%)" in show.direction_sentence(data)
+    # 60% vs 65% over 20 seeds: MC SEs about 11%, so the step is noise.
+    assert "from scale 0.1 to 0.3 it stays within Monte Carlo error; scale 1 not yet run" in show.trend_sentence(data)
+    assert "scale 0.3: 20 of 100 planned seeds so far (1000 to 1019)" in show.status_sentence(data)
+    one = _summary(tmp_path, rows[:1])
+    assert show.trend_sentence(one) == ("The trend over scales needs at least two scales; scales 0.3 and 1 are not "
+                                        "yet run (so far 60.0% at scale 0.1).")
+
+
+def test_absent_file_says_how_to_run_it_and_shows_no_table(tmp_path):
+    data = show.load_recovery_summary(tmp_path / "missing.csv")
+    assert not data.available
+    assert "has not been run" in show.status_sentence(data) and "`make bench`" in show.status_sentence(data)
+    assert [show.coverage_sentence(data), show.rejection_sentence(data), show.direction_sentence(data),
+            show.trend_sentence(data)] == [""] * 4
+    note = show.recovery_table(data)
+    assert not hasattr(note, "data") or isinstance(note.data, str)   # a Markdown note, not a Styler of a table
+    assert "not been run" in note.data
+    assert "5 scenarios" in show.methods_paragraph(data) and "0.1, 0.3 and 1" in show.methods_paragraph(data)
+
+
+def test_bad_file_names_file_and_column(tmp_path):
+    path = tmp_path / "bad.csv"
+    write_csv(pd.DataFrame([_row(0.1, "null", "group_time_att", "1", coverage=0.95, correct=0.9)])
+              .drop(columns=["coverage_mc_se"]), path)
+    with pytest.raises(InputError, match=r"bad\.csv: missing column\(s\) 'coverage_mc_se'"):
+        show.load_recovery_summary(path)
+    write_csv(pd.DataFrame([_row(0.1, "null", "did", "1", coverage=0.95, correct=0.9)]), path)
+    with pytest.raises(InputError, match=r"bad\.csv: column 'method' holds \['did'\]"):
+        show.load_recovery_summary(path)
