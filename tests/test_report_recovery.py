@@ -173,15 +173,17 @@ def test_before_full_scale_and_within_noise(tmp_path):
                                         "yet run (so far 60.0% at scale 0.1).")
 
 
-def test_absent_file_says_how_to_run_it_and_shows_no_table(tmp_path):
+def test_absent_file_says_how_to_run_it_and_lists_the_planned_scales(tmp_path):
     data = show.load_recovery_summary(tmp_path / "missing.csv")
     assert not data.available
     assert "has not been run" in show.status_sentence(data) and "`make bench`" in show.status_sentence(data)
     assert [show.coverage_sentence(data), show.rejection_sentence(data), show.direction_sentence(data),
-            show.trend_sentence(data)] == [""] * 4
-    note = show.recovery_table(data)
-    assert not hasattr(note, "data") or isinstance(note.data, str)   # a Markdown note, not a Styler of a table
-    assert "not been run" in note.data
+            show.trend_sentence(data)] == [
+        show.NOT_RUN.format(what=w) for w in ("coverage of the truth", "null rejections", "correct conclusions",
+                                             "trend over scales")]
+    table = show.recovery_table(data).data
+    assert table["Scale"].tolist() == ["0.1", "0.3", "1"] and set(table["Status"]) == {"not yet run"}
+    assert (table["Seeds run"] == 0).all()
     assert "5 scenarios" in show.methods_paragraph(data) and "0.1, 0.3 and 1" in show.methods_paragraph(data)
 
 

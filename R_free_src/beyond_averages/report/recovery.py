@@ -161,21 +161,24 @@ def recovery_frame(data: RecoveryResults) -> pd.DataFrame:
 
 
 def recovery_table(data: RecoveryResults):
-    """The appendix table (a Styler); when the study has not been run, a Markdown note instead of a table."""
+    """The appendix table (a Styler); when the study has not been run, the planned scales, each "not yet run"."""
     if not data.available:
-        from IPython.display import Markdown
-
-        return Markdown("No results yet: the recovery study has not been run (see the note above).")
+        return html_table(pd.DataFrame({"Scale": [_scale(sc) for sc in data.scales],
+                                        "Seeds run": [0] * len(data.scales),
+                                        "Status": ["not yet run"] * len(data.scales)}))
     return html_table(recovery_frame(data))
 
 
 # -- sentences ----------------------------------------------------------------------------------------------------
+NOT_RUN = "No {what} can be reported until the study has been run."
+
+
 def status_sentence(data: RecoveryResults) -> str:
     """What the file holds: seeds per scale of the study (planned and run), scales not yet run, failed fits."""
     if not data.available:
-        return (f"The recovery study has not been run in this copy of the compendium ({_shown(data.path)} does not "
-                f"exist). Run `{COMMAND}` (the recovery study is "
-                "`bench/recovery_study.py`, which writes the file) and render the book again.")
+        return (f"The recovery study has not been run for this rendering: its summary (`{_shown(data.path)}`) is "
+                f"absent. The study is part of `{COMMAND}` (`bench/recovery_study.py`), and its results appear here "
+                "once it has been run.")
     parts = []
     for sc, rows in _by_scale(data).items():
         if rows.empty:
@@ -250,7 +253,7 @@ def coverage_sentence(data: RecoveryResults) -> str:
     lo, hi = COVERAGE_BAND
     head = f"Coverage of the truth by the 95% CI (target {_pct(lo)} to {_pct(hi)})"
     if not data.available:
-        return ""  # status_sentence says the study has not been run
+        return NOT_RUN.format(what="coverage of the truth")
     parts = []
     for sc, rows in _by_scale(data).items():
         if rows.empty:
@@ -276,7 +279,7 @@ def rejection_sentence(data: RecoveryResults) -> str:
     lo, hi = REJECTION_BAND
     head = f"Rejections of \"no evidence of change\" in the null scenario (target {_pct(lo)} to {_pct(hi)})"
     if not data.available:
-        return ""
+        return NOT_RUN.format(what="null rejections")
     parts = []
     for sc, rows in _by_scale(data).items():
         null = rows[rows["scenario"] == "null"] if not rows.empty else rows
@@ -304,7 +307,7 @@ def direction_sentence(data: RecoveryResults) -> str:
     head = (f"Correct direction of the inequality in the narrowing and widening scenarios (target: at least "
             f"{_pct(CORRECT_MIN)} of seeds at full scale, scale {_scale(FULL_SCALE)})")
     if not data.available:
-        return ""
+        return NOT_RUN.format(what="correct conclusions")
     by = {sc: _direction_rows(r) for sc, r in _by_scale(data).items()}
     run = [sc for sc, r in by.items() if not r.empty]
     if not run:
@@ -326,7 +329,7 @@ def trend_sentence(data: RecoveryResults) -> str:
     each step between scales judged against Monte Carlo error (the mean of the rows' MC SEs: an upper bound, since
     the rows share seeds)."""
     if not data.available:
-        return ""
+        return NOT_RUN.format(what="trend over scales")
     means = {}
     for sc, rows in _by_scale(data).items():
         rows = _direction_rows(rows)
