@@ -247,20 +247,23 @@ def _named(rows: pd.DataFrame, column: str) -> str:
     return "; ".join(groups) + more
 
 
+def _per_scale(data: RecoveryResults, what: str, head: str, describe) -> str:
+    """``head``, then ``describe(rows)`` for every scale of the study ("not yet run" for a scale the file lacks)."""
+    if not data.available:
+        return NOT_RUN.format(what=what)
+    parts = [f"scale {_scale(sc)}: " + ("not yet run" if rows.empty else describe(rows))
+             for sc, rows in _by_scale(data).items()]
+    return f"{head}. " + ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+
+
 def coverage_sentence(data: RecoveryResults) -> str:
     """Per scale, how many headline estimands' coverage lies within the band, those outside named, and how many of
     those are further from 95% than Monte Carlo error explains (2 SEs of a nominal share over the row's seeds)."""
     lo, hi = COVERAGE_BAND
-    head = f"Coverage of the truth by the 95% CI (target {_pct(lo)} to {_pct(hi)})"
-    if not data.available:
-        return NOT_RUN.format(what="coverage of the truth")
-    parts = []
-    for sc, rows in _by_scale(data).items():
-        if rows.empty:
-            parts.append(f"scale {_scale(sc)}: not yet run")
-            continue
+
+    def describe(rows: pd.DataFrame) -> str:
         out = _outside(rows, "coverage", COVERAGE_BAND)
-        text = f"scale {_scale(sc)}: {len(rows) - len(out)} of {len(rows)} headline estimands within the band"
+        text = f"{len(rows) - len(out)} of {len(rows)} headline estimands within the band"
         if len(out):
             # Judged with the Monte Carlo SE the share would have if coverage were nominal (a share of 0 or 1 has
             # an estimated SE of 0, which would call every departure real).
@@ -270,29 +273,26 @@ def coverage_sentence(data: RecoveryResults) -> str:
             judged = (f"{far} of these {len(out)} {apart}" if len(out) > 1 else
                       apart if far else f"within {MC_SES} Monte Carlo SEs of {_pct(NOMINAL)}")
             text += f"; outside it {_named(out, 'coverage')} ({judged})"
-        parts.append(text)
-    return f"{head}. " + ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+        return text
+    return _per_scale(data, "coverage of the truth",
+                      f"Coverage of the truth by the 95% CI (target {_pct(lo)} to {_pct(hi)})", describe)
 
 
 def rejection_sentence(data: RecoveryResults) -> str:
     """Per scale, the null scenario's rejection rates against the band: how many within it, those outside named."""
     lo, hi = REJECTION_BAND
-    head = f"Rejections of \"no evidence of change\" in the null scenario (target {_pct(lo)} to {_pct(hi)})"
-    if not data.available:
-        return NOT_RUN.format(what="null rejections")
-    parts = []
-    for sc, rows in _by_scale(data).items():
-        null = rows[rows["scenario"] == "null"] if not rows.empty else rows
+
+    def describe(rows: pd.DataFrame) -> str:
+        null = rows[rows["scenario"] == "null"]
         if null.empty:
-            parts.append(f"scale {_scale(sc)}: {'not yet run' if rows.empty else 'no null scenario in the file'}")
-            continue
+            return "no null scenario in the file"
         out = _outside(null, "rejection_rate", REJECTION_BAND)
-        text = (f"scale {_scale(sc)}: {len(null) - len(out)} of {len(null)} estimands within the band, overall "
-                f"rate {_pct(null['rejection_rate'].mean())}")
-        if len(out):
-            text += f"; outside it {_named(out, 'rejection_rate')}"
-        parts.append(text)
-    return f"{head}. " + ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+        text = (f"{len(null) - len(out)} of {len(null)} estimands within the band, overall rate "
+                f"{_pct(null['rejection_rate'].mean())}")
+        return text + (f"; outside it {_named(out, 'rejection_rate')}" if len(out) else "")
+    return _per_scale(data, "null rejections",
+                      f"Rejections of \"no evidence of change\" in the null scenario (target {_pct(lo)} to {_pct(hi)})",
+                      describe)
 
 
 def _direction_rows(rows: pd.DataFrame) -> pd.DataFrame:
