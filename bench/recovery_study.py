@@ -166,6 +166,8 @@ def main(argv=None) -> dict:
     p.add_argument("--scales", default="0.1,0.3", help="comma-separated extract scales (default 0.1,0.3)")
     p.add_argument("--scenarios", default=",".join(recovery.SCENARIOS))
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: both cores)")
+    p.add_argument("--summary-only", action="store_true",
+                   help="run no seed: summarise the results file as it stands (a study stopped part-way)")
     p.add_argument("--out", type=Path, default=None,
                    help="per-seed results file (Parquet); default bench/recorded/recovery_study.parquet "
                         "(--quick: bench/results/recovery_study_quick.parquet); the summary is written beside it")
@@ -178,8 +180,8 @@ def main(argv=None) -> dict:
 
     rec = _done(out)
     done = set(zip(rec["scale"], rec["seed"])) if len(rec) else set()
-    tasks = [(sc, FIRST_SEED + k, scenarios) for sc in scales for k in range(n_seeds)
-             if (sc, FIRST_SEED + k) not in done]
+    tasks = [] if a.summary_only else [(sc, FIRST_SEED + k, scenarios) for sc in scales for k in range(n_seeds)
+                                       if (sc, FIRST_SEED + k) not in done]
     print(f"Recovery study: {recovery.AREA}, {N_PRACTICES} practices, scales {scales}, {n_seeds} seeds each, "
           f"scenarios {list(scenarios)}; {len(done)} (scale, seed) pairs already in {out}, {len(tasks)} to run",
           flush=True)
