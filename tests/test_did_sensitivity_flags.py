@@ -124,3 +124,33 @@ def test_exclude_covid_drops_covid_start_to_the_month_before_adoption():
     gone = sorted(set(panel["month"]) - set(kept["month"]))
     assert gone[0] == pd.Timestamp("2020-03-01") and gone[-1] == pd.Timestamp("2021-03-01") and len(gone) == 13
     assert exclude_covid(panel, "2021-05-01") is None   # COVID-19 after the first wave: nothing to exclude
+
+
+def _separated_panel(n_control: int) -> pd.DataFrame:
+    """3 adopters (2021-04) whose baseline level is above every comparison unit's: the propensity score separates
+    perfectly. Outcome: level + 0.1 x month index, +2 after adoption for adopters (parallel trends hold)."""
+    months = pd.date_range("2020-01-01", "2021-09-01", freq="MS")
+    rows = []
+    for u in range(3 + n_control):
+        treated = u < 3
+        level = 80.0 + u if treated else 60.0 + u
+        for k, m in enumerate(months):
+            post = treated and m >= pd.Timestamp("2021-04-01")
+            rows.append({"practice_id": f"P{u}", "month": m, "denominator": 100 + 10 * u,
+                         "outcome": level + 0.1 * k + (2.0 if post else 0.0),
+                         "programme_start": pd.Timestamp("2021-04-01") if treated else pd.NaT})
+    return pd.DataFrame(rows)
+
+
+def test_conditional_fit_falls_back_when_the_propensity_score_separates():
+    from beyond_averages.did.covariates import conditional_fit
+    kw = dict(unit="practice_id", time="month", first_treated="programme_start", weights="denominator",
+              inference="analytic", warn=False)
+    fit = conditional_fit(_separated_panel(8), "outcome", ["practice_id"], "2020-03-01", True, **kw)
+    # Doubly robust cannot fit the separated logit; outcome regression needs no propensity score.
+    assert fit.est_method == "reg" and fit.covariates and not fit.failed_cells
+    assert fit.tidy().iloc[0]["estimate"] == pytest.approx(2.0)
+    # Two comparison units cannot carry a regression on the covariates: the fit without them, said by the fit.
+    small = conditional_fit(_separated_panel(2), "outcome", ["practice_id"], "2020-03-01", True, **kw)
+    assert small.covariates == [] and not small.failed_cells
+    assert small.tidy().iloc[0]["estimate"] == pytest.approx(2.0)

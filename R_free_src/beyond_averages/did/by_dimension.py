@@ -24,6 +24,8 @@ import pandas as pd
 
 from beyond_averages.did.group_gap import group_gap_att
 from beyond_averages.did.panel import Comparison
+from beyond_averages.config import load_study
+from beyond_averages.did.covariates import conditional_fit
 from beyond_averages.did.staggered import GroupTimeATT
 from beyond_averages.did.twfe import TwoWayFixedEffects
 from beyond_averages.files import InputError, require_columns
@@ -35,18 +37,23 @@ FEW_CLUSTERS = r"only \d+ treated clusters"  # did.inference's few-clusters mess
 @dataclass(frozen=True)
 class GroupDidSettings:
     """The DiD chapter's defaults: never-treated comparison, effects weighted by eligible patients, the multiplier
-    bootstrap of the group-time ATT (``n_boot`` draws, ``seed``)."""
+    bootstrap of the group-time ATT (``n_boot`` draws, ``seed``), conditional parallel trends (each practice x group
+    unit's baseline covariates, :mod:`beyond_averages.did.covariates`; ``covid_start`` None: the study's)."""
 
     comparison: Comparison = "never_treated"
     weighting: str = "denominator"
     n_boot: int = 999
     seed: int = 20240601
+    parallel_trends: str = "conditional"
+    covid_start: str | None = None
 
     def __post_init__(self):
         if self.comparison not in ("never_treated", "not_yet_treated"):
             raise ValueError(f"comparison must be 'never_treated' or 'not_yet_treated'; got {self.comparison!r}")
         if self.weighting not in ("denominator", "none"):
             raise ValueError(f"weighting must be 'denominator' or 'none'; got {self.weighting!r}")
+        if self.parallel_trends not in ("conditional", "unconditional"):
+            raise ValueError(f"parallel_trends must be 'conditional' or 'unconditional'; got {self.parallel_trends!r}")
 
 
 @dataclass
@@ -132,8 +139,11 @@ def did_by_group(measures: pd.DataFrame, programme: pd.DataFrame, groups, refere
     rows, gaps, gap_skipped = [], {}, {}
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=FEW_CLUSTERS, category=UserWarning)
-        gta = GroupTimeATT(panel, by="group", weights=w, comparison=settings.comparison, n_boot=settings.n_boot,
-                           seed=settings.seed, source=source, **common)
+        covid_start = settings.covid_start or load_study().covid_start
+        gta = conditional_fit(panel, "outcome", ["practice_id", "group"], covid_start,
+                              settings.parallel_trends == "conditional", by="group", weights=w,
+                              comparison=settings.comparison, n_boot=settings.n_boot, seed=settings.seed, source=source,
+                              **{k: v for k, v in common.items() if k != "outcome"})
         others = [g for g in kept if g != reference]
         twfe = TwoWayFixedEffects(panel, by="group", weights=w, contrast=(others[0], reference) if others else None,
                                   source=source, **common)

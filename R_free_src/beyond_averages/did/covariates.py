@@ -84,7 +84,10 @@ def conditional_fit(frame: pd.DataFrame, outcome: str, keys: list[str], covid_st
     data = keep(data)
     if covariates:
         for method in ("dr", "reg"):
-            fit = GroupTimeATT(data, outcome=outcome, covariates=covariates, est_method=method, **options)
+            try:
+                fit = GroupTimeATT(data, outcome=outcome, covariates=covariates, est_method=method, **options)
+            except ValueError:   # every cell failed (e.g. a hand-sized panel): as a failed cell, try the next
+                continue
             if not fit.failed_cells:
                 return fit
     return GroupTimeATT(keep(frame), outcome=outcome, **options)

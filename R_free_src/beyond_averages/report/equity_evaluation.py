@@ -169,9 +169,12 @@ def methods_paragraph(analysis) -> str:
                  else "each practice counted equally")
     horizons = _listed([str(h) for h in analysis.horizons])
     waves = f"{len(analysis.waves)} {_plural(len(analysis.waves), 'wave')}"
+    assumption = ("conditional on each practice's group's baseline level and size and on the practice's recovery "
+                  "from COVID-19, as in the difference-in-differences chapter" if s.parallel_trends == "conditional"
+                  else "without baseline covariates")
     return (f"The {analysis.n_adopters:,} adopting practices ({waves}) are compared with "
-            f"{comparison}, {weighting}. The group-time ATT (multiplier bootstrap, {s.n_boot:,} draws) is the "
-            f"headline estimator and two-way fixed effects (cluster-robust standard errors) the secondary one; the "
+            f"{comparison}, {weighting}. The group-time ATT (multiplier bootstrap, {s.n_boot:,} draws; parallel "
+            f"trends {assumption}) is the headline estimator and two-way fixed effects (cluster-robust standard errors) the secondary one; the "
             f"within-practice difference between each group and the reference group is analysed by the group-time "
             f"ATT; and the stacked controlled interrupted time series, the ITS chapter's headline, gives the effect "
             f"{horizons} months after each wave's start.")
