@@ -12,7 +12,7 @@ import pytest
 from beyond_averages.did import GroupTimeATT, build_did_panel, run_did_analysis, simulate_measures_panel
 from beyond_averages.did.covariates import baseline_covariates
 from beyond_averages.did.sensitivity import (
-    COMMON, HONEST, LOG_ODDS, MAIN, NO_COVARIATES, NO_COVID, TWFE, exclude_covid, log_odds,
+    COMMON, COVARIATES, HONEST, LOG_ODDS, MAIN, NO_COVID, TWFE, exclude_covid, log_odds,
 )
 from beyond_averages.report import headline as hl
 from beyond_averages.report import sensitivity as sens
@@ -46,7 +46,7 @@ def _analysis_rows(rows, name):
 
 def test_rows_are_the_estimators_they_name(analysis, rows):
     order = list(dict.fromkeys(e.split(" | ")[0] for e in rows["estimand"]))
-    assert order == [MAIN, "not-yet-treated comparison group", NO_COVARIATES, NO_COVID, HONEST, LOG_ODDS, TWFE,
+    assert order == [MAIN, "not-yet-treated comparison group", COVARIATES, NO_COVID, HONEST, LOG_ODDS, TWFE,
                      "at least 5 eligible patients",
                      "at least 1 eligible patient, adjacent quintiles pooled for the gap"]
     for name in order[:5]:   # every headline estimand under every analysis that probes the comparison
@@ -56,21 +56,16 @@ def test_rows_are_the_estimators_they_name(analysis, rows):
     assert main.loc["sii", "estimate"] == pytest.approx(
         analysis.inequality[("sii", "group_time_att")].tidy().iloc[0]["estimate"])
     w = dict(weights="denominator", outcome="outcome", warn=False, **COMMON)
-    # The main analysis assumes conditional parallel trends: the doubly robust group-time ATT with the three baseline
-    # covariates, as R did's xformla; every other row keeps them, except the one that drops them.
-    with_x = baseline_covariates(analysis.panel, "outcome", ["practice_id", "imd_quintile"], "2020-03-01")
-    x = ["cov_level", "cov_size", "cov_recovery"]
-    assert main.loc["Q1", "estimate"] == pytest.approx(
-        GroupTimeATT(with_x, by="imd_quintile", covariates=x, **w).tidy().iloc[0]["estimate"])
-    other = GroupTimeATT(with_x, by="imd_quintile", comparison="not_yet_treated", covariates=x, **w)
+    other = GroupTimeATT(analysis.panel, by="imd_quintile", comparison="not_yet_treated", **w)
     assert _analysis_rows(rows, "not-yet-treated comparison group").loc["Q1 - Q5", "estimate"] == pytest.approx(
         other.contrast(1, 5).iloc[0]["estimate"])
-    fit = GroupTimeATT(analysis.panel, by="imd_quintile", **w)
-    assert _analysis_rows(rows, NO_COVARIATES).loc["Q1", "estimate"] == pytest.approx(
+    # Covariates: the doubly robust group-time ATT with the three baseline covariates, as xformla.
+    with_x = baseline_covariates(analysis.panel, "outcome", ["practice_id", "imd_quintile"], "2020-03-01")
+    fit = GroupTimeATT(with_x, by="imd_quintile", covariates=["cov_level", "cov_size", "cov_recovery"], **w)
+    assert _analysis_rows(rows, COVARIATES).loc["Q1", "estimate"] == pytest.approx(
         fit.tidy().iloc[0]["estimate"])
-    # Excluding COVID-19: the same estimator on the panel without 2020-03 .. the month before the first wave (the
-    # covariates still describe the baseline year before the first wave).
-    fit = GroupTimeATT(exclude_covid(with_x, "2020-03-01"), by="imd_quintile", covariates=x, **w)
+    # Excluding COVID-19: the same estimator on the panel without 2020-03 .. the month before the first wave.
+    fit = GroupTimeATT(exclude_covid(analysis.panel, "2020-03-01"), by="imd_quintile", **w)
     assert _analysis_rows(rows, NO_COVID).loc["Q1 - Q5", "estimate"] == pytest.approx(
         fit.contrast(1, 5).iloc[0]["estimate"])
     # HonestDiD's target is the headline itself: under exact parallel trends its interval is centred on the main

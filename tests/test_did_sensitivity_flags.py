@@ -154,3 +154,32 @@ def test_conditional_fit_falls_back_when_the_propensity_score_separates():
     small = conditional_fit(_separated_panel(2), "outcome", ["practice_id"], "2020-03-01", True, **kw)
     assert small.covariates == [] and not small.failed_cells
     assert small.tidy().iloc[0]["estimate"] == pytest.approx(2.0)
+
+
+def test_adopters_that_started_apart_are_flagged_with_the_adjusted_estimate():
+    rows = _rows((MAIN, "Q1", 1.32, 1.04, 1.60), (COVARIATES, "Q1", 1.50, 1.16, 1.85), (NYT, "Q1", 1.33, 1.05, 1.61),
+                 (MAIN, "Q2", 1.20, 1.01, 1.40), (COVARIATES, "Q2", 1.24, 1.03, 1.45))
+    rows["baseline_smd"] = [0.21, np.nan, np.nan, 0.19999, np.nan]   # only the main rows carry it
+    flags = sens.parallel_trends_flags(rows).set_index("group")
+    # 0.21 is at least a fifth of an SD: flagged although no analysis left the CI; 0.19999 is not.
+    assert flags["started_apart"].tolist() == [True, False] and flags["flagged"].tolist() == [True, False]
+    assert flags.loc["Q1", "moved_by"] == []
+    assert sens.parallel_trends_sentence(rows) == (
+        "Adopters' baseline level differed from that of the never-adopters for the effect in Q1 (most deprived), "
+        "by +0.21 standard deviations: this estimate rests on parallel trends between practices that started at "
+        "different levels; with baseline covariates (conditional parallel trends) it is 1.50 (95% CI 1.16 to 1.85).")
+
+
+def test_standardised_difference_and_balance_by_hand():
+    from beyond_averages.did.covariates import baseline_balance, standardised_difference
+    adopter = pd.Series([True, True, False, False])
+    # Means 3 and 1, variances 2 and 2: (3 - 1) / sqrt(2) = 1.414.
+    assert standardised_difference(pd.Series([2.0, 4.0, 0.0, 2.0]), adopter) == pytest.approx(2 / np.sqrt(2))
+    assert np.isnan(standardised_difference(pd.Series([1.0, 1.0, 1.0, 1.0]), adopter))   # no spread
+    panel = _separated_panel(4).assign(imd_quintile=1)
+    from beyond_averages.did import within_practice_inequality
+    balance = baseline_balance(panel.assign(numerator=50), within_practice_inequality(
+        pd.concat([panel.assign(numerator=50), panel.assign(imd_quintile=5, numerator=40)]), "percentage_points"),
+        (1, 5), "2020-03-01")
+    # Adopters' levels (80..82 + trend) sit far above the comparison units' (63..66 + trend): a large positive SMD.
+    assert balance["Q1"] > 3

@@ -337,6 +337,10 @@ def recovery_summary(rec: pd.DataFrame) -> pd.DataFrame:
     :func:`beyond_averages.report.conclusions.judge_conclusions`) the share of correct conclusions."""
     ok = rec[rec["estimate"].notna()].copy() if "estimate" in rec else pd.DataFrame(columns=COLUMNS)
     ok["horizon"] = ok["horizon"].fillna(-1)  # groupby keeps DiD rows (no horizon) as -1, shown as missing
+    # A failed fit's row (kept in the results, without an estimate) leaves these columns of object dtype.
+    for col in ("covered", "correct", "truth", "estimate", "bias", "std_error"):
+        if col in ok:
+            ok[col] = ok[col].astype(float)
     agg = dict(seeds=("seed", "size"), truth=("truth", "mean"), estimate=("estimate", "mean"), bias=("bias", "mean"),
                mean_se=("std_error", "mean"), coverage=("covered", "mean"))
     if "correct" in ok:

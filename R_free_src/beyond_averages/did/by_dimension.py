@@ -37,14 +37,15 @@ FEW_CLUSTERS = r"only \d+ treated clusters"  # did.inference's few-clusters mess
 @dataclass(frozen=True)
 class GroupDidSettings:
     """The DiD chapter's defaults: never-treated comparison, effects weighted by eligible patients, the multiplier
-    bootstrap of the group-time ATT (``n_boot`` draws, ``seed``), conditional parallel trends (each practice x group
-    unit's baseline covariates, :mod:`beyond_averages.did.covariates`; ``covid_start`` None: the study's)."""
+    bootstrap of the group-time ATT (``n_boot`` draws, ``seed``), unconditional parallel trends (``"conditional"``:
+    each practice x group unit's baseline covariates, :mod:`beyond_averages.did.covariates`; ``covid_start`` None:
+    the study's)."""
 
     comparison: Comparison = "never_treated"
     weighting: str = "denominator"
     n_boot: int = 999
     seed: int = 20240601
-    parallel_trends: str = "conditional"
+    parallel_trends: str = "unconditional"
     covid_start: str | None = None
 
     def __post_init__(self):

@@ -91,3 +91,34 @@ def conditional_fit(frame: pd.DataFrame, outcome: str, keys: list[str], covid_st
             if not fit.failed_cells:
                 return fit
     return GroupTimeATT(keep(frame), outcome=outcome, **options)
+
+
+def standardised_difference(levels: pd.Series, adopter: pd.Series) -> float:
+    """Adopters' mean minus comparison units' mean of ``levels``, over the pooled standard deviation
+    ``sqrt((var_adopters + var_comparison) / 2)`` (the standardised mean difference of balance diagnostics; NaN when
+    either side has fewer than two units or no spread)."""
+    a, b = levels[adopter.to_numpy(bool)].dropna(), levels[~adopter.to_numpy(bool)].dropna()
+    if len(a) < 2 or len(b) < 2:
+        return float("nan")
+    sd = np.sqrt((a.var() + b.var()) / 2)
+    return float((a.mean() - b.mean()) / sd) if sd > 0 else float("nan")
+
+
+def baseline_balance(panel: pd.DataFrame, ineq: pd.DataFrame, contrast: tuple[int, int], covid_start) -> dict:
+    """How far adopters started from the comparison units, per headline estimand: the standardised difference of
+    the baseline level (``cov_level`` of :func:`baseline_covariates`: the mean over the year before the first wave)
+    of each quintile's practice x quintile units, of each practice's Q_a minus Q_b level (``"Q_a - Q_b"``) and of
+    each practice's baseline within-practice gap and SII. ``{estimand: smd}``."""
+    units = baseline_covariates(panel, "outcome", ["practice_id", "imd_quintile"], covid_start)
+    units = units.drop_duplicates(["practice_id", "imd_quintile"])
+    out = {f"Q{int(q)}": standardised_difference(u["cov_level"], u["programme_start"].notna())
+           for q, u in units.groupby("imd_quintile", sort=True)}
+    a, b = contrast
+    wide = units.pivot(index="practice_id", columns="imd_quintile", values="cov_level")
+    adopter = units.groupby("practice_id")["programme_start"].first().notna().reindex(wide.index)
+    if a in wide and b in wide:
+        out[f"Q{a} - Q{b}"] = standardised_difference(wide[a] - wide[b], adopter)
+    for measure in ("gap", "sii"):
+        p = baseline_covariates(ineq, measure, ["practice_id"], covid_start).drop_duplicates("practice_id")
+        out[measure] = standardised_difference(p["cov_level"], p["programme_start"].notna())
+    return out

@@ -23,7 +23,8 @@ proportions near 90% a percentage-point change means more at the top of the scal
 the within-practice gap the sparse-quintile rules of :mod:`.sparse`. These change the scale, the estimator or the
 practices kept, not the comparison, so they do not probe parallel trends. Rows are tidy (``analysis, estimand,
 scale, estimate, ci_lower, ci_upper, practices, probes_parallel_trends, breakdown``; HonestDiD rows also
-``pt_ci_lower, pt_ci_upper``).
+``pt_ci_lower, pt_ci_upper``; main-analysis rows ``baseline_smd``, how far adopters started from the comparison
+units: :func:`.covariates.baseline_balance`).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import pandas as pd
 
 from beyond_averages.config import load_study
 from beyond_averages.did.aggregation import EventWindow
-from beyond_averages.did.covariates import conditional_fit
+from beyond_averages.did.covariates import baseline_balance, conditional_fit
 from beyond_averages.did.honest import HonestDiD
 from beyond_averages.did.panel import within_practice_inequality
 from beyond_averages.did.sparse import SparseRule
@@ -222,7 +223,8 @@ def did_sensitivity(analysis, covid_start=None) -> pd.DataFrame:
 
     main = _quintile_rows(analysis.gta_quintile, s.contrast)
     main += [(m, _practice_row(analysis.inequality[(m, "group_time_att")], ineq)) for m in ("gap", "sii")]
-    add(MAIN, main)
+    balance = baseline_balance(panel, ineq, s.contrast, covid_start)
+    add(MAIN, [(e, {**numbers, "baseline_smd": balance.get(e, np.nan)}) for e, numbers in main])
     conditional = s.parallel_trends == "conditional"
     with warnings.catch_warnings():   # the few-clusters warning was given once, by the main analysis
         warnings.simplefilter("ignore", UserWarning)

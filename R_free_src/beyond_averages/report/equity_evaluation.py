@@ -170,8 +170,8 @@ def methods_paragraph(analysis) -> str:
     horizons = _listed([str(h) for h in analysis.horizons])
     waves = f"{len(analysis.waves)} {_plural(len(analysis.waves), 'wave')}"
     assumption = ("conditional on each practice's group's baseline level and size and on the practice's recovery "
-                  "from COVID-19, as in the difference-in-differences chapter" if s.parallel_trends == "conditional"
-                  else "without baseline covariates")
+                  "from COVID-19" if s.parallel_trends == "conditional"
+                  else "without baseline covariates, as in the difference-in-differences chapter")
     return (f"The {analysis.n_adopters:,} adopting practices ({waves}) are compared with "
             f"{comparison}, {weighting}. The group-time ATT (multiplier bootstrap, {s.n_boot:,} draws; parallel "
             f"trends {assumption}) is the headline estimator and two-way fixed effects (cluster-robust standard errors) the secondary one; the "

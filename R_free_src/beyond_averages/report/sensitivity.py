@@ -12,7 +12,12 @@ estimand is flagged when
   the COVID-19 period: ``probes_parallel_trends``) puts its estimate outside the main analysis's 95% CI, or
 * the main CI excludes 0 (and so does HonestDiD's interval for the same target under exact parallel trends) but
   the HonestDiD robust set at Mbar = 1 includes 0 (the breakdown Mbar is below 1): a post-adoption departure from
-  parallel trends no larger than the largest pre-adoption one would be enough to overturn the conclusion.
+  parallel trends no larger than the largest pre-adoption one would be enough to overturn the conclusion, or
+* adopters started apart from the comparison units: the standardised difference of their baseline levels is at
+  least :data:`BALANCE_SMD` (0.2) in size (``baseline_smd``). Practices chose to adopt; groups that start apart
+  need not trend alike, and the main estimate then rests on parallel trends between unlike groups. (The adjusted
+  estimate is in the table, but not made the main one: conditioning on levels measured with noise biases it by
+  regression to the mean when adopters were selected on their level; docs/did.md.)
 
 Scale changes (log-odds), the estimator (TWFE) and the sparse-quintile rules are not part of the rule: they do not
 change the comparison.
@@ -24,11 +29,12 @@ import numpy as np
 import pandas as pd
 
 from .. import labels
-from ..did.sensitivity import HONEST, MAIN, did_sensitivity
+from ..did.sensitivity import COVARIATES, HONEST, MAIN, did_sensitivity
 from .conclusions import conclude
-from .tables import format_ci, format_estimate_ci, format_pp, format_ratio, html_table
+from .tables import format_ci, format_estimate_ci, format_pp, format_ratio, format_signed, html_table
 
 SEP = " | "   # analysis | estimand, the key conclude() reads
+BALANCE_SMD = 0.2   # a fifth of a standard deviation: adopters and comparison units "started apart" at or beyond it
 
 
 def estimand_name(estimand: str) -> str:
@@ -72,7 +78,10 @@ def parallel_trends_flags(rows: pd.DataFrame) -> pd.DataFrame:
         h = honest.iloc[0] if len(honest) else pd.Series(np.nan, index=own.columns)
         breaks = bool(len(honest)) and _excludes_zero(m["ci_lower"], m["ci_upper"]) and _excludes_zero(
             h["pt_ci_lower"], h["pt_ci_upper"]) and not _excludes_zero(h["ci_lower"], h["ci_upper"])
-        out.append({"group": target, "flagged": bool(moved) or breaks, "moved_by": moved, "honest_breaks": breaks,
+        smd = float(m["baseline_smd"]) if "baseline_smd" in m and pd.notna(m["baseline_smd"]) else np.nan
+        apart = bool(np.isfinite(smd) and abs(smd) >= BALANCE_SMD)
+        out.append({"group": target, "flagged": bool(moved) or breaks or apart, "moved_by": moved,
+                    "honest_breaks": breaks, "started_apart": apart, "baseline_smd": smd,
                     "honest_lower": h["ci_lower"], "honest_upper": h["ci_upper"], "breakdown": h["breakdown"],
                     "estimate": m["estimate"], "ci_lower": m["ci_lower"], "ci_upper": m["ci_upper"]})
     return pd.DataFrame(out)
@@ -115,6 +124,25 @@ def parallel_trends_sentence(rows: pd.DataFrame) -> str:
         moves = [f"{_under(a)} it moves {d} to {format_pp(e)}" for a, e, d in f.moved_by]
         said.append(f"{_capital(_named(f.group, f.estimate))} depends on parallel trends between adopters and "
                     f"{comparison}: {'; '.join(moves)}, outside the main analysis's 95% CI ({ci}).")
+    apart = flags[flags["started_apart"]]
+    if len(apart):
+        adjusted = _split(rows)
+        adjusted = adjusted[adjusted["analysis"] == COVARIATES].set_index("target")
+        named = [f"{estimand_name(f.group)}, by {format_signed(f.baseline_smd)} standard deviations"
+                 for f in apart.itertuples()]
+        one = len(apart) == 1
+        text = (f"Adopters' baseline level differed from that of the {comparison} for {'; '.join(named)}: "
+                f"{'this estimate rests' if one else 'these estimates rest'} on parallel trends between practices "
+                "that started at different levels")
+        shown = [f.group for f in apart.itertuples() if f.group in adjusted.index
+                 and pd.notna(adjusted.loc[f.group, "estimate"])]
+        if shown:
+            numbers = _listed([f"{format_pp(adjusted.loc[g, 'estimate'])} (95% CI "
+                               f"{format_ci(adjusted.loc[g, 'ci_lower'], adjusted.loc[g, 'ci_upper'])})"
+                               for g in shown])
+            text += (f"; with baseline covariates (conditional parallel trends) "
+                     f"{'it is' if len(shown) == 1 else 'they are'} {numbers}")
+        said.append(text + ".")
     broken = flags[flags["honest_breaks"]]
     if len(broken):
         sets = [format_ci(f.honest_lower, f.honest_upper)
