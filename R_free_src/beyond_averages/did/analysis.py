@@ -133,7 +133,7 @@ def group_time_fitter(settings: DidSettings):
     and the recovery study that judges it, both fit through it."""
     w = "denominator" if settings.weighting == "denominator" else None
     conditional = settings.parallel_trends == "conditional"
-    covid_start = settings.covid_start or load_study().covid_start
+    covid_start = (settings.covid_start or load_study().covid_start) if conditional else None
 
     def fit(frame: pd.DataFrame, outcome: str, keys: list[str], by: str | None = None, source: str = ""):
         return conditional_fit(frame, outcome, keys, covid_start, conditional, by=by, unit="practice_id",

@@ -33,22 +33,28 @@ def attach_programme(measures: pd.DataFrame, programme: pd.DataFrame, source: st
     return out
 
 
+def check_quintile_counts(frame: pd.DataFrame, part: str, source: str) -> tuple[pd.Series, pd.Series]:
+    """The checks every measures table shares: :class:`InputError` (naming ``source``, the column and the first
+    offending rows) for an IMD quintile outside 1..5, or counts ``part`` and ``denominator`` that are not whole
+    numbers with ``0 <= part <= denominator``. Returns the two counts as numbers."""
+    bad_q = ~frame["imd_quintile"].isin(QUINTILES)
+    if bad_q.any():
+        raise InputError(f"{source}: column 'imd_quintile' must be 1..5: {describe_rows(frame, bad_q)}")
+    num = pd.to_numeric(frame[part], errors="coerce")
+    den = pd.to_numeric(frame["denominator"], errors="coerce")
+    bad = num.isna() | den.isna() | (num < 0) | (den < 0) | (num > den) | (num % 1 != 0) | (den % 1 != 0)
+    if bad.any():
+        raise InputError(f"{source}: columns '{part}'/'denominator' must be counts with 0 <= {part} <= denominator: "
+                         f"{describe_rows(frame, bad)}")
+    return num, den
+
+
 def check_measures(measures: pd.DataFrame, source: str = "measures") -> pd.DataFrame:
     """Check a measures table against the contract and return it: :class:`InputError` (naming ``source``, the column
     and the first offending rows) for a missing column (``area`` is optional), an IMD quintile outside 1..5, or counts
     that are not whole numbers with ``0 <= numerator <= denominator``."""
     require_columns(measures, MEASURE_COLUMNS[1:], source)
-    bad_q = ~measures["imd_quintile"].isin(QUINTILES)
-    if bad_q.any():
-        raise InputError(f"{source}: column 'imd_quintile' must be 1..5: {describe_rows(measures, bad_q)}")
-    num = pd.to_numeric(measures["numerator"], errors="coerce")
-    den = pd.to_numeric(measures["denominator"], errors="coerce")
-    bad = num.isna() | den.isna() | (num < 0) | (den < 0) | (num > den) | (num % 1 != 0) | (den % 1 != 0)
-    if bad.any():
-        raise InputError(
-            f"{source}: columns 'numerator'/'denominator' must be counts with 0 <= numerator <= denominator: "
-            f"{describe_rows(measures, bad)}"
-        )
+    check_quintile_counts(measures, "numerator", source)
     return measures
 
 

@@ -28,12 +28,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..config import Area, Study, load_study
-from ..deprivation import QUINTILES
 from ..files import InputError, describe_rows, read_parquet, require_columns, write_parquet
 from ..months import month_index_of, month_start
 from .compute import count_intervals
 from .intervals import eligibility_intervals, register_onset
 from .reading import Patients, load_patients
+from .table import check_quintile_counts
 
 VALUE_MEASURE_KEYS = ("month", "practice_id", "imd_quintile")
 VALUE_MEASURE_COLUMNS = ("area", *VALUE_MEASURE_KEYS, "denominator", "value_n", "value_sum", "value_sum_sq")
@@ -161,15 +161,7 @@ def check_value_measures(frame: pd.DataFrame, source: str = "value measures") ->
     numbers with ``0 <= value_n <= denominator``, non-finite sums, sums where ``value_n`` is 0, or a sum of squares
     below ``value_sum**2 / value_n`` (a negative variance)."""
     require_columns(frame, VALUE_MEASURE_COLUMNS[1:], source)
-    bad_q = ~frame["imd_quintile"].isin(QUINTILES)
-    if bad_q.any():
-        raise InputError(f"{source}: column 'imd_quintile' must be 1..5: {describe_rows(frame, bad_q)}")
-    n = pd.to_numeric(frame["value_n"], errors="coerce")
-    den = pd.to_numeric(frame["denominator"], errors="coerce")
-    bad = n.isna() | den.isna() | (n < 0) | (n > den) | (n % 1 != 0) | (den % 1 != 0)
-    if bad.any():
-        raise InputError(f"{source}: columns 'value_n'/'denominator' must be counts with 0 <= value_n <= "
-                         f"denominator: {describe_rows(frame, bad)}")
+    n, _ = check_quintile_counts(frame, "value_n", source)
     total = pd.to_numeric(frame["value_sum"], errors="coerce")
     squares = pd.to_numeric(frame["value_sum_sq"], errors="coerce")
     bad = ~np.isfinite(total) | ~np.isfinite(squares) | ((n == 0) & ((total != 0) | (squares != 0)))

@@ -136,12 +136,13 @@ def parallel_trends_sentence(rows: pd.DataFrame) -> str:
                 "that started at different levels")
         shown = [f.group for f in apart.itertuples() if f.group in adjusted.index
                  and pd.notna(adjusted.loc[f.group, "estimate"])]
-        if shown:
-            numbers = _listed([f"{format_pp(adjusted.loc[g, 'estimate'])} (95% CI "
-                               f"{format_ci(adjusted.loc[g, 'ci_lower'], adjusted.loc[g, 'ci_upper'])})"
-                               for g in shown])
-            text += (f"; with baseline covariates (conditional parallel trends) "
-                     f"{'it is' if len(shown) == 1 else 'they are'} {numbers}")
+        numbers = {g: f"{format_pp(adjusted.loc[g, 'estimate'])} (95% CI "
+                      f"{format_ci(adjusted.loc[g, 'ci_lower'], adjusted.loc[g, 'ci_upper'])})" for g in shown}
+        if one and shown:
+            text += f"; with baseline covariates (conditional parallel trends) it is {numbers[shown[0]]}"
+        elif shown:
+            text += ("; with baseline covariates (conditional parallel trends) "
+                     + _listed([f"{estimand_name(g)} is {numbers[g]}" for g in shown]))
         said.append(text + ".")
     broken = flags[flags["honest_breaks"]]
     if len(broken):
