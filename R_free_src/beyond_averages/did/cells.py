@@ -52,24 +52,32 @@ def att_gt_cells(y: np.ndarray, g: np.ndarray, w: np.ndarray, design: CellDesign
     list of ``(group_code, period_code, reason)``)."""
     n, n_t = y.shape
     rows, ifs, failed = [], [], []
+    never, positive = ~np.isfinite(g), w > 0
+    groups = {}   # what a group's (or comparison set's) cells share, computed once: (mask, usable, w * mask, sum)
+
+    def group(mask):
+        wm = w * mask
+        return mask, bool((mask & positive).any()), wm, wm.sum()
+
     for gc in np.unique(g[np.isfinite(g)]).astype(int):
-        treat = g == gc
+        treat, treat_ok, wt, wt_sum = group(g == gc)
+        n_treat = int(treat.sum())
         for t in range(n_t):
             b = _base(gc, t, design)
             if b is None:
                 continue
-            if design.comparison == "never_treated":
-                ctrl = ~np.isfinite(g)
-            else:
-                ctrl = ~np.isfinite(g) | ((g > max(t, b) + design.anticipation) & (g != gc))
-            if not (treat & (w > 0)).any() or not (ctrl & (w > 0)).any():
+            key = None if design.comparison == "never_treated" else (gc, max(t, b))
+            if key not in groups:
+                groups[key] = group(never if key is None else
+                                    never | ((g > max(t, b) + design.anticipation) & (g != gc)))
+            ctrl, ctrl_ok, wc, wc_sum = groups[key]
+            if not treat_ok or not ctrl_ok:
                 continue
             dy = y[:, t] - y[:, b]
             if x is None:
-                wt, wc = w * treat, w * ctrl
-                mt = float((wt * dy).sum() / wt.sum())
-                mc = float((wc * dy).sum() / wc.sum())
-                att, inf = mt - mc, n * (wt * (dy - mt) / wt.sum() - wc * (dy - mc) / wc.sum())
+                mt = float((wt * dy).sum() / wt_sum)
+                mc = float((wc * dy).sum() / wc_sum)
+                att, inf = mt - mc, n * (wt * (dy - mt) / wt_sum - wc * (dy - mc) / wc_sum)
             else:
                 sub = treat | ctrl
                 xs = np.column_stack([np.ones(int(sub.sum())), x[sub, min(t, b), :]])
@@ -80,7 +88,7 @@ def att_gt_cells(y: np.ndarray, g: np.ndarray, w: np.ndarray, design: CellDesign
                     continue
                 inf = np.zeros(n)
                 inf[sub] = inf_sub * n / sub.sum()
-            rows.append((gc, t, b, att, int(treat.sum()), int(ctrl.sum())))
+            rows.append((gc, t, b, att, n_treat, int(ctrl.sum())))
             ifs.append(inf)
     cells = pd.DataFrame(rows, columns=["group_code", "period_code", "base_code", "estimate", "n_treated", "n_control"])
     return cells, (np.column_stack(ifs) if ifs else np.zeros((n, 0))), failed

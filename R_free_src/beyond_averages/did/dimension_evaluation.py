@@ -187,7 +187,7 @@ def run_dimension_evaluation(area: str | Path, dimension: str | Dimension | None
     waves = tuple(pd.Timestamp(w) for w in adoption_waves(programme))
     baseline = waves[0] - pd.DateOffset(months=1)
     counts = baseline_counts(measures, programme, chosen, baseline, rules)
-    ids = set(measures["practice_id"].astype(str))
+    ids = set(measures["practice_id"].astype(str).unique())   # unique first: no Python loop over every row
     adopters = set(programme.dropna(subset=["programme_start"])["practice_id"].astype(str)) & ids
     return DimensionEvaluation(area_obj.name, configured, chosen, settings, horizons,
                                tidy_frame(effects.reset_index(drop=True), keys=KEYS), did, its, counts, baseline,

@@ -188,12 +188,14 @@ class GroupTimeATT(results.Estimator):
         """Each cluster's cohort code (-2: no data). If a cluster holds units of different cohorts (treatment
         assigned below the cluster), the cohorts are not cluster samples and every cluster counts as one cohort
         (the overall G / (G - 1) and G - 1 degrees of freedom)."""
-        cohort = f.groupby("_cluster")["_first"].agg(lambda v: v.fillna(-1.0).unique().tolist())
+        # Cython group reductions, not a Python function per cluster (which took most of this step's time).
+        cohort = f["_first"].fillna(-1.0).groupby(f["_cluster"])
+        n_cohorts, first = cohort.nunique(), cohort.first()
         codes = np.full(self.n_clusters, -2.0)
-        if cohort.map(len).max() > 1:
-            codes[cohort.index.to_numpy(int)] = 0.0
+        if n_cohorts.max() > 1:
+            codes[n_cohorts.index.to_numpy(int)] = 0.0
         else:
-            codes[cohort.index.to_numpy(int)] = cohort.map(lambda v: v[0]).to_numpy(float)
+            codes[first.index.to_numpy(int)] = first.to_numpy(float)
         return codes
 
     # ------------------------------------------------------------------ frames

@@ -57,7 +57,7 @@ def released_wave_series(measures: pd.DataFrame, programme: pd.DataFrame, groups
     frame = measures[measures["group"].astype(str).isin([str(g) for g in groups])].assign(
         group=lambda d: d["group"].astype(str), practice_id=lambda d: d["practice_id"].astype(str))
     adopters = set(programme.dropna(subset=["programme_start"])["practice_id"].astype(str))
-    never = sorted(set(frame["practice_id"]) - adopters)
+    never = sorted(set(frame["practice_id"].unique()) - adopters)   # unique first: no Python loop over every row
     if not never:
         raise InputError(f"{source}: no never-adopting practice in column 'practice_id'; no comparison series")
     parts = []

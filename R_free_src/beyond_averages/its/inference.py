@@ -103,6 +103,28 @@ def arma_correlation(phi, theta, n_lags: int) -> np.ndarray:
     return arma_acf(np.r_[1.0, -np.asarray(phi, float)], np.r_[1.0, np.asarray(theta, float)], lags=n_lags)
 
 
+_POTRF, _TRTRS = linalg.get_lapack_funcs(("potrf", "trtrs"), (np.zeros(1),))
+
+
+def cholesky_lower(a: np.ndarray) -> np.ndarray:
+    """``linalg.cholesky(a, lower=True)``: the same LAPACK call (so the same factor, to the bit) without SciPy's
+    per-call checks and batch wrapper, which cost more than the factorisation in a REML search's thousands of
+    small ones. Anything unusual (not finite float64, empty, not positive definite) goes to SciPy itself."""
+    if a.dtype != np.float64 or a.ndim != 2 or a.size == 0 or not np.isfinite(a).all():
+        return linalg.cholesky(a, lower=True)
+    c, info = _POTRF(a, lower=True, overwrite_a=False, clean=True)
+    return c if info == 0 else linalg.cholesky(a, lower=True)
+
+
+def solve_lower(l_factor: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``linalg.solve_triangular(l_factor, b, lower=True, check_finite=False)`` for a factor of
+    :func:`cholesky_lower`, by the same LAPACK call without the wrapper (as :func:`cholesky_lower`)."""
+    if b.dtype != np.float64 or b.size == 0 or not l_factor.flags.f_contiguous:
+        return linalg.solve_triangular(l_factor, b, lower=True, check_finite=False)
+    x, info = _TRTRS(l_factor, b, overwrite_b=False, lower=True, trans=0, unitdiag=False)
+    return x if info == 0 else linalg.solve_triangular(l_factor, b, lower=True, check_finite=False)
+
+
 def fit_gls_arma(y: np.ndarray, X: np.ndarray, months: np.ndarray, p: int = 1, q: int = 1,
                  structure: GLSCorrelation = "arma"):
     """REML fit of ``y = X b + e``. ``months`` are integer month numbers of the rows (gaps allowed).
@@ -146,12 +168,11 @@ def fit_gls_arma(y: np.ndarray, X: np.ndarray, months: np.ndarray, p: int = 1, q
         return arma_correlation(phi, theta, span)
 
     def pieces(par):
-        L = linalg.cholesky(correlation(par)[lags], lower=True)
+        L = cholesky_lower(correlation(par)[lags])
         # Column by column: a triangular solve with a matrix right-hand side goes to multithreaded BLAS (trsm),
         # which on a busy 2-core machine was ~200x slower than k + 1 vector solves for these 84-month series.
-        Xw = np.column_stack([linalg.solve_triangular(L, X[:, j], lower=True, check_finite=False)
-                              for j in range(k)])
-        yw = linalg.solve_triangular(L, y, lower=True, check_finite=False)
+        Xw = np.column_stack([solve_lower(L, X[:, j]) for j in range(k)])
+        yw = solve_lower(L, y)
         xtx = Xw.T @ Xw
         beta = np.linalg.solve(xtx, Xw.T @ yw)
         rw = yw - Xw @ beta

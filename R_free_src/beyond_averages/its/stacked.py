@@ -43,12 +43,13 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-from scipy import linalg, optimize, stats
+from scipy import optimize, stats
 
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.files import InputError, require_columns
 from beyond_averages.its.design import design_matrix
 from beyond_averages.its.frequency import period_index
+from beyond_averages.its.inference import cholesky_lower, solve_lower
 from beyond_averages.its.settings import ITSSettings
 from beyond_averages.results import Estimator, tidy_frame
 
@@ -90,10 +91,15 @@ def random_walk_correlation(n: int, ratio: float) -> np.ndarray:
     return ratio * np.minimum.outer(i, i) + np.eye(n)
 
 
+_LAGS: dict[int, np.ndarray] = {}
+
+
 def ar1_noise_correlation(n: int, phi: float, white_share: float) -> np.ndarray:
     """Correlation of an AR(1) process plus white noise over n months: ``(1 - w) phi^k`` at lag k >= 1 (as
     :func:`beyond_averages.its.inference.fit_gls_arma` with ``structure='ar1_noise'``)."""
-    lag = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
+    lag = _LAGS.get(n)
+    if lag is None:  # the same n thousands of times in a REML search
+        lag = _LAGS[n] = np.abs(np.subtract.outer(np.arange(n), np.arange(n)))
     R = (1 - white_share) * phi ** lag
     np.fill_diagonal(R, 1.0)
     return R
@@ -107,9 +113,9 @@ def block_reml(y: np.ndarray, X: np.ndarray, lengths, covariance) -> tuple[float
     edges = np.cumsum([0, *lengths])
     Xw, yw, logdet = [], [], 0.0
     for a, b in zip(edges[:-1], edges[1:]):
-        L = linalg.cholesky(covariance(int(b - a)), lower=True)
-        Xw.append(linalg.solve_triangular(L, X[a:b], lower=True, check_finite=False))
-        yw.append(linalg.solve_triangular(L, y[a:b], lower=True, check_finite=False))
+        L = cholesky_lower(covariance(int(b - a)))
+        Xw.append(solve_lower(L, X[a:b]))
+        yw.append(solve_lower(L, y[a:b]))
         logdet += 2 * float(np.sum(np.log(np.diag(L))))
     Xw, yw = np.vstack(Xw), np.concatenate(yw)
     xtx = Xw.T @ Xw

@@ -23,7 +23,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from krippendorff import alpha as _krippendorff_alpha
-from statsmodels.stats.inter_rater import cohens_kappa as _cohens_kappa
 
 from .model import QualData
 
@@ -42,7 +41,10 @@ def cohen_kappa(a, b) -> float:
     expected = (table.sum(0) * table.sum(1)).sum() / table.sum() ** 2
     if np.isclose(expected, 1.0):
         return float("nan")
-    return float(_cohens_kappa(table, return_results=False))
+    # Imported here: statsmodels.stats takes over a second to import, and every chapter that reads the qualitative
+    # themes (the discussion, the brief) imports this module without computing a kappa.
+    from statsmodels.stats.inter_rater import cohens_kappa
+    return float(cohens_kappa(table, return_results=False))
 
 
 def krippendorff_alpha(ratings: np.ndarray) -> float:

@@ -175,22 +175,20 @@ class PracticeDraws:
     value_truth: np.ndarray | None
 
 
-
 def _group_sums(groupings: list[tuple[np.ndarray, int]], arrays: list[np.ndarray]) -> list[np.ndarray]:
     """Column sums of 0/1 ``arrays`` (rows x months) over the rows of each group, for each grouping (one group
     code per row, -1 for none; and the number of groups), as int64 (arrays x groups x months).
 
-    One matrix product for all: sums of 0s and 1s are exact in float32 (below 2**24 rows) whatever the order."""
-    n_rows = len(arrays[0])
-    assert n_rows < 2**24, "too many patients in one practice for exact float32 sums"
-    one_hot = np.concatenate([groups[None, :] == np.arange(n)[:, None] for groups, n in groupings]).astype(np.float32)
+    Integer sums of the rows each group selects: exact, and free of the BLAS threads a matrix product would use,
+    which spin against each other when `make` runs two generators on two cores (a float32 product took 6 times as
+    long there as this does)."""
     n_months = arrays[0].shape[1]
-    stacked = np.empty((n_rows, len(arrays) * n_months), dtype=np.float32)
-    for k, a in enumerate(arrays):
-        stacked[:, k * n_months:(k + 1) * n_months] = a
-    sums = np.rint(one_hot @ stacked).astype(np.int64).reshape(len(one_hot), len(arrays), n_months)
-    bounds = np.cumsum([0] + [n for _, n in groupings])
-    return [sums[lo:hi].transpose(1, 0, 2) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    stacked = np.concatenate(arrays, axis=1)
+    out = []
+    for groups, n in groupings:
+        sums = np.stack([stacked[groups == code].sum(axis=0, dtype=np.int64) for code in range(n)])
+        out.append(sums.reshape(n, len(arrays), n_months).transpose(1, 0, 2))
+    return out
 
 
 def simulate_practice(area: Area, study: Study, pat: PatientArrays, practice_re: float,
