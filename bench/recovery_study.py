@@ -23,6 +23,7 @@ it. At the end the headline summary of every scale in the file is written beside
 
     python bench/recovery_study.py [--quick] [--replicates N] [--scales 0.1,0.3] [--jobs 2] [--out PATH]
     python bench/recovery_study.py --scales 1 --replicates 10      # the full-scale confirmation
+    python bench/recovery_study.py --redo did --scales 0.1,0.3,1   # after a change of the DiD chapter's design
 
 ``--quick``: 2 seeds at scale 0.1, scenarios null and narrowing only: a check of the script (about a minute on
 two idle cores).
@@ -51,18 +52,43 @@ HEADLINE_ITS_HORIZON = 24
 TARGET_ORDER = {t: i for i, t in enumerate(["1", "2", "3", "4", "5", "1-5", "gap", "sii"])}
 
 
-def _one_seed(task: tuple[float, int, tuple[str, ...]]) -> pd.DataFrame:
-    """One (scale, seed): every scenario, judged (a pool task)."""
-    scale, seed, scenarios = task
+def _one_seed(task: tuple[float, int, tuple[str, ...], tuple[str, ...]]) -> pd.DataFrame:
+    """One (scale, seed): every scenario, each of the designs, judged (a pool task)."""
+    scale, seed, scenarios, designs = task
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # few-cluster and convergence warnings: the results carry the numbers
-        rec = recovery.seed_recovery(seed, scenarios, dict(scale=scale, n_practices=N_PRACTICES))
+        rec = recovery.seed_recovery(seed, scenarios, dict(scale=scale, n_practices=N_PRACTICES), designs=designs)
     rec = judge_conclusions(rec)
     for col in ("error", "conclusion", "expected"):
         if col not in rec:
             rec[col] = None
     return rec.assign(scale=scale, seconds=time.perf_counter() - t)
+
+
+def design_of(rec: pd.DataFrame) -> pd.Series:
+    """Which design ("did" or "its") each per-seed row belongs to (a failed fit's row is named by its design)."""
+    return rec["method"].map(lambda m: "did" if m in ("group_time_att", "did") else "its")
+
+
+def outdated(rec: pd.DataFrame, design: str, scales) -> list[tuple[float, int]]:
+    """The (scale, seed) pairs of ``scales`` whose ``design`` rows were not made by its current version
+    (:data:`beyond_averages.recovery.DESIGN_VERSION`): what ``--redo`` reruns."""
+    if rec.empty:
+        return []
+    tag = rec["design"] if "design" in rec else pd.Series(None, index=rec.index, dtype=object)
+    mine = rec[(design_of(rec) == design) & rec["scale"].isin(scales)]
+    stale = mine[tag[mine.index] != recovery.DESIGN_VERSION[design]]
+    return sorted(set(zip(stale["scale"].astype(float), stale["seed"].astype(int))))
+
+
+def replace_design(rec: pd.DataFrame, part: pd.DataFrame, design: str) -> pd.DataFrame:
+    """``rec`` with the ``design`` rows of ``part``'s (scale, seed) replaced by ``part``'s (the seconds column keeps
+    the first run's time; the rerun's time is in ``redo_seconds``)."""
+    scale, seed = part["scale"].iloc[0], part["seed"].iloc[0]
+    old = (rec["scale"] == scale) & (rec["seed"] == seed)
+    part = part.assign(redo_seconds=part["seconds"], seconds=rec.loc[old, "seconds"].iloc[0])
+    return pd.concat([rec[~(old & (design_of(rec) == design))], part], ignore_index=True)
 
 
 def _done(path: Path) -> pd.DataFrame:
@@ -166,6 +192,9 @@ def main(argv=None) -> dict:
     p.add_argument("--scales", default="0.1,0.3", help="comma-separated extract scales (default 0.1,0.3)")
     p.add_argument("--scenarios", default=",".join(recovery.SCENARIOS))
     p.add_argument("--jobs", type=int, default=None, help="worker processes (default: both cores)")
+    p.add_argument("--redo", choices=recovery.DESIGNS, default=None,
+                   help="rerun only this design for the (scale, seed) pairs already recorded whose rows an earlier "
+                        "version of the design made (after a change of that chapter's design), in their scenarios")
     p.add_argument("--summary-only", action="store_true",
                    help="run no seed: summarise the results file as it stands (a study stopped part-way)")
     p.add_argument("--out", type=Path, default=None,
@@ -180,20 +209,26 @@ def main(argv=None) -> dict:
 
     rec = _done(out)
     done = set(zip(rec["scale"], rec["seed"])) if len(rec) else set()
-    tasks = [] if a.summary_only else [(sc, FIRST_SEED + k, scenarios) for sc in scales for k in range(n_seeds)
-                                       if (sc, FIRST_SEED + k) not in done]
-    print(f"Recovery study: {recovery.AREA}, {N_PRACTICES} practices, scales {scales}, {n_seeds} seeds each, "
-          f"scenarios {list(scenarios)}; {len(done)} (scale, seed) pairs already in {out}, {len(tasks)} to run",
-          flush=True)
+    if a.redo:
+        tasks = [(sc, seed, tuple(rec.loc[(rec["scale"] == sc) & (rec["seed"] == seed), "scenario"].unique()),
+                  (a.redo,)) for sc, seed in outdated(rec, a.redo, scales)]
+    else:
+        tasks = [] if a.summary_only else [(sc, FIRST_SEED + k, scenarios, recovery.DESIGNS) for sc in scales
+                                           for k in range(n_seeds) if (sc, FIRST_SEED + k) not in done]
+    plan = (f"rerunning the {a.redo.upper()} design where an earlier version made its rows" if a.redo else
+            f"{n_seeds} seeds each, scenarios {list(scenarios)}")
+    print(f"Recovery study: {recovery.AREA}, {N_PRACTICES} practices, scales {scales}, {plan}; {len(done)} "
+          f"(scale, seed) pairs already in {out}, {len(tasks)} to run", flush=True)
     t0 = time.perf_counter()
     for k, part in enumerate(parallel.ordered_map(_one_seed, tasks, a.jobs), start=1):
-        rec = pd.concat([rec, part], ignore_index=True)
+        rec = replace_design(rec, part, a.redo) if a.redo else pd.concat([rec, part], ignore_index=True)
         write_parquet(rec, out)  # atomic: an interrupted run keeps every finished seed
         print(f"  scale {part['scale'].iloc[0]:g} seed {part['seed'].iloc[0]}: {part['seconds'].iloc[0]:.0f} s "
               f"({k}/{len(tasks)}, {time.perf_counter() - t0:.0f} s elapsed)", flush=True)
     summary_path = summary_path_for(out)
     if len(rec):  # every scale in the file, so a later run at another scale keeps the earlier scales' rows
-        write_csv(recorded_summary(rec, planned_seeds(summary_path, {sc: n_seeds for sc in scales})), summary_path,
+        this_run = {} if a.redo else {sc: n_seeds for sc in scales}  # a redo keeps the plan of the first run
+        write_csv(recorded_summary(rec, planned_seeds(summary_path, this_run)), summary_path,
                   float_format="%.10g")
         print(f"Summary of every scale in {out.name} written to {summary_path}", flush=True)
     rec = rec[rec["scale"].isin(scales)]

@@ -13,6 +13,7 @@ from beyond_averages.did.inference import (
     draw_weights, few_clusters_message, fixest_k, small_sample_factor, wild_cluster_bootstrap,
 )
 from beyond_averages.did.simulate import SCENARIOS
+from beyond_averages.did.sparse import SparseRule
 from beyond_averages.files import InputError
 from beyond_averages.report import did as did_report
 from reference import reference_file
@@ -263,7 +264,10 @@ def test_within_practice_sii_and_gap_by_hand():
         rows.append({"practice_id": "P1", "month": pd.Timestamp("2020-01-01"), "imd_quintile": q,
                      "numerator": n, "denominator": d, "programme_start": pd.NaT})
     out = did.within_practice_inequality(pd.DataFrame(rows)).iloc[0]
-    assert out["gap"] == pytest.approx(30.0)
+    assert out["gap"] == pytest.approx(75.0 - 55.0)  # the default pools Q4+Q5 (150/200) and Q1+Q2 (110/200)
+    assert out["gap_weight"] == pytest.approx(200 * 200 / 400)
+    extremes = did.within_practice_inequality(pd.DataFrame(rows), rule=SparseRule(1)).iloc[0]
+    assert extremes["gap"] == pytest.approx(30.0)
     # four equal groups at ranks 1/8, 3/8, 5/8, 7/8 (the empty quintile carries no weight): slope of 50,60,70,80
     assert out["sii"] == pytest.approx(np.polyfit([1 / 8, 3 / 8, 5 / 8, 7 / 8], [50, 60, 70, 80], 1)[0])
     flat = pd.DataFrame(rows).assign(numerator=lambda f: f["denominator"] // 2)

@@ -47,8 +47,8 @@ def _analysis_rows(rows, name):
 def test_rows_are_the_estimators_they_name(analysis, rows):
     order = list(dict.fromkeys(e.split(" | ")[0] for e in rows["estimand"]))
     assert order == [MAIN, "not-yet-treated comparison group", COVARIATES, NO_COVID, HONEST, LOG_ODDS, TWFE,
-                     "at least 5 eligible patients",
-                     "at least 1 eligible patient, adjacent quintiles pooled for the gap"]
+                     "gap of Q4–Q5 minus Q1–Q2, at least 10 eligible patients",
+                     "gap of Q5 minus Q1 alone, at least 1 eligible patient"]
     for name in order[:5]:   # every headline estimand under every analysis that probes the comparison
         assert _analysis_rows(rows, name).index.tolist() == TARGETS, name
     main = _analysis_rows(rows, MAIN)
@@ -83,8 +83,10 @@ def test_rows_are_the_estimators_they_name(analysis, rows):
     log = _analysis_rows(rows, LOG_ODDS)
     assert main.loc["Q1 - Q5", "estimate"] > 0 and log.loc["Q1 - Q5", "estimate"] > 0
     assert log.loc["Q1 - Q5", "scale"] == "log_odds"
-    # Stricter sparse-quintile rules keep no more practices than the default for the gap.
-    assert _analysis_rows(rows, "at least 5 eligible patients").loc["gap", "practices"] <= main.loc["gap", "practices"]
+    # A stricter sparse-quintile rule, and the extreme quintiles alone, keep no more practices than the default.
+    for rule in ("gap of Q4–Q5 minus Q1–Q2, at least 10 eligible patients",
+                 "gap of Q5 minus Q1 alone, at least 1 eligible patient"):
+        assert _analysis_rows(rows, rule).loc["gap", "practices"] <= main.loc["gap", "practices"]
 
 
 def test_conclusions_and_sentence(rows):

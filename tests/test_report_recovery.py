@@ -67,6 +67,22 @@ def test_summary_coverage_mc_se_rejections_and_failed_fits(bench):
     assert len(s) == 3  # the 6-month ITS row is not a headline row
 
 
+def test_redo_finds_the_pairs_an_earlier_design_made_and_replaces_only_that_designs_rows(bench):
+    from beyond_averages import recovery
+    rec = _seed_rows()  # no design tags: every pair's rows are of the first versions
+    assert bench.outdated(rec, "did", [0.1]) == [(0.1, s) for s in (1000, 1001, 1002, 1003)]
+    assert bench.outdated(rec, "did", [0.3]) == []
+    assert list(bench.design_of(rec.iloc[:4])) == ["did", "its", "its", "did"]
+    new = rec[(rec["seed"] == 1001) & (rec["method"] == "group_time_att")].assign(
+        estimate=9.0, seconds=5.0, design=recovery.DESIGN_VERSION["did"])
+    out = bench.replace_design(rec, new, "did")
+    seed = out[out["seed"] == 1001]
+    assert len(out) == len(rec) and (seed.loc[seed["method"] == "group_time_att", "estimate"] == 9.0).all()
+    assert (seed.loc[seed["method"] == "its_stacked", "estimate"] == 0.5).all()   # the ITS rows are untouched
+    assert (seed["seconds"] == 1.0).all() and (seed["redo_seconds"].dropna() == 5.0).all()
+    assert bench.outdated(out, "did", [0.1]) == [(0.1, s) for s in (1000, 1002, 1003)]
+
+
 def test_main_writes_the_summary_beside_the_per_seed_file_and_keeps_other_scales(bench, tmp_path):
     out = tmp_path / "recovery_study.parquet"
     rows = pd.concat([_seed_rows(0.1), _seed_rows(0.3, (1000, 1001))], ignore_index=True)
@@ -128,7 +144,7 @@ def test_table_values(tmp_path):
     its = t.iloc[2]
     assert its["Estimand"] == "ITS (stacked, 24 months): Q1 minus Q5" and its["Rejects no effect, %"] == "4.0"
     assert t.iloc[3]["Rejects no effect, %"] == "–"              # an effect was planted: no rejection rate
-    assert t.iloc[6]["Estimand"] == "DiD (group-time ATT): within-practice gap, Q5 minus Q1"
+    assert t.iloc[6]["Estimand"] == "DiD (group-time ATT): within-practice gap, Q4–Q5 minus Q1–Q2"
     assert t.iloc[0]["Estimand"] == "DiD (group-time ATT): Q1 (most deprived)"
     assert show.recovery_table(data).data.shape == (9, 9)
 

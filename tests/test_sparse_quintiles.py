@@ -52,7 +52,10 @@ def wls_sii(counts) -> float:
     return float(np.sum(den * (x - xm) * (y - ym)) / np.sum(den * (x - xm) ** 2))
 
 
-def _measures(rule=DEFAULT_RULE) -> pd.DataFrame:
+EXTREMES = SparseRule(1)  # Q5 - Q1 alone, any eligible patient counts
+
+
+def _measures(rule=EXTREMES) -> pd.DataFrame:
     return within_practice_inequality(_panel(), rule=rule).set_index(["practice_id", "month"])
 
 
@@ -66,7 +69,7 @@ def test_full_practices_by_hand():
     assert m.loc[("P1", MONTHS[0]), "denominator"] == 500
 
 
-def test_default_rule_any_patient_counts():
+def test_extreme_quintiles_any_patient_counts():
     m = _measures()
     jan, feb, mar = (("P2", mo) for mo in MONTHS)
     assert m.loc[jan, "gap"] == pytest.approx(100 * 2 / 3 - 40)  # 3 patients in Q5 are enough by default
@@ -103,7 +106,7 @@ def test_pooling_adjacent_quintiles():
 
 
 def test_practices_kept_per_rule():
-    rules = (DEFAULT_RULE, SparseRule(5), SparseRule(1, "adjacent"), SparseRule(90, "adjacent"))
+    rules = (EXTREMES, SparseRule(5), DEFAULT_RULE, SparseRule(90, "adjacent"))
     kept = practices_kept(_panel(), rules).set_index(["min_denominator", "pool", "measure"])
     expected = {  # (practices, adopters) with the measure in every month
         (1, "none", "gap"): (2, 1), (1, "none", "sii"): (4, 2),
@@ -115,16 +118,15 @@ def test_practices_kept_per_rule():
         assert (kept.loc[key, "practices"], kept.loc[key, "adopters"]) == (practices, adopters), key
     assert (kept["practices_total"] == 4).all()
     assert kept.loc[(1, "none", "gap"), "practice_months_with_value"] == pytest.approx(8 / 12)  # P1 x3, P4 x3, P2 x2
-    assert kept.loc[(1, "none", "gap"), "rule"] == "at least 1 eligible patient"
-    assert kept.loc[(90, "adjacent", "gap"), "rule"] == ("at least 90 eligible patients, adjacent quintiles pooled "
-                                                          "for the gap")
+    assert kept.loc[(1, "none", "gap"), "rule"] == "gap of Q5 minus Q1 alone, at least 1 eligible patient"
+    assert kept.loc[(90, "adjacent", "gap"), "rule"] == "gap of Q4–Q5 minus Q1–Q2, at least 90 eligible patients"
 
 
 @pytest.mark.filterwarnings("ignore:only . treated clusters")  # 2 adopters: the warning is expected
 def test_the_did_keeps_exactly_the_counted_practices():
     # The group-time ATT balances the panel: the practices it drops are those the count leaves out.
     panel = _panel()
-    for rule, n_kept in ((DEFAULT_RULE, 2), (SparseRule(1, "adjacent"), 4)):
+    for rule, n_kept in ((EXTREMES, 2), (DEFAULT_RULE, 4)):
         ineq = within_practice_inequality(panel, rule=rule)
         fit = GroupTimeATT(ineq, outcome="gap", weights="denominator")
         assert fit.n_units_dropped == 4 - n_kept
@@ -132,8 +134,45 @@ def test_the_did_keeps_exactly_the_counted_practices():
         assert kept.loc[kept["measure"] == "gap", "practices"].item() == n_kept
 
 
+def test_default_rule_pools_adjacent_quintiles_and_weights_the_gap_by_its_patients():
+    assert DEFAULT_RULE == SparseRule(1, "adjacent")
+    m = within_practice_inequality(_panel()).set_index(["practice_id", "month"])
+    # P2 in January: Q1+Q2 = 200 patients, Q4+Q5 = 80 + 3 = 83; weight 200 * 83 / 283.
+    assert m.loc[("P2", MONTHS[0]), "gap"] == pytest.approx(100 * (62 / 83 - 85 / 200))
+    assert m.loc[("P2", MONTHS[0]), "gap_weight"] == pytest.approx(200 * 83 / 283)
+    assert m.loc[("P1", MONTHS[0]), "gap_weight"] == pytest.approx(100.0)  # 200 and 200
+    assert m.loc[("P3", MONTHS[0]), "gap_weight"] == pytest.approx(100 * 200 / 300)  # Q1 empty: Q2 alone, 100
+    extremes = _measures()
+    assert extremes.loc[("P2", MONTHS[1]), "gap_weight"] == 0  # no Q5 patient: no gap, no weight
+    assert extremes.loc[("P2", MONTHS[0]), "gap_weight"] == pytest.approx(100 * 3 / 103)
+
+
+@pytest.mark.filterwarnings("ignore:only . treated clusters")
+def test_the_gap_did_weights_practices_by_the_patients_behind_their_gaps():
+    # One adoption month, one post month: each adopter's effect is its gap change minus the comparison mean's, and
+    # the ATT averages adopters by their mean gap_weight (the analysis maps "gap" to that column).
+    from beyond_averages.did.panel import inequality_weights
+    assert inequality_weights("gap", "denominator") == "gap_weight"
+    assert inequality_weights("sii", "denominator") == "denominator"
+    assert inequality_weights("gap", None) is None
+    ineq = within_practice_inequality(_panel())
+    fit = GroupTimeATT(ineq, outcome="gap", weights="gap_weight", comparison="never_treated")
+    g = ineq.set_index(["practice_id", "month"])["gap"]
+    w = ineq.groupby("practice_id")["gap_weight"].mean()
+    change = {p: g[(p, MONTHS[2])] - g[(p, MONTHS[1])] for p in ("P1", "P2", "P3", "P4")}
+    control = (w["P3"] * change["P3"] + w["P4"] * change["P4"]) / (w["P3"] + w["P4"])
+    expected = (w["P1"] * (change["P1"] - control) + w["P2"] * (change["P2"] - control)) / (w["P1"] + w["P2"])
+    assert fit.tidy()["estimate"].iloc[0] == pytest.approx(expected)
+
+
 def test_bad_rules():
     with pytest.raises(ValueError, match="min_denominator must be a whole number >= 1"):
         SparseRule(min_denominator=0)
     with pytest.raises(ValueError, match="pool must be"):
         SparseRule(pool="pairs")
+
+
+def test_the_chapters_gap_label_names_the_default_rules_sides():
+    from beyond_averages import labels
+    sides = DEFAULT_RULE.name.split(",")[0].removeprefix("gap of ")
+    assert labels.WITHIN_PRACTICE_MEASURES["gap"] == f"Gap, {sides}"

@@ -91,7 +91,8 @@ OUTCOME_SCALES = {"percentage_points": "in percentage points of the indicator",
                   "proportion": "differences in the indicator as a proportion"}
 EFFECT_AXIS = {"percentage_points": "Effect (percentage points)", "proportion": "Effect (proportion)"}
 INDICATOR_AXIS = {"percentage_points": "Indicator (%)", "proportion": "Indicator"}
-WITHIN_PRACTICE_MEASURES = {"gap": "Gap, Q5 minus Q1", "sii": "Slope index of inequality"}
+# The gap of the DiD chapter's sparse-quintile rule (did.sparse.DEFAULT_RULE: adjacent quintiles pooled).
+WITHIN_PRACTICE_MEASURES = {"gap": "Gap, Q4–Q5 minus Q1–Q2", "sii": "Slope index of inequality"}
 PRETREND_TESTS = {"twfe_leads": "TWFE event study: all leads = 0 (F)",
                   "group_time_pre": "Group-time ATT: event-time effects before adoption = 0 (Wald)"}
 BOOT_WEIGHTS = {"webb": "Webb", "rademacher": "Rademacher", "mammen": "Mammen"}

@@ -28,6 +28,7 @@ import pandas as pd
 from beyond_averages import config
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.did import DidSettings, build_did_panel, within_practice_inequality
+from beyond_averages.did.panel import inequality_weights
 from beyond_averages.did.analysis import group_time_fitter
 from beyond_averages.did.sparse import DEFAULT_RULE, SparseRule
 from beyond_averages.its import run_its_analysis, wave_practices
@@ -43,6 +44,11 @@ RECOVERY_SEEDS = (20261126, 11, 12, 13, 14)        # the study seed first; the o
 ITS_HORIZONS = (6, 12, 24)                         # the ITS chapter's horizons; its headline is the last
 CONTRAST = f"{MOST_DEPRIVED}-{LEAST_DEPRIVED}"     # "1-5"
 CHAPTER_DID = DidSettings()                        # the DiD chapter's defaults (notebooks/did.ipynb passes them)
+DESIGNS = ("did", "its")
+# Each design's version, recorded on its rows, so that a recorded study can be brought up to date after a change of
+# one chapter's design by rerunning that design alone (bench/recovery_study.py --redo). Rows recorded before the
+# tags existed are the first versions.
+DESIGN_VERSION = {"did": "did 2: gap of Q4-Q5 minus Q1-Q2 weighted by its patients", "its": "its 1"}
 COLUMNS = ["scenario", "seed", "method", "target", "horizon", "estimand", "estimate", "std_error", "ci_lower",
            "ci_upper", "truth", "bias", "covered", "narrowing", "planted"]
 
@@ -146,7 +152,8 @@ def inequality_truth(joined: pd.DataFrame, settings: DidSettings = CHAPTER_DID,
     """The estimands of the chapter's group-time ATT on the within-practice gap and SII: each practice-month's
     measure (:func:`beyond_averages.did.within_practice_inequality` under the sparse-quintile ``rule``) computed on
     the actual and on the counterfactual numerators (same denominators, so the same practices have it in every
-    month), their difference the unit effect, weights the practice's mean denominator. Rows ``gap``, ``sii``:
+    month), their difference the unit effect, weights the analysis's (:func:`~beyond_averages.did.panel.
+    inequality_weights`: the gap's effective patients, the SII's eligible patients). Rows ``gap``, ``sii``:
     ``target, truth, n_units``."""
     cols = ["practice_id", "month", "imd_quintile", "denominator", "programme_start"]
     actual = within_practice_inequality(joined[cols + ["numerator"]], settings.outcome_scale, rule)
@@ -160,8 +167,8 @@ def inequality_truth(joined: pd.DataFrame, settings: DidSettings = CHAPTER_DID,
         units = a["practice_id"].unique()
         shape = (len(units), len(months))
         eff = (a[measure] - c[measure]).to_numpy(float).reshape(shape)
-        weight = a["denominator"].to_numpy(float).reshape(shape).mean(1)
-        weight = weight if settings.weighting == "denominator" else np.ones(len(units))
+        column = inequality_weights(measure, "denominator" if settings.weighting == "denominator" else None)
+        weight = a[column].to_numpy(float).reshape(shape).mean(1) if column else np.ones(len(units))
         first = _first_positions(a.groupby("practice_id", sort=True)["programme_start"].first().reindex(units), months)
         rows.append({"target": measure, "truth": gta_estimand(eff, weight, first), "n_units": len(units)})
     return pd.DataFrame(rows)
@@ -309,16 +316,17 @@ def _design(design: str, ex: dict, scenario: str) -> pd.DataFrame:
 
 
 def seed_recovery(seed: int, scenarios=SCENARIOS, settings=MEDIUM, work_dir: Path | None = None,
-                  log=None) -> pd.DataFrame:
-    """Every scenario for one extract seed (one population, reused by the scenarios): DiD and ITS rows; a failure
-    of one design is a row with ``error`` (e.g. a redacted month stopping the ITS), not an exception."""
+                  log=None, designs=DESIGNS) -> pd.DataFrame:
+    """Every scenario for one extract seed (one population, reused by the scenarios): the rows of each of
+    ``designs`` ("did", "its"), tagged with its :data:`DESIGN_VERSION` (column ``design``); a failure of one design
+    is a row with ``error`` (e.g. a redacted month stopping the ITS), not an exception."""
     frames = []
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         for k, scenario in enumerate(scenarios):
             t = time.perf_counter()
             ex = make_extract(Path(tmp), scenario, seed=seed, population=k == 0, **settings)
-            for design in ("did", "its"):
-                frames.append(_design(design, ex, scenario))
+            for design in designs:
+                frames.append(_design(design, ex, scenario).assign(design=DESIGN_VERSION[design]))
             if log:
                 log(f"  recovery: scenario {scenario:9s} seed {seed}: {time.perf_counter() - t:.0f} s")
     out = pd.concat(frames, ignore_index=True).assign(seed=seed)

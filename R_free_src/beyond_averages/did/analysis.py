@@ -23,7 +23,7 @@ from beyond_averages.did.covariates import conditional_fit
 from beyond_averages.did.event_study import EventStudy
 from beyond_averages.did.inference import BootWeights
 from beyond_averages.did.panel import (
-    Comparison, OutcomeScale, load_did_panel, practice_month_panel, within_practice_inequality,
+    Comparison, OutcomeScale, inequality_weights, load_did_panel, practice_month_panel, within_practice_inequality,
 )
 from beyond_averages.did.staggered import GroupTimeATT
 from beyond_averages.did.twfe import TwoWayFixedEffects
@@ -120,7 +120,8 @@ def _fit_all(panel: pd.DataFrame, settings: DidSettings, area: str) -> DidAnalys
     inequality = {}
     for measure in ("gap", "sii"):
         kw = dict(common, outcome=measure)
-        inequality[(measure, "twfe")] = TwoWayFixedEffects(ineq, weights=w, source=f"within-practice {measure}", **kw)
+        inequality[(measure, "twfe")] = TwoWayFixedEffects(ineq, weights=inequality_weights(measure, w),
+                                                           source=f"within-practice {measure}", **kw)
         inequality[(measure, "group_time_att")] = gta(ineq, measure, ["practice_id"],
                                                       source=f"within-practice {measure}")
     return DidAnalysis(s, panel, practice, ineq, twq, two, gtq, gto, evo, evq, inequality, area)
@@ -136,8 +137,10 @@ def group_time_fitter(settings: DidSettings):
     covid_start = (settings.covid_start or load_study().covid_start) if conditional else None
 
     def fit(frame: pd.DataFrame, outcome: str, keys: list[str], by: str | None = None, source: str = ""):
+        # A within-practice measure ("gap", "sii") carries its own weight (the gap's effective patients).
         return conditional_fit(frame, outcome, keys, covid_start, conditional, by=by, unit="practice_id",
-                               time="month", first_treated="programme_start", weights=w,
+                               time="month", first_treated="programme_start",
+                               weights=inequality_weights(outcome, w),
                                comparison=settings.comparison, source=source)
     return fit
 

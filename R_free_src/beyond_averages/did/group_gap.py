@@ -6,7 +6,8 @@ difference between a group and the reference group. Taking the difference inside
 everything the two groups share in a practice-month (the practice's level, its trend, the COVID-19 dip), so the
 group-time ATT of the difference series compares like with like and is far less noisy than the difference of two
 separate group ATTs. Each practice-month is weighted by ``1 / (1/n_group + 1/n_reference)`` (the inverse of the
-binomial variance factor of a difference of two proportions), so months where either group is small count less.
+binomial variance factor of a difference of two proportions, :func:`beyond_averages.equity.difference_weight`),
+so months where either group is small count less.
 Practices must have eligible patients of both groups in every month (the balanced panel the estimator needs); how
 many were left out is kept on the result.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from beyond_averages.equity import difference_weight
 from beyond_averages.files import InputError, require_columns
 from beyond_averages.did.staggered import GroupTimeATT
 
@@ -40,7 +42,7 @@ def group_difference_panel(measures: pd.DataFrame, programme: pd.DataFrame, grou
     practice's ``programme_start``; only practices with both groups in every month."""
     require_columns(measures, list(COLUMNS), source)
     require_columns(programme, ["practice_id", "programme_start"], "programme")
-    groups = set(measures["group"].astype(str))
+    groups = set(measures["group"].astype(str).unique())   # unique first: no Python loop over every row
     for g in (group, reference):
         if g not in groups:
             raise InputError(f"{source}: column 'group' has no rows of {g!r}; groups: {sorted(groups)}")
@@ -54,7 +56,7 @@ def group_difference_panel(measures: pd.DataFrame, programme: pd.DataFrame, grou
     keep = ok & complete
     panel = pd.DataFrame({
         "difference": 100 * (wide[("numerator", group)] / n_g - wide[("numerator", reference)] / n_r),
-        "weight": 1.0 / (1.0 / n_g + 1.0 / n_r),
+        "weight": difference_weight(n_g, n_r),
     })[keep].reset_index()
     panel = panel.merge(programme[["practice_id", "programme_start"]], on="practice_id", how="left")
     dropped = int(measures["practice_id"].nunique() - panel["practice_id"].nunique())

@@ -225,13 +225,15 @@ def within_practice_inequality(panel: pd.DataFrame, outcome_scale: OutcomeScale 
     """Each practice-month's inequality across its own patients' IMD quintiles, by :mod:`beyond_averages.equity`.
 
     Orientation follows ``equity`` (least minus most deprived, so positive = higher among the less deprived):
-    ``gap`` = indicator in Q5 - Q1 and ``sii`` = the slope index of inequality (population-weighted least squares
+    ``gap`` = indicator in the least minus the most deprived quintiles and ``sii`` = the slope index of inequality (population-weighted least squares
     on the quintiles' cumulative population midpoints). Sparse quintiles follow ``rule``
     (:class:`beyond_averages.did.sparse.SparseRule`). The default rule: a quintile counts in a practice-month if it
-    has at least one eligible patient; the gap is missing unless Q1 and Q5 both count, the SII unless at least two
-    quintiles count (missing ranks are tolerated). A DiD of either measure then keeps only the practices where it
-    exists in every month (:func:`beyond_averages.did.sparse.practices_kept` counts them per rule). Also
-    ``denominator`` (all quintiles, sparse ones included) and ``programme_start``.
+    has at least one eligible patient; the gap compares the two most deprived quintiles pooled with the two least
+    deprived pooled and is missing unless both sides count; the SII is missing unless at least two quintiles count
+    (missing ranks are tolerated). A DiD of either measure then keeps only the practices where it exists in every
+    month (:func:`beyond_averages.did.sparse.practices_kept` counts them per rule). Also ``gap_weight`` (the
+    effective number of patients behind the gap, the gap's weight: :func:`inequality_weights`), ``denominator``
+    (all quintiles, sparse ones included) and ``programme_start``.
     """
     scale = 100.0 if outcome_scale == "percentage_points" else 1.0
     out = inequality_measures(panel, rule, multiplier=scale)
@@ -240,3 +242,11 @@ def within_practice_inequality(panel: pd.DataFrame, outcome_scale: OutcomeScale 
     start = panel.groupby("practice_id")["programme_start"].first()
     out["programme_start"] = out["practice_id"].map(start)
     return out
+
+
+def inequality_weights(measure: str, weights: str | None) -> str | None:
+    """The weight column of a DiD of the within-practice ``measure`` when the analysis weights by patients
+    (``weights="denominator"``): the gap's ``gap_weight`` (the effective number of patients behind it, so a gap
+    measured on a handful of patients counts little: the recovery study's reason, docs/did.md), the practice's
+    eligible patients for the SII (fitted on all its quintiles); unweighted stays unweighted."""
+    return "gap_weight" if measure == "gap" and weights == "denominator" else weights

@@ -38,12 +38,12 @@ from beyond_averages.config import load_study
 from beyond_averages.did.aggregation import EventWindow
 from beyond_averages.did.covariates import baseline_balance, conditional_fit
 from beyond_averages.did.honest import HonestDiD
-from beyond_averages.did.panel import within_practice_inequality
+from beyond_averages.did.panel import inequality_weights, within_practice_inequality
 from beyond_averages.did.sparse import SparseRule
 from beyond_averages.did.staggered import GroupTimeATT
 
 COMMON = dict(unit="practice_id", time="month", first_treated="programme_start")
-SPARSE_RULES = (SparseRule(5), SparseRule(1, "adjacent"))
+SPARSE_RULES = (SparseRule(10, "adjacent"), SparseRule(1))   # stricter, and the extreme quintiles alone
 MAIN, OTHER_COMPARISON = "main analysis", "{} comparison group"
 COVARIATES, NO_COVID, HONEST = "baseline covariates", "excluding the COVID-19 period", "HonestDiD, Mbar = 1"
 NO_COVARIATES = "without baseline covariates"   # the row of a main analysis under conditional parallel trends
@@ -113,6 +113,7 @@ def _fits(panel, ineq, *, weights, comparison, contrast, conditional, covid_star
 
 def _inequality_row(ineq, measure: str, common: dict, conditional: bool, covid_start, keep=None) -> dict:
     """The overall row of the group-time ATT on one within-practice measure (missing numbers if it cannot be fitted)."""
+    common = {**common, "weights": inequality_weights(measure, common.get("weights"))}
     try:
         f = conditional_fit(ineq, measure, ["practice_id"], covid_start, conditional, keep=keep,
                             source=f"within-practice {measure}", **common)
@@ -177,8 +178,9 @@ def honest_rows(panel, ineq, *, weights, comparison, contrast, primary: str, con
         pass
     for measure in ("gap", "sii"):
         try:
+            kw = {**base, "weights": inequality_weights(measure, weights)}
             targets.append((measure, conditional_fit(ineq, measure, ["practice_id"], covid_start, conditional,
-                                                     source=f"within-practice {measure}", **base), None, None))
+                                                     source=f"within-practice {measure}", **kw), None, None))
         except ValueError:
             pass
     rows = []

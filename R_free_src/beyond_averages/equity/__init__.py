@@ -16,17 +16,20 @@ Modules: :mod:`~beyond_averages.equity.intervals` (Wilson, Newcombe and Katz int
 (every measure per group of a panel).
 
 Public API: :func:`wilson_interval`, :func:`absolute_gap`, :func:`relative_gap`, :func:`relative_rank`,
-:func:`concentration_index`, :class:`SIISettings`, :class:`SlopeIndexOfInequality` (answers the protocol of
-:mod:`beyond_averages.results`), :func:`phe_sii`, and :func:`equity_by_group` (every measure per group of a panel).
+:func:`concentration_index`, :func:`difference_weight`, :class:`SIISettings`, :class:`SlopeIndexOfInequality`
+(answers the protocol of :mod:`beyond_averages.results`), :func:`phe_sii`, and :func:`equity_by_group` (every
+measure per group of a panel).
 """
 
 from beyond_averages.equity.by_group import equity_by_group
 from beyond_averages.equity.engine import SIISettings
-from beyond_averages.equity.gaps import absolute_gap, concentration_index, relative_gap, relative_rank
+from beyond_averages.equity.gaps import (
+    absolute_gap, concentration_index, difference_weight, relative_gap, relative_rank,
+)
 from beyond_averages.equity.intervals import wilson_interval
 from beyond_averages.equity.sii import SlopeIndexOfInequality, phe_sii
 
 __all__ = [
-    "SIISettings", "SlopeIndexOfInequality", "absolute_gap", "concentration_index", "equity_by_group", "phe_sii",
-    "relative_gap", "relative_rank", "wilson_interval",
+    "SIISettings", "SlopeIndexOfInequality", "absolute_gap", "concentration_index", "difference_weight",
+    "equity_by_group", "phe_sii", "relative_gap", "relative_rank", "wilson_interval",
 ]

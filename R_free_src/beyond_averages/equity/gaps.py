@@ -30,6 +30,19 @@ def relative_rank(population, axis: int = -1) -> np.ndarray:
     return np.cumsum(share, axis=axis) - share / 2.0
 
 
+def difference_weight(n_a, n_b) -> np.ndarray:
+    """``n_a n_b / (n_a + n_b)``, the inverse of the binomial variance factor ``1/n_a + 1/n_b`` of a difference of
+    two proportions: the effective number of patients behind a gap. 0 where either side has no patient.
+
+    Why: a gap measured on a handful of patients on one side is mostly noise however large the other side, so a
+    mean of many practices' gaps (or of their changes) weighted by it is far more precise than one weighted by the
+    practices' whole list sizes (the within-practice gap of :mod:`beyond_averages.did`, and the group gaps of
+    :mod:`beyond_averages.did.group_gap`)."""
+    a, b = np.asarray(n_a, dtype="float64"), np.asarray(n_b, dtype="float64")
+    total = a + b
+    return np.divide(a * b, total, out=np.zeros(np.broadcast(a, b).shape), where=(a > 0) & (b > 0))
+
+
 def absolute_gap(x_most, n_most, x_least, n_least, *, confidence: float = 0.95, multiplier: float = 1.0):
     """Difference in proportions, least minus most deprived, with a Newcombe hybrid-score interval.
 

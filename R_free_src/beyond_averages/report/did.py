@@ -222,7 +222,7 @@ def adopters_baseline(analysis, measure: str) -> float:
 
 
 def inequality_effects(analysis) -> pd.DataFrame:
-    """DiD on each practice-month's gap (Q5 - Q1) and SII, by estimator, with the adopters' baseline value."""
+    """DiD on each practice-month's gap (Q4-Q5 minus Q1-Q2) and SII, by estimator, with the adopters' baseline value."""
     rows = []
     for (measure, est), fit in analysis.inequality.items():
         r = fit.tidy().iloc[0]
