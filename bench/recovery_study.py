@@ -108,8 +108,21 @@ def headline(summary: pd.DataFrame) -> pd.DataFrame:
             .drop(columns=["_order", "_scenario"]))
 
 
+def current(rec: pd.DataFrame) -> pd.DataFrame:
+    """The rows made by each design's current version (:data:`beyond_averages.recovery.DESIGN_VERSION`; a row
+    without a tag is of the design's first version), so that a study only partly rerun after a change of design never
+    mixes the two versions in one summary: its seeds count only where the new version has run."""
+    if rec.empty:
+        return rec
+    design = design_of(rec)
+    tag = rec["design"] if "design" in rec else pd.Series(None, index=rec.index, dtype=object)
+    tag = tag.fillna(design.map(recovery.FIRST_DESIGN_VERSION))
+    return rec[tag.to_numpy() == design.map(recovery.DESIGN_VERSION).to_numpy()]
+
+
 def summarise(rec: pd.DataFrame) -> pd.DataFrame:
-    """:func:`recovery.recovery_summary` per scale (with errors counted)."""
+    """:func:`recovery.recovery_summary` per scale (with errors counted), of the current designs' rows."""
+    rec = current(rec)
     parts = []
     for scale, part in rec.groupby("scale", sort=True):
         s = recovery.recovery_summary(part)
@@ -163,6 +176,7 @@ def recorded_summary(rec: pd.DataFrame, planned: dict[float, int] | None = None)
     (``sqrt(p (1 - p) / seeds)``), and where no effect was planted (``planted == 0``: every row of the null
     scenario) the rejection rate of "no evidence of change", ``1 - correct``."""
     planned = planned or {}
+    rec = current(rec)
     table = headline(summarise(rec)).reset_index(drop=True)
     if table.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
@@ -231,7 +245,7 @@ def main(argv=None) -> dict:
         write_csv(recorded_summary(rec, planned_seeds(summary_path, this_run)), summary_path,
                   float_format="%.10g")
         print(f"Summary of every scale in {out.name} written to {summary_path}", flush=True)
-    rec = rec[rec["scale"].isin(scales)]
+    rec = current(rec[rec["scale"].isin(scales)])
     summary = summarise(rec)
     table = headline(summary)
     print("\nHeadline estimands against the truth itself (bias and truth in percentage points; correct = share of "

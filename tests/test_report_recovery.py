@@ -25,7 +25,7 @@ def bench():
 
 
 # -- the bench script's summary writer ------------------------------------------------------------------------------
-def _seed_rows(scale=0.1, seeds=(1000, 1001, 1002, 1003)) -> pd.DataFrame:
+def _seed_rows(scale=0.1, seeds=(1000, 1001, 1002, 1003), tagged=True) -> pd.DataFrame:
     """Four seeds: the DiD Q1 - Q5 in the null scenario covers 3 of 4 and wrongly rejects once; the stacked ITS
     Q1 - Q5 at 24 months covers every seed that fitted but fails on the last seed; a 6-month ITS row (not a headline)
     and a narrowing gap row (planted -1: no rejection rate)."""
@@ -46,7 +46,12 @@ def _seed_rows(scale=0.1, seeds=(1000, 1001, 1002, 1003)) -> pd.DataFrame:
                          "covered": False, "correct": np.nan, "planted": np.nan, "narrowing": np.nan})
         rows.append({**base, "scenario": "narrowing", "method": "group_time_att", "target": "gap", "horizon": np.nan,
                      "truth": -1.0, "covered": True, "correct": float(k < 2), "planted": -1, "narrowing": -1})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if tagged:  # made by the designs' current versions (untagged rows are of their first versions)
+        from beyond_averages import recovery
+        out["design"] = out["method"].map(lambda m: recovery.DESIGN_VERSION[
+            "did" if m in ("group_time_att", "did") else "its"])
+    return out
 
 
 def test_summary_coverage_mc_se_rejections_and_failed_fits(bench):
@@ -69,7 +74,7 @@ def test_summary_coverage_mc_se_rejections_and_failed_fits(bench):
 
 def test_redo_finds_the_pairs_an_earlier_design_made_and_replaces_only_that_designs_rows(bench):
     from beyond_averages import recovery
-    rec = _seed_rows()  # no design tags: every pair's rows are of the first versions
+    rec = _seed_rows(tagged=False)  # no design tags: every pair's rows are of the first versions
     assert bench.outdated(rec, "did", [0.1]) == [(0.1, s) for s in (1000, 1001, 1002, 1003)]
     assert bench.outdated(rec, "did", [0.3]) == []
     assert list(bench.design_of(rec.iloc[:4])) == ["did", "its", "its", "did"]
@@ -81,6 +86,13 @@ def test_redo_finds_the_pairs_an_earlier_design_made_and_replaces_only_that_desi
     assert (seed.loc[seed["method"] == "its_stacked", "estimate"] == 0.5).all()   # the ITS rows are untouched
     assert (seed["seconds"] == 1.0).all() and (seed["redo_seconds"].dropna() == 5.0).all()
     assert bench.outdated(out, "did", [0.1]) == [(0.1, s) for s in (1000, 1002, 1003)]
+    # A summary never mixes versions: the DiD rows count only for the seed the new version ran; the ITS rows (first
+    # version, still current) all count.
+    kept = bench.current(out)
+    assert set(kept.loc[kept["method"] == "group_time_att", "seed"]) == {1001}
+    assert set(kept.loc[kept["method"] == "its_stacked", "seed"]) == {1000, 1001, 1002}
+    s = bench.recorded_summary(out).set_index(["scenario", "method", "target"])
+    assert s.loc[("null", "group_time_att", "1-5"), "seeds"] == 1
 
 
 def test_main_writes_the_summary_beside_the_per_seed_file_and_keeps_other_scales(bench, tmp_path):

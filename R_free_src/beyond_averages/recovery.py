@@ -49,6 +49,7 @@ DESIGNS = ("did", "its")
 # one chapter's design by rerunning that design alone (bench/recovery_study.py --redo). Rows recorded before the
 # tags existed are the first versions.
 DESIGN_VERSION = {"did": "did 2: gap of Q4-Q5 minus Q1-Q2 weighted by its patients", "its": "its 1"}
+FIRST_DESIGN_VERSION = {"did": "did 1", "its": "its 1"}
 COLUMNS = ["scenario", "seed", "method", "target", "horizon", "estimand", "estimate", "std_error", "ci_lower",
            "ci_upper", "truth", "bias", "covered", "narrowing", "planted"]
 
