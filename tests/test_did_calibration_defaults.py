@@ -20,7 +20,7 @@ from scipy import stats
 
 from beyond_averages import did
 from beyond_averages.did.analysis import FEW_CLUSTERS
-from beyond_averages.did.inference import cohort_cluster_scale, t_band_critical, welch_df
+from beyond_averages.did.inference import cohort_cluster_scale, share_term_factor, t_band_critical, welch_df
 
 TREATED_CHANGE = np.array([1.0, 2.5, 0.5, 3.0])  # 4 treated clusters: their outcome change from period 1 to 2
 CONTROL_CHANGE = np.array([0.2, -0.4, 0.9, 0.1, 0.0, -0.3])  # 6 never-treated clusters
@@ -58,7 +58,7 @@ def test_r_did_option_keeps_the_plain_influence_function_variance_and_normal_ref
     se = np.sqrt(TREATED_CHANGE.var(ddof=0) / 4 + CONTROL_CHANGE.var(ddof=0) / 6)
     assert row["std_error"] == pytest.approx(se, rel=1e-10) and np.isnan(row["df"])
     assert row["p_value"] == pytest.approx(2 * stats.norm.sf(abs(row["estimate"]) / se), rel=1e-10)
-    with pytest.raises(ValueError, match="small_sample must be 'cohort' or 'none'"):
+    with pytest.raises(ValueError, match="small_sample must be one of 'cohort', 'cohort_share_debiased', 'none'"):
         fit(small_sample="CR2")
 
 
@@ -97,3 +97,48 @@ def test_few_clusters_warning_is_given_once_per_analysis():
     assert n_treated < 20 and len(few) == 1, [str(w.message) for w in few]
     assert str(few[0].message) == analysis.gta_quintile.few_clusters_message
     assert f"only {n_treated} treated clusters" in str(few[0].message)
+
+
+def test_share_term_factor_removes_the_estimated_atts_noise():
+    """E |omega att_hat|^2 = |omega att|^2 + tr(omega' omega Sigma): the factor leaves |omega att|^2 on average."""
+    rng = np.random.default_rng(7)
+    omega = rng.normal(size=(12, 3))
+    spread = rng.normal(scale=0.1, size=(12, 3))  # clusters' influence on the three ATT estimates
+    att = np.array([2.0, -1.0, 0.5])  # large against the noise, so that the factor is never clipped at 0
+    draws = att + rng.standard_normal((20_000, 12)) @ spread  # att_hat with covariance spread' spread
+    kept = [share_term_factor(omega @ a, omega, spread) ** 2 * np.sum((omega @ a) ** 2) for a in draws]
+    assert np.mean(kept) == pytest.approx(np.sum((omega @ att) ** 2), rel=0.01)
+    noise = np.sum((omega.T @ omega) * (spread.T @ spread))
+    b = omega @ att
+    assert share_term_factor(b, omega, spread) == pytest.approx(np.sqrt(1 - noise / (b @ b)))
+    assert share_term_factor(np.zeros(12), omega, spread) == 1.0  # no share term
+    assert share_term_factor(omega @ np.full(3, 1e-3), omega, spread) == 0.0  # all noise: clipped
+
+
+def test_share_debiasing_changes_only_the_share_term_of_an_aggregate():
+    """One adoption wave: no share term (one group's share is 1), so the overall dynamic SE under
+    ``small_sample="cohort_share_debiased"`` is the cohort-multiplied influence alone; with two waves the share term
+    is shrunk, never the cells' part; ``"cohort"`` (the default) multiplies the whole influence."""
+    data = did.simulate_staggered_panel(n_units=60, n_periods=8, seed=4)
+    cols = dict(outcome="y", unit="unit", time="period", first_treated="first_treated", inference="analytic")
+    first = data.groupby("unit")["first_treated"].first()
+    one_wave = data[data["unit"].isin(first.index[(first == first[first > 0].min()) | (first == 0)])]
+    debiased = "cohort_share_debiased"
+    fits = {ss: did.GroupTimeATT(one_wave, small_sample=ss, warn=False, **cols) for ss in (debiased, "none")}
+    scale = fits[debiased]._cluster_scale
+    level = fits["none"]._fits[None]
+    from beyond_averages.did.aggregation import EventWindow
+
+    _, raw = level.aggregate("dynamic", EventWindow())
+    expected = np.sqrt(((raw * scale[:, None]) ** 2).sum(0))[-1]
+    assert fits[debiased].overall("dynamic")["std_error"].iloc[0] == pytest.approx(expected, rel=1e-10)
+    two = did.GroupTimeATT(data, warn=False, small_sample=debiased, **cols)
+    _, psi, parts = two._fits[None].aggregate("dynamic", EventWindow(), parts=True)
+    cells, between, omega, spread = parts[-1]
+    assert np.any(between != 0)
+    np.testing.assert_allclose(psi[:, -1], cells + share_term_factor(between, omega, spread) * between)
+    default = did.GroupTimeATT(data, warn=False, **cols)   # "cohort": the multiplier on the whole influence
+    _, psi_default = default._fits[None].aggregate("dynamic", EventWindow())
+    _, raw_two = did.GroupTimeATT(data, warn=False, small_sample="none", **cols)._fits[None].aggregate(
+        "dynamic", EventWindow())
+    np.testing.assert_allclose(psi_default, raw_two * default._cluster_scale[:, None], rtol=1e-12, atol=0)

@@ -12,6 +12,10 @@ influence functions plus, where the weights are estimated group shares, the term
 * ``calendar``: per period t (from the first adoption on), the post-treatment cells at t weighted by group size;
   overall the plain mean over periods.
 
+Every row also reports its share term apart (``Share``: the ``wif`` part is ``share.w @ (share.a @ att)``), so that
+the default small-sample inference (:mod:`beyond_averages.did.inference`, ``share_term_factor``) can treat it apart
+from the cells' own influence.
+
 Reference: Callaway B, Sant'Anna PHC. Difference-in-Differences with multiple time periods. Journal of Econometrics
 2021;225(2):200-230, section 3 (aggregation), and ``aggte`` / ``compute.aggte`` of R ``did``.
 """
@@ -19,7 +23,7 @@ Reference: Callaway B, Sant'Anna PHC. Difference-in-Differences with multiple ti
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -47,6 +51,14 @@ class EventWindow:
             raise ValueError(f"min_e ({self.min_e}) must not exceed max_e ({self.max_e})")
 
 
+class Share(NamedTuple):
+    """A row's share term, ``w @ (a @ att)``: ``w`` (units x r) the influence of the estimated weights, ``a``
+    (r x cells) the combinations of ATT(g,t) estimates they multiply."""
+
+    w: np.ndarray
+    a: np.ndarray
+
+
 def wif(keep_groups: np.ndarray, pg: np.ndarray, w: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Influence of estimating the group-share weights pg/sum(pg) (``did:::wif``): n x len(pg)."""
     ind = np.column_stack([w * (g == gk) - p for gk, p in zip(keep_groups, pg, strict=True)])
@@ -67,20 +79,33 @@ class Aggregator:
         self.att = cells["estimate"].to_numpy(float)
         self.cell_pg = self.pg[np.searchsorted(self.glist, self.gc)] if len(cells) else np.zeros(0)
 
-    def _weighted(self, idx: np.ndarray) -> tuple[float, np.ndarray]:
+    def _select(self, idx: np.ndarray, scale: np.ndarray | float = 1.0) -> np.ndarray:
+        """len(idx) x cells: row j picks cell idx[j] (times ``scale``)."""
+        a = np.zeros((len(idx), len(self.att)))
+        a[np.arange(len(idx)), idx] = scale
+        return a
+
+    def _weighted(self, idx: np.ndarray) -> tuple[float, np.ndarray, Share]:
         """Group-size-weighted mean of cells ``idx`` with the estimated-weights term."""
         pg = self.cell_pg[idx]
         wts = pg / pg.sum()
-        inf = self.inf[:, idx] @ wts + wif(self.gc[idx], pg, self.w, self.g) @ self.att[idx]
-        return float(wts @ self.att[idx]), inf
+        share = wif(self.gc[idx], pg, self.w, self.g)
+        inf = self.inf[:, idx] @ wts + share @ self.att[idx]
+        return float(wts @ self.att[idx]), inf, Share(share, self._select(idx))
+
+    @staticmethod
+    def _mean_share(shares: list[Share]) -> Share:
+        return Share(np.hstack([s.w for s in shares]) / len(shares), np.vstack([s.a for s in shares]))
 
     def run(self, kind: Aggregation, window: EventWindow = EventWindow()):
-        """``(keys, estimates, influences)`` of the rows per key, and ``(estimate, influence)`` of the overall."""
+        """``(keys, estimates, influences)`` of the rows per key, ``(estimate, influence)`` of the overall, and the
+        share terms (``Share`` or None) of the rows and then of the overall."""
         max_e = np.inf if window.max_e is None else window.max_e
         post = (self.gc <= self.tc) & (self.tc <= self.gc + max_e)
-        keys, ests, infs = [], [], []
+        keys, ests, infs, shares = [], [], [], []
         if kind == "simple":
-            return keys, ests, infs, self._weighted(np.flatnonzero(post))
+            est, inf, share = self._weighted(np.flatnonzero(post))
+            return keys, ests, infs, (est, inf), [share]
         if kind == "dynamic":
             e = self.tc - self.gc
             include = np.ones(len(e), bool)
@@ -94,34 +119,36 @@ class Aggregator:
             if window.max_e is not None:
                 eseq = eseq[eseq <= window.max_e]
             for ev in eseq:
-                est, inf = self._weighted(np.flatnonzero((e == ev) & include))
-                keys.append(int(ev)), ests.append(est), infs.append(inf)
+                est, inf, share = self._weighted(np.flatnonzero((e == ev) & include))
+                keys.append(int(ev)), ests.append(est), infs.append(inf), shares.append(share)
             pos = [i for i, k in enumerate(keys) if k >= 0]
             if not pos:
                 raise ValueError("no event time >= 0 left for the overall dynamic effect; widen the window")
             overall = (float(np.mean([ests[i] for i in pos])), np.mean([infs[i] for i in pos], axis=0))
-            return keys, ests, infs, overall
+            return keys, ests, infs, overall, shares + [self._mean_share([shares[i] for i in pos])]
         if kind == "group":
-            per_g = []
+            per_g, means = [], []
             for gk in self.glist:
                 idx = np.flatnonzero((self.gc == gk) & post)
                 if idx.size == 0:
                     continue
                 keys.append(int(gk)), ests.append(float(self.att[idx].mean())), infs.append(self.inf[:, idx].mean(1))
-                per_g.append(gk)
+                per_g.append(gk), shares.append(None), means.append(self._select(idx, 1.0 / idx.size).sum(0))
             gks = np.array(per_g, dtype=int)
             pg = self.pg[np.searchsorted(self.glist, gks)]
             wts = pg / pg.sum()
             att = np.array(ests)
-            inf = np.column_stack(infs) @ wts + wif(gks, pg, self.w, self.g) @ att
-            return keys, ests, infs, (float(wts @ att), inf)
+            share = wif(gks, pg, self.w, self.g)
+            inf = np.column_stack(infs) @ wts + share @ att
+            return keys, ests, infs, (float(wts @ att), inf), shares + [Share(share, np.vstack(means))]
         if kind == "calendar":
             first = self.glist.min()
             for t in np.unique(self.tc[self.tc >= first]):
                 idx = np.flatnonzero((self.tc == t) & (self.gc <= t))
                 if idx.size == 0:
                     continue
-                est, inf = self._weighted(idx)
-                keys.append(int(t)), ests.append(est), infs.append(inf)
-            return keys, ests, infs, (float(np.mean(ests)), np.mean(infs, axis=0))
+                est, inf, share = self._weighted(idx)
+                keys.append(int(t)), ests.append(est), infs.append(inf), shares.append(share)
+            overall = (float(np.mean(ests)), np.mean(infs, axis=0))
+            return keys, ests, infs, overall, shares + [self._mean_share(shares)]
         raise ValueError(f"kind must be one of {AGGREGATIONS}; got {kind!r}")

@@ -28,7 +28,8 @@ import numpy as np
 
 SmallSample = Literal["fixest", "cr0", "linearmodels"]
 BootWeights = Literal["rademacher", "webb", "mammen"]
-ClusterCorrection = Literal["cohort", "none"]
+ClusterCorrection = Literal["cohort", "cohort_share_debiased", "none"]
+SMALL_SAMPLE: tuple[str, ...] = ("cohort", "cohort_share_debiased", "none")   # the group-time ATT's options
 
 FEW_TREATED_CAUTION = 20
 FEW_TREATED_WARNING = 10
@@ -225,7 +226,9 @@ def cohort_cluster_scale(cluster_cohort: np.ndarray) -> np.ndarray:
     degree of freedom goes to the cohort mean). With 4 treated clusters per cohort that is 0.75: in the 12-of-48
     simulation of ``bench/did_calibration.py`` R ``did``'s SEs are 7-17% too small. The multiplier makes each
     cohort's part unbiased (Welch's variance of a difference in means, which CR2 reduces to here). A single-cluster
-    cohort has no within-cohort variance to correct and keeps multiplier 1 (the few-clusters warning applies).
+    cohort has no within-cohort variance to correct and keeps multiplier 1 (the few-clusters warning applies). The
+    multiplier applies to the ATT(g,t) cells' influence only: an aggregate's share term is not a deviation from a
+    cohort mean (unweighted, it is constant within a cohort) and gets ``share_term_factor`` instead.
     """
     cohort = np.asarray(cluster_cohort)
     scale = np.ones(cohort.size)
@@ -235,6 +238,27 @@ def cohort_cluster_scale(cluster_cohort: np.ndarray) -> np.ndarray:
         if g_k > 1:
             scale[members] = np.sqrt(g_k / (g_k - 1.0))
     return scale
+
+
+def share_term_factor(between: np.ndarray, omega: np.ndarray, spread: np.ndarray) -> float:
+    """Factor ``kappa`` for an aggregate's share term (``between = omega @ att_hat``: the clusters' influence of the
+    estimated group shares, ``omega`` clusters x r, times r combinations of ATT(g,t) estimates whose clusters x r
+    influence, with the cohort multiplier, is ``spread``) so that ``kappa**2 * sum(between**2)`` is unbiased:
+    ``kappa = sqrt(max(0, 1 - tr(omega' omega spread' spread) / sum(between**2)))``.
+
+    Why: ``aggte``'s share term plugs the estimated ATTs into the influence function, and
+    ``E |omega att_hat|^2 = |omega att|^2 + tr(omega' omega Sigma_att)``: the second part is the ATTs' own sampling
+    noise, already counted by the cells' influence, counted again. It is second order with many clusters, but with
+    4 clusters a cohort it added 17-25% to the variance of each event-time effect when the effects do not differ
+    between waves (``bench/did_calibration.py``; docs/did.md, "Defaults and why"). Subtracting its estimate,
+    ``Sigma_att = spread' spread``, leaves the share term's part for effects that do differ between waves. Returns 1
+    when there is no share term.
+    """
+    total = float(between @ between)
+    if total <= 0.0:
+        return 1.0
+    noise = float(np.sum((omega.T @ omega) * (spread.T @ spread)))
+    return float(np.sqrt(max(0.0, 1.0 - noise / total)))
 
 
 def welch_df(psi: np.ndarray, cluster_cohort: np.ndarray) -> np.ndarray:

@@ -18,11 +18,15 @@ intervals. ``analytic_std_error`` is always reported; the pre-test is the analyt
 
 Small samples (``small_sample``). ``"cohort"`` (default): each cluster's influence is multiplied by
 ``sqrt(G_k / (G_k - 1))``, G_k the clusters of its adoption cohort
-(:func:`~beyond_averages.did.inference.cohort_cluster_scale`), and intervals and p-values use a t reference with
+(:func:`~beyond_averages.did.inference.cohort_cluster_scale`). ``"cohort_share_debiased"``: the multiplier on the
+ATT(g,t) cells' part only, an aggregate's share term shrunk by the ATTs' noise it counts twice instead
+(:func:`~beyond_averages.did.inference.share_term_factor`, jointly for a contrast's two levels): calibrated where
+``"cohort"`` is conservative by 1-2 points (docs/did.md), it becomes the default once the recovery study has been
+rerun with it. Both use a t reference with
 Welch-Satterthwaite degrees of freedom from the cohorts' variances (:func:`~beyond_averages.did.inference.welch_df`,
-column ``df``; the uniform band's critical value is moved to that reference at the same tail probability). The
-multiplier is applied to every cluster-level influence function, so the pre-test's covariance and the inputs of
-HonestDiD (``did.honest_from``) carry it too. ``"none"``: R ``did`` exactly (normal reference, no multiplier), as
+column ``df``; the uniform band's critical value is moved to that reference at the same tail probability). Every
+cluster-level influence function is corrected this way, so the pre-test's covariance and the inputs of HonestDiD
+(``did.honest_from``) carry the correction too. ``"none"``: R ``did`` exactly (normal reference, no multiplier), as
 the tests that reproduce R's published numbers use. Why these defaults, and the simulation behind them:
 ``docs/did.md``, "Defaults and why".
 """
@@ -41,8 +45,8 @@ from beyond_averages.did.aggregation import AGGREGATIONS, Aggregation, Aggregato
 from beyond_averages.did.cells import CellDesign, att_gt_cells
 from beyond_averages.did.drdid import EST_METHODS, EstMethod
 from beyond_averages.did.inference import (
-    ClusterCorrection, cohort_cluster_scale, few_clusters_message, multiplier_bootstrap, t_band_critical,
-    warn_few_clusters, welch_df,
+    SMALL_SAMPLE, ClusterCorrection, cohort_cluster_scale, few_clusters_message, multiplier_bootstrap,
+    share_term_factor, t_band_critical, warn_few_clusters, welch_df,
 )
 from beyond_averages.did.panel import Comparison, validate_panel
 from beyond_averages.files import InputError
@@ -55,8 +59,9 @@ KEY_OF = {"dynamic": "event_time", "group": "group", "calendar": "time"}
 class _Level:
     """ATT(g,t) cells and their aggregations for one level of ``by`` (or the whole panel)."""
 
-    def __init__(self, y, g, w, x, unit_cluster, n_clusters, design: CellDesign, cluster_scale: np.ndarray):
-        self.n = y.shape[0]
+    def __init__(self, y, g, w, x, unit_cluster, n_clusters, design: CellDesign, cluster_scale: np.ndarray,
+                 debias_share: bool = False):
+        self.n, self.debias_share, self._cells_psi = y.shape[0], debias_share, None
         self.cells, self.inf, self.failed = att_gt_cells(y, g, w, design, x)
         if self.cells.empty:
             raise ValueError("no ATT(g,t) could be estimated")
@@ -65,21 +70,45 @@ class _Level:
         self.cluster, self.n_clusters, self.cluster_scale = unit_cluster, n_clusters, cluster_scale
         self.agg = Aggregator(self.cells, self.inf, w, g, y.shape[1])
 
+    def _cluster_totals(self, inf_cols: np.ndarray) -> np.ndarray:
+        inf_cols = inf_cols.reshape(self.n, -1)
+        return np.stack([np.bincount(self.cluster, weights=inf_cols[:, j], minlength=self.n_clusters)
+                         for j in range(inf_cols.shape[1])], 1)
+
+    def _sum(self, inf_cols: np.ndarray) -> np.ndarray:
+        """Cluster-summed influence / n: clusters x estimates."""
+        return self._cluster_totals(inf_cols) / self.n
+
     def psi(self, inf_cols: np.ndarray) -> np.ndarray:
         """Cluster-summed influence / n, times each cluster's small-sample multiplier: clusters x estimates,
         variance = column sums of squares (so every SE, band, contrast, pre-test and HonestDiD input agrees)."""
-        inf_cols = inf_cols.reshape(self.n, -1)
-        return np.stack([np.bincount(self.cluster, weights=inf_cols[:, j], minlength=self.n_clusters)
-                         for j in range(inf_cols.shape[1])], 1) * (self.cluster_scale / self.n)[:, None]
+        return self._cluster_totals(inf_cols) * (self.cluster_scale / self.n)[:, None]
 
-    def aggregate(self, kind: Aggregation, window: EventWindow) -> tuple[pd.DataFrame, np.ndarray]:
+    def aggregate(self, kind: Aggregation, window: EventWindow, parts: bool = False):
         """``key`` (missing on the overall row), ``estimate`` and ``overall`` (the last row), with the clusters x
-        rows influence matrix."""
-        keys, ests, infs, (o_est, o_inf) = self.agg.run(kind, window)
-        psi = self.psi(np.column_stack([*infs, o_inf]))
+        rows influence matrix. With ``debias_share`` (``small_sample="cohort_share_debiased"``) the cohort
+        multiplier scales each row's cell part and ``share_term_factor`` its share term; ``parts=True`` also
+        returns, per row, ``(cells part, share term, omega, spread)`` (the arguments of ``share_term_factor``), for
+        contrasts."""
+        keys, ests, infs, (o_est, o_inf), shares = self.agg.run(kind, window)
         frame = pd.DataFrame({"key": pd.array(keys + [None], dtype="Int64"), "estimate": [*ests, o_est],
                               "overall": [False] * len(keys) + [True]})
-        return frame, psi
+        if not self.debias_share:
+            psi = self.psi(np.column_stack([*infs, o_inf]))
+            return (frame, psi, None) if parts else (frame, psi)
+        if self._cells_psi is None:
+            self._cells_psi = self.psi(self.inf)
+        raw, split = self._sum(np.column_stack([*infs, o_inf])), []
+        for j, share in enumerate(shares):
+            if share is None:
+                omega = spread = np.zeros((self.n_clusters, 0))
+                between = np.zeros(self.n_clusters)
+            else:
+                omega, spread = self._sum(share.w), self._cells_psi @ share.a.T
+                between = omega @ (share.a @ self.agg.att)
+            split.append(((raw[:, j] - between) * self.cluster_scale, between, omega, spread))
+        psi = np.column_stack([c + share_term_factor(b, o, sp) * b for c, b, o, sp in split])
+        return (frame, psi, split) if parts else (frame, psi)
 
 
 class GroupTimeATT(results.Estimator):
@@ -91,7 +120,8 @@ class GroupTimeATT(results.Estimator):
     ``anticipation`` periods before adoption in which units may already react; ``covariates`` (numeric columns,
     conditional parallel trends, as ``xformla``) with ``est_method`` "dr" | "ipw" | "reg"; ``weights`` a unit
     weight column; ``cluster`` defaults to ``unit``; ``inference`` "bootstrap" (``n_boot`` multiplier draws,
-    ``seed``) | "analytic"; ``small_sample`` "cohort" (default) | "none" (R ``did``; see the module docs; every
+    ``seed``) | "analytic"; ``small_sample`` "cohort" (default) | "cohort_share_debiased" | "none" (R ``did``; see
+    the module docs; every
     frame's ``df`` column holds the t reference's degrees of freedom, NaN for normal); ``warn=False`` leaves the
     few-treated-clusters warning to the caller (its text is ``few_clusters_message`` either way). Units with a
     missing outcome or covariate in any period are dropped (``n_units_dropped``), as ``did`` balances the panel;
@@ -119,8 +149,8 @@ class GroupTimeATT(results.Estimator):
             raise ValueError(f"est_method must be one of {EST_METHODS}; got {est_method!r}")
         if inference not in ("bootstrap", "analytic"):
             raise ValueError(f"inference must be 'bootstrap' or 'analytic'; got {inference!r}")
-        if small_sample not in ("cohort", "none"):
-            raise ValueError(f"small_sample must be 'cohort' or 'none'; got {small_sample!r}")
+        if small_sample not in SMALL_SAMPLE:
+            raise ValueError(f"small_sample must be one of {', '.join(map(repr, SMALL_SAMPLE))}; got {small_sample!r}")
         if inference == "bootstrap" and int(n_boot) < 99:
             raise ValueError(f"the multiplier bootstrap needs n_boot >= 99 draws; got {n_boot!r}")
         if int(anticipation) != anticipation or anticipation < 0:
@@ -152,7 +182,7 @@ class GroupTimeATT(results.Estimator):
         self.levels = sorted(f[by].unique().tolist()) if by else [None]
         self.small_sample = small_sample
         self._cluster_cohort = self._cohorts(f)
-        self._cluster_scale = (cohort_cluster_scale(self._cluster_cohort) if small_sample == "cohort"
+        self._cluster_scale = (cohort_cluster_scale(self._cluster_cohort) if small_sample != "none"
                                else np.ones(self.n_clusters))
         self._fits: dict = {}
         self.failed_cells: list = []
@@ -175,7 +205,7 @@ class GroupTimeATT(results.Estimator):
                 raise InputError(f"{source}: {by}={lv!r}: no never-treated units with data; no comparison group")
             try:
                 fit = _Level(y, g, w, x, first["_cluster"].to_numpy(int), self.n_clusters, design,
-                             self._cluster_scale)
+                             self._cluster_scale, debias_share=small_sample == "cohort_share_debiased")
             except ValueError as err:
                 raise InputError(f"{source}: {by}={lv!r}: {err}" if by else f"{source}: {err}") from err
             self.failed_cells += [(lv, self.panel.periods[gc], self.panel.periods[t], why) for gc, t, why in fit.failed]
@@ -206,7 +236,7 @@ class GroupTimeATT(results.Estimator):
         """Standard errors, intervals and p-values of ``frame``'s estimates from their influence ``psi``; rows in
         ``band`` share a uniform band under the bootstrap, the others get pointwise intervals."""
         band = np.zeros(psi.shape[1], bool) if band is None else np.asarray(band, bool)
-        df = welch_df(psi, self._cluster_cohort) if self.small_sample == "cohort" else None
+        df = welch_df(psi, self._cluster_cohort) if self.small_sample != "none" else None
         ref = stats.norm if df is None else stats.t(df)
         z = ref.ppf(1 - self.alpha / 2) * np.ones(psi.shape[1])
         analytic = np.sqrt((psi**2).sum(0))
@@ -302,12 +332,16 @@ class GroupTimeATT(results.Estimator):
         if not self.by or a not in self._fits or b not in self._fits:
             raise ValueError(f"contrast needs `by` and two of its levels {self.levels}; got {a!r}, {b!r}")
         w = EventWindow(**window)
-        fa, pa = self._fits[a].aggregate(kind, w)
-        fb, pb = self._fits[b].aggregate(kind, w)
+        fa, pa, sa = self._fits[a].aggregate(kind, w, parts=True)
+        fb, pb, sb = self._fits[b].aggregate(kind, w, parts=True)
         ia, ib = int(np.flatnonzero(fa["overall"])[0]), int(np.flatnonzero(fb["overall"])[0])
         est = fa["estimate"].iloc[ia] - fb["estimate"].iloc[ib]
         frame = pd.DataFrame({"term": [f"{self.by}={a} - {self.by}={b}"], "kind": kind, "estimate": [est]})
-        frame = self._add_inference(frame, (pa[:, ia] - pb[:, ib])[:, None])
+        psi = pa[:, ia] - pb[:, ib]
+        if sa is not None:  # the share terms of the difference, debiased jointly (the levels share clusters)
+            (ca, ba, oa, da), (cb, bb, ob, db) = sa[ia], sb[ib]
+            psi = ca - cb + share_term_factor(ba - bb, np.hstack([oa, -ob]), np.hstack([da, db])) * (ba - bb)
+        frame = self._add_inference(frame, psi[:, None])
         return results.tidy_frame(frame, keys=("term",))
 
     def effect_summary(self, contrast: tuple | None = None, kind: Aggregation = "simple") -> pd.DataFrame:
