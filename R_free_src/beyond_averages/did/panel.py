@@ -225,8 +225,9 @@ def within_practice_inequality(panel: pd.DataFrame, outcome_scale: OutcomeScale 
     """Each practice-month's inequality across its own patients' IMD quintiles, by :mod:`beyond_averages.equity`.
 
     Orientation follows ``equity`` (least minus most deprived, so positive = higher among the less deprived):
-    ``gap`` = indicator in the least minus the most deprived quintiles and ``sii`` = the slope index of inequality (population-weighted least squares
-    on the quintiles' cumulative population midpoints). Sparse quintiles follow ``rule``
+    ``gap`` = indicator in the least minus the most deprived quintiles and ``sii`` = the slope index of inequality
+    (population-weighted least squares on the quintiles' cumulative population midpoints). Sparse quintiles follow
+    ``rule``
     (:class:`beyond_averages.did.sparse.SparseRule`). The default rule: a quintile counts in a practice-month if it
     has at least one eligible patient; the gap compares the two most deprived quintiles pooled with the two least
     deprived pooled and is missing unless both sides count; the SII is missing unless at least two quintiles count

@@ -19,9 +19,10 @@ The chapter's rule, :data:`DEFAULT_RULE` (``min_denominator=1``, ``pool="adjacen
 study (docs/did.md): with Q5 - Q1 alone, 100 to 109 of the 285 practices (three full-scale extracts) had no Q5
 patient in some month and left the gap's DiD, and the rest carried gaps measured on a handful of patients, so at full
 scale the gap's 95% CI excluded zero in the planted direction in only 40% (narrowing) and 20% (widening) of seeds.
-Pooling adjacent quintiles keeps 250 to 258 practices. The gap's DiD also weights each practice by the effective number of patients behind its gap
-(``gap_weight``, :func:`beyond_averages.equity.difference_weight` of the two sides), not by its list size: at full
-scale (3 seeds) the two changes together cut the gap's standard error from 0.67 to 0.19 pp.
+Pooling adjacent quintiles keeps 250 to 258 practices. The gap's DiD also weights each practice by the effective
+number of patients behind its gap (``gap_weight``, :func:`beyond_averages.equity.difference_weight` of the two
+sides), not by its list size: at full scale (3 seeds) the two changes together cut the gap's standard error from
+0.67 to 0.19 pp, and the rerun recovery study found the planted direction in 90% of full-scale seeds.
 """
 
 from __future__ import annotations
