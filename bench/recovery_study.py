@@ -71,14 +71,21 @@ def design_of(rec: pd.DataFrame) -> pd.Series:
     return rec["method"].map(lambda m: "did" if m in ("group_time_att", "did") else "its")
 
 
+def is_current(rec: pd.DataFrame) -> pd.Series:
+    """Per row: made by its design's current version (:data:`beyond_averages.recovery.DESIGN_VERSION`)? A row
+    without a tag is of its design's first version."""
+    design = design_of(rec)
+    tag = rec["design"] if "design" in rec else pd.Series(None, index=rec.index, dtype=object)
+    tag = tag.fillna(design.map(recovery.FIRST_DESIGN_VERSION))
+    return pd.Series(tag.to_numpy() == design.map(recovery.DESIGN_VERSION).to_numpy(), index=rec.index)
+
+
 def outdated(rec: pd.DataFrame, design: str, scales) -> list[tuple[float, int]]:
-    """The (scale, seed) pairs of ``scales`` whose ``design`` rows were not made by its current version
-    (:data:`beyond_averages.recovery.DESIGN_VERSION`): what ``--redo`` reruns."""
+    """The (scale, seed) pairs of ``scales`` whose ``design`` rows were not made by its current version: what
+    ``--redo`` reruns."""
     if rec.empty:
         return []
-    tag = rec["design"] if "design" in rec else pd.Series(None, index=rec.index, dtype=object)
-    mine = rec[(design_of(rec) == design) & rec["scale"].isin(scales)]
-    stale = mine[tag[mine.index] != recovery.DESIGN_VERSION[design]]
+    stale = rec[(design_of(rec) == design) & rec["scale"].isin(scales) & ~is_current(rec)]
     return sorted(set(zip(stale["scale"].astype(float), stale["seed"].astype(int))))
 
 
@@ -109,20 +116,15 @@ def headline(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def current(rec: pd.DataFrame) -> pd.DataFrame:
-    """The rows made by each design's current version (:data:`beyond_averages.recovery.DESIGN_VERSION`; a row
-    without a tag is of the design's first version), so that a study only partly rerun after a change of design never
-    mixes the two versions in one summary: its seeds count only where the new version has run."""
-    if rec.empty:
-        return rec
-    design = design_of(rec)
-    tag = rec["design"] if "design" in rec else pd.Series(None, index=rec.index, dtype=object)
-    tag = tag.fillna(design.map(recovery.FIRST_DESIGN_VERSION))
-    return rec[tag.to_numpy() == design.map(recovery.DESIGN_VERSION).to_numpy()]
+    """The rows made by each design's current version (:func:`is_current`), so that a study only partly rerun after
+    a change of design never mixes the two versions in one summary: its seeds count only where the new version has
+    run."""
+    return rec if rec.empty else rec[is_current(rec)]
 
 
 def summarise(rec: pd.DataFrame) -> pd.DataFrame:
-    """:func:`recovery.recovery_summary` per scale (with errors counted), of the current designs' rows."""
-    rec = current(rec)
+    """:func:`recovery.recovery_summary` per scale (with errors counted); callers pass the current designs' rows
+    (:func:`current`)."""
     parts = []
     for scale, part in rec.groupby("scale", sort=True):
         s = recovery.recovery_summary(part)
