@@ -10,7 +10,7 @@ import pytest
 
 from beyond_averages.files import InputError
 from beyond_averages.its import StackedControlledITS
-from beyond_averages.its.stacked import autocorrelation_rule
+from beyond_averages.its.error_models import autocorrelation_rule
 
 MONTHS = pd.date_range("2017-01-01", periods=84, freq="MS")
 STARTS = {1: pd.Timestamp("2021-04-01"), 2: pd.Timestamp("2021-10-01"), 3: pd.Timestamp("2022-04-01")}
@@ -178,7 +178,7 @@ def test_block_reml_is_the_chapters_gls_likelihood():
     """On one block the AR(1)-plus-noise REML fit equals beyond_averages.its.inference.fit_gls_arma's, so the two
     error models the rule compares are fitted by the calibrated likelihood."""
     from beyond_averages.its.inference import fit_gls_arma
-    from beyond_averages.its.stacked import fit_ar1_noise
+    from beyond_averages.its.error_models import fit_ar1_noise
 
     rng = np.random.default_rng(1)
     y_noise = ar1(60, 0.7, 1.0, rng) + rng.normal(0, 0.5, 60)

@@ -21,8 +21,9 @@ Public API:
 
 Modules: ``settings`` (options), ``frequency`` (the time axis), ``design`` (regressors, series checks),
 ``inference`` (model fitting, REML GLS, diagnostics), ``effects`` (coefficients and effect contrasts), ``segmented``
-(one series), ``comparative`` (two series), ``pooled`` (many control units), ``stacked`` (every wave in event time), ``comparison`` (nested models),
-``series`` (from the measures table), ``analysis`` (the chapter), ``simulate``, ``calibration``.
+(one series), ``comparative`` (two series), ``pooled`` (many control units), ``stacked`` (every wave in event time;
+its error models in ``error_models``), ``comparison`` (nested models), ``series`` (from the measures table),
+``analysis`` (the chapter), ``simulate``, ``calibration``.
 Every estimator answers the protocol of :mod:`beyond_averages.results`.
 """
 

@@ -339,8 +339,13 @@ def default_hac_lags(n: int) -> int:
     return int(math.floor(4 * (n / 100) ** (2 / 9)))
 
 
+LJUNG_BOX_LAG = 12          # one year of monthly lags
+
+
 def ljung_box_lag(n: int) -> int:
-    return max(1, min(12, n // 5))
+    """The Ljung-Box lag of the diagnostics and of the stacked ITS's rule: 12 months, or ``n // 5`` (at least 1)
+    for a series shorter than 60 months."""
+    return max(1, min(LJUNG_BOX_LAG, n // 5))
 
 
 def residual_diagnostics(resid: np.ndarray, fit: ModelFit, family: str) -> pd.DataFrame:

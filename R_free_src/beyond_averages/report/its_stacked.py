@@ -11,7 +11,7 @@ import pandas as pd
 
 from beyond_averages import labels
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
-from beyond_averages.its.stacked import LJUNG_BOX_ALPHA, LJUNG_BOX_LAG, LOGLIK_TIE
+from beyond_averages.its.error_models import LJUNG_BOX_ALPHA, LJUNG_BOX_LAG, LOGLIK_TIE
 from beyond_averages.report.its import CONTRAST, _season_text, _wide_by_horizon, q1_q5_sentence, signed
 from beyond_averages.report.tables import (
     format_count, format_number, format_p, format_ratio, html_table,
