@@ -89,7 +89,9 @@ def _rows_of(patient_ids: np.ndarray, patients: Patients) -> np.ndarray:
 def latest_value_spans(rows: np.ndarray, day: np.ndarray, month: np.ndarray, value: np.ndarray, lookback: int):
     """Each value's span of months ``[start, end)`` in which it is its patient's latest in the look-back window:
     returns rows, start, end, value (sorted by patient, date, then value, so the larger of same-day values wins)."""
-    order = np.lexsort((value, day, rows))
+    # Patient and day as one integer key: the order of lexsort((value, day, rows)) at half the cost.
+    key = rows.astype(np.int64) * int(day.max() - day.min() + 1) + (day - day.min()) if len(day) else rows
+    order = np.lexsort((value, key))
     rows, month, value = rows[order], month[order], value[order]
     end = month + lookback
     followed = np.flatnonzero(rows[1:] == rows[:-1])   # values with a later one of the same patient
