@@ -105,7 +105,7 @@ $(EXECUTED)/beyond_deprivation.ipynb: $(EXTRACT)/patients.parquet $(EXTRACT)/eve
 
 # The recovery study's appendix reads the tracked summary that `make bench` (bench/recovery_study.py) writes; a fork
 # without it still builds the appendix, which then says how to run the study.
-RECOVERY_SUMMARY := $(wildcard bench/recorded/recovery_study_summary.csv)
+RECOVERY_SUMMARY := $(wildcard bench/recorded/recovery_study_summary.csv bench/recorded/its_design_study_summary.csv)
 $(EXECUTED)/recovery_study.ipynb: notebooks/recovery_study.ipynb notebooks/params/recovery_study.yaml \
 		$(RECOVERY_SUMMARY) $(PKG_SRC) | $(STAMP)
 	@mkdir -p $(EXECUTED)

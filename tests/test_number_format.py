@@ -18,10 +18,10 @@ import pytest
 from beyond_averages import config, labels, paths
 from beyond_averages.disclosure import DisclosureRules
 from beyond_averages.report import (
-    did, equity, equity_evaluation, its, qualitative, recovery, review, study_population, tables,
+    did, equity, equity_evaluation, its, its_design, qualitative, recovery, review, study_population, tables,
 )
 
-MODULES = (tables, its, did, study_population, equity, review, qualitative, recovery, equity_evaluation)
+MODULES = (tables, its, did, study_population, equity, review, qualitative, recovery, equity_evaluation, its_design)
 SUFFIXES = ("_sentence", "_text", "_note", "_paragraph")
 NAN = float("nan")
 # Edge values: zero, negative zero, a negative that rounds to zero, a tiny positive, a large value, a large negative.
@@ -316,6 +316,19 @@ def _recovery_cases(v):
                        recovery.rejection_sentence, recovery.direction_sentence, recovery.trend_sentence)}
 
 
+def _its_design_cases(v):
+    """The ITS design study's sentence: shares at the target's and the coverage band's edges, a design that reaches
+    both (so the chapter would change), none that does, and no file; ``v`` as truth, bias and spread."""
+    def row(variant, scenario, coverage, correct):
+        return dict(variant=variant, scenario=scenario, seeds=20, truth=v, bias=-v, sd=abs(v), mean_se=0.004,
+                    coverage=coverage, correct=correct)
+
+    short = pd.DataFrame([row("chapter", "narrowing", 0.95, 0.79999), row("chapter", "widening", 1.0, 0.0),
+                          row("AR(1) errors", "narrowing", 0.92999, 0.8), row("AR(1) errors", "widening", 0.8, 1.0)])
+    keeps = short.assign(coverage=0.93)
+    return {"its_design.design_sentence": [its_design.design_sentence(f) for f in (short, keeps, None)]}
+
+
 def render_all(monkeypatch) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
 
@@ -331,6 +344,7 @@ def render_all(monkeypatch) -> dict[str, list[str]]:
         add(_population_cases(v))
         add(_qualitative_cases(v))
         add(_recovery_cases(v))
+        add(_its_design_cases(v))
         effect = _frame(measure=["sii"], estimate=[v], confidence=[0.95], ci_lower=[-0.004], ci_upper=[v])
         add({"equity.sii_sentence": [equity.sii_sentence(effect, " pp"), equity.sii_sentence(effect, " years", 1)]})
     add({"tables.p_text": [tables.p_text(p) for p in P_VALUES]})

@@ -224,3 +224,45 @@ def test_bad_file_names_file_and_column(tmp_path):
     write_csv(pd.DataFrame([_row(0.1, "null", "did", "1", coverage=0.95, correct=0.9)]), path)
     with pytest.raises(InputError, match=r"bad\.csv: column 'method' holds \['did'\]"):
         show.load_recovery_summary(path)
+
+
+# -- the ITS design study's section (report/its_design.py) ------------------------------------------------------------
+def _designs(rows):
+    cols = ["variant", "scenario", "seeds", "truth", "bias", "sd", "mean_se", "coverage", "correct"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+
+
+def test_design_sentence_keeps_the_chapter_when_no_variant_reaches_the_target_with_coverage(tmp_path):
+    from beyond_averages.report import its_design
+
+    frame = _designs([("chapter", "narrowing", 20, 2.0, 0.1, 0.7, 0.76, 0.95, 0.85),
+                      ("chapter", "widening", 20, -2.1, 0.1, 0.7, 0.76, 1.0, 0.70),
+                      ("AR(1) errors", "narrowing", 20, 2.0, 0.1, 0.7, 0.58, 0.85, 0.85),
+                      ("AR(1) errors", "widening", 20, -2.1, 0.1, 0.7, 0.58, 0.80, 0.85),
+                      ("pooled ends", "narrowing", 20, 1.4, 0.0, 0.5, 0.47, 0.95, 0.80),
+                      ("pooled ends", "widening", 20, -1.3, 0.0, 0.5, 0.47, 0.95, 0.75)])
+    path = tmp_path / "designs.csv"
+    frame.to_csv(path, index=False)
+    text = its_design.design_sentence(its_design.load_design_study(path))
+    assert "85.0% (narrowing) and 70.0% (widening)" in text
+    assert "Designs reaching 80.0% in both scenarios: AR(1) errors, with coverage 85.0% (narrowing)" in text
+    assert "pooled ends" not in text  # 75% in widening: below the target
+    assert "so the chapter keeps its design" in text
+    # a variant reaching the target with coverage inside the band is named as one to adopt
+    better = frame.assign(coverage=np.where(frame["variant"] == "AR(1) errors", 0.94, frame["coverage"]))
+    assert "Of these, AR(1) errors kept coverage of at least 93.0%" in its_design.design_sentence(better)
+
+
+def test_design_study_file_problems_are_named(tmp_path):
+    from beyond_averages.files import InputError
+    from beyond_averages.report import its_design
+
+    assert its_design.load_design_study(tmp_path / "absent.csv") is None
+    assert "has not been run" in its_design.design_sentence(None)
+    bad = tmp_path / "bad.csv"
+    _designs([("AR(1) errors", "narrowing", 20, 2.0, 0.1, 0.7, 0.58, 0.85, 0.85)]).to_csv(bad, index=False)
+    with pytest.raises(InputError, match="no row of the chapter's own design"):
+        its_design.load_design_study(bad)
+    _designs([("chapter", "narrowing", 20, 2.0, 0.1, 0.7, 0.58, 0.85, 0.85)]).drop(columns="sd").to_csv(bad, index=False)
+    with pytest.raises(InputError, match="sd"):
+        its_design.load_design_study(bad)
