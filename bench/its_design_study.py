@@ -79,7 +79,7 @@ def one_seed(task) -> pd.DataFrame:
         programme = ex["programme"][["practice_id", "programme_start"]]
         never = sorted(set(measures["practice_id"].astype(str)) - set(programme["practice_id"].astype(str)))
         _, start = wave_practices(programme, 1)
-        joined = recovery._with_truth(ex["measures"], ex["truth"])
+        joined = recovery.with_truth(ex["measures"], ex["truth"])
         base = ITSSettings(family="gaussian", seasonality="fourier", covid="none",
                            covid_end=str((start - pd.DateOffset(months=1)).date()))
         for name, (change, errors, recode, (lo, hi)) in VARIANTS.items():

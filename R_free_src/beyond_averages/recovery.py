@@ -81,7 +81,7 @@ def make_extract(out_dir: Path, scenario: str, *, scale: float, n_practices: int
             "measures": attach_programme(measures, programme), "programme": programme, "truth": truth}
 
 
-def _with_truth(measures: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+def with_truth(measures: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     """Measures joined to the ground truth; the two must count the same patients (checked, not assumed)."""
     t = truth.rename(columns={"numerator": "numerator_truth", "denominator": "denominator_truth"})
     t["month"] = pd.to_datetime(t["month"]).astype("datetime64[s]")
@@ -250,7 +250,7 @@ def did_recovery(measures: pd.DataFrame, truth: pd.DataFrame, scenario: str,
                  settings: DidSettings = CHAPTER_DID) -> pd.DataFrame:
     """The DiD chapter's headline estimator (the group-time ATT, fitted as ``run_did_analysis`` fits it, with the
     chapter's default settings) by quintile, Q1 - Q5, and on the within-practice gap and SII, against the truth."""
-    joined = _with_truth(measures, truth)
+    joined = with_truth(measures, truth)
     starts = measures[["practice_id", "programme_start"]].drop_duplicates("practice_id").dropna()
     panel = build_did_panel(measures.drop(columns=["programme_start"]), starts, outcome_scale=settings.outcome_scale)
     gta = group_time_fitter(settings)
@@ -292,7 +292,7 @@ def its_recovery(measures_path, programme_path, truth: pd.DataFrame, measures: p
     est = pd.concat([ctl, pd.concat([unc, con]).assign(method="its_uncontrolled")], ignore_index=True)
     est["month"] = pd.to_datetime(est["month"])
     ids, _ = wave_practices(pd.read_parquet(programme_path), an.wave)
-    joined = _with_truth(measures, truth)
+    joined = with_truth(measures, truth)
     target = its_truth(joined, ids, est["month"].unique())
     out = est.merge(target, on=["month", "target"], how="left", validate="many_to_one")
     stk = an.stacked_effects()

@@ -45,7 +45,7 @@ def design_table(frame: pd.DataFrame | None):
     if frame is None:
         return html_table(pd.DataFrame({"Status": ["not yet run (python bench/its_design_study.py)"]}))
     out = pd.DataFrame({
-        "variant": frame["variant"].map(_first_upper), "scenario": frame["scenario"].map(_first_upper),
+        "variant": frame["variant"].map(_label), "scenario": frame["scenario"].map(_label),
         "seeds": frame["seeds"].astype(int), "truth": frame["truth"].map(format_signed),
         "bias": frame["bias"].map(format_signed), "sd": frame["sd"].map(format_pp),
         "mean_se": frame["mean_se"].map(format_pp), "coverage": frame["coverage"].map(_pct),
@@ -53,7 +53,7 @@ def design_table(frame: pd.DataFrame | None):
     return html_table(out, HEADERS)
 
 
-def _first_upper(text: str) -> str:
+def _label(text: str) -> str:
     return "The chapter's design" if text == CHAPTER else text[:1].upper() + text[1:]
 
 
