@@ -38,6 +38,7 @@ import pandas as pd
 from scipy import stats
 
 from beyond_averages import parallel, recovery
+from beyond_averages.did.sparse import ADJACENT
 from beyond_averages.files import read_parquet, write_csv, write_parquet
 from beyond_averages.its import wave_practices
 from beyond_averages.its.analysis import stacked_fits
@@ -46,7 +47,6 @@ from beyond_averages.its.settings import ITSSettings
 FIRST_SEED = 5000            # tuning seeds: the recovery study's are 1000 on
 SCENARIOS = ("narrowing", "widening")
 HORIZON = 24
-POOLED_ENDS = {1: 1, 2: 1, 3: 3, 4: 5, 5: 5}   # Q1-Q2 -> "1", Q4-Q5 -> "5": the pooled "1 - 5" row
 OUT = Path(__file__).resolve().parent / "recorded" / "its_design_study.parquet"
 SUMMARY = OUT.with_name("its_design_study_summary.csv")
 # variant -> (settings change, error model, quintile recoding, event months averaged)
@@ -56,7 +56,7 @@ VARIANTS = {
     "second year": ({}, "rule", None, (12, HORIZON)),
     "COVID-19 indicator": ({"covid": "indicator"}, "rule", None, (HORIZON, HORIZON)),
     "AR(1) errors": ({}, "ar1_noise", None, (HORIZON, HORIZON)),
-    "pooled ends": ({}, "rule", POOLED_ENDS, (HORIZON, HORIZON)),
+    "pooled ends": ({}, "rule", ADJACENT, (HORIZON, HORIZON)),   # Q1-Q2 as "1", Q4-Q5 as "5", as the gap pools
 }
 
 

@@ -11,8 +11,6 @@ A fork without the file gets a sentence saying how to write it, and no table.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from .. import paths
@@ -30,7 +28,7 @@ HEADERS = {"variant": "Design", "scenario": "Scenario", "seeds": "Seeds", "truth
 def load_design_study(path) -> pd.DataFrame | None:
     """The design study's table, or ``None`` when the file does not exist; a file without its columns is an
     :class:`InputError` naming them."""
-    path = Path(path) if Path(path).is_absolute() else paths.ROOT / path
+    path = paths.resolve(path)
     if not path.exists():
         return None
     frame = pd.read_csv(path)
