@@ -72,10 +72,13 @@ def test_summary_coverage_mc_se_rejections_and_failed_fits(bench):
     assert len(s) == 3  # the 6-month ITS row is not a headline row
 
 
-def test_redo_finds_the_pairs_an_earlier_design_made_and_replaces_only_that_designs_rows(bench):
+def test_redo_finds_the_pairs_an_earlier_design_made_and_replaces_only_that_designs_rows(bench, monkeypatch):
     from beyond_averages import recovery
     rec = _seed_rows(tagged=False)  # no design tags: every pair's rows are of the first versions
     assert bench.outdated(rec, "did", [0.1]) == [(0.1, s) for s in (1000, 1001, 1002, 1003)]
+    assert len(bench.outdated(rec, "its", [0.1])) == 4  # the ITS too has moved on from its first version
+    # From here on, as when only the DiD had changed: the ITS's first version is its current one.
+    monkeypatch.setitem(recovery.DESIGN_VERSION, "its", recovery.FIRST_DESIGN_VERSION["its"])
     assert bench.outdated(rec, "did", [0.3]) == []
     assert list(bench.design_of(rec.iloc[:4])) == ["did", "its", "its", "did"]
     new = rec[(rec["seed"] == 1001) & (rec["method"] == "group_time_att")].assign(

@@ -30,6 +30,9 @@ from beyond_averages.measures import read_measures
 from beyond_averages.paths import resolve
 from beyond_averages.results import tidy_frame
 
+# The practice-level columns the headline's practice jackknife needs (its standard errors only).
+PRACTICE_COLUMNS = ["practice_id", "imd_quintile", "month", "numerator", "denominator"]
+
 
 def fit_by_quintile(series: pd.DataFrame, interruption, *, quintile_col: str = "imd_quintile",
                     **options) -> dict[int, SegmentedRegression]:
@@ -115,6 +118,7 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
                      covid_start: str = "2020-03-01", covid_end: str | None = None,
                      controlled_covid_handling: str = "none", transition_months: int = 0,
                      contrast_autocorrelation: str = "gls", stacked_autocorrelation: str = "rule",
+                     stacked_inference: str = "practice_jackknife",
                      stacked_seasonality: str = "fourier", placebo: bool = True) -> ITSAnalysis:
     """Read the measures and programme tables and fit every ITS model of the chapter.
 
@@ -142,7 +146,9 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
     Headline (:class:`~beyond_averages.its.stacked.StackedControlledITS`): every wave's adopters against the
     never-adopting practices, ``stacked_seasonality`` (with ``harmonics``) and ``stacked_autocorrelation``
     (``'rule'``: the Ljung-Box then REML rule of that module; or ``'ar1_noise'``, ``'random_walk'``,
-    ``'independent'`` imposed); all months used. Its
+    ``'independent'`` imposed); all months used; ``stacked_inference``: ``'practice_jackknife'`` (standard errors
+    from leaving out one practice at a time, :mod:`beyond_averages.its.clusters`) or ``'error_model'`` (from the
+    rule's error model). Its
     placebo moves every start back by the longest horizon plus one month, so every placebo horizon lies before the
     real start, and fits the same model: an interval there that excludes zero is a false signal (``placebo=False``
     skips it, e.g. in the recovery study, which judges the headline against the truth itself).
@@ -177,27 +183,35 @@ def run_its_analysis(measures_path, programme_path, *, area: str = "", wave: int
     horizons = tuple(int(h) for h in horizons)
     stacked_settings = replace(controlled_settings, covid="none", seasonality=stacked_seasonality)
     stacked, placebo_fit, shift = stacked_fits(measures, programme, never, horizons, stacked_settings,
-                                               stacked_autocorrelation, placebo)
+                                               stacked_autocorrelation, placebo, stacked_inference)
     return ITSAnalysis(area, int(wave), t0, len(ids), len(never), horizons, settings, controlled_settings, series,
                        arms, ineq, controlled, quintile_fits, contrast, gap_fit, sii_fit, stacked, placebo_fit, shift)
 
 
 def stacked_fits(measures: pd.DataFrame, programme: pd.DataFrame, never, horizons, settings: ITSSettings,
-                 autocorrelation: str = "rule", placebo: bool = True):
+                 autocorrelation: str = "rule", placebo: bool = True, inference: str = "practice_jackknife"):
     """The headline stacked controlled ITS of every wave and its in-time placebo (starts moved back by the longest
-    horizon plus one month; ``None`` when ``placebo`` is false). Returns ``(stacked, placebo, shift)``."""
-    frames, starts = [], {}
+    horizon plus one month; ``None`` when ``placebo`` is false). Returns ``(stacked, placebo, shift)``. With
+    ``inference='practice_jackknife'`` the practices' own rows of ``measures`` go to the estimator for its
+    standard errors."""
+    frames, practices, starts = [], [], {}
+    pid = measures["practice_id"].astype(str)
     for k in range(1, len(adoption_waves(programme)) + 1):
         ids, starts[k] = wave_practices(programme, k)
         frames.append(build_arm_series(measures, ids, never).assign(wave=k, n_practices=len(ids)))
+        if inference == "practice_jackknife":
+            for arm, members in (("programme", ids), ("comparison", never)):
+                practices.append(measures.loc[pid.isin(set(members)), PRACTICE_COLUMNS].assign(wave=k, arm=arm))
     data = pd.concat(frames, ignore_index=True)
-    stacked = StackedControlledITS(data, starts, settings=settings, autocorrelation=autocorrelation)
+    options = dict(settings=settings, autocorrelation=autocorrelation, inference=inference,
+                   practices=pd.concat(practices, ignore_index=True) if practices else None)
+    stacked = StackedControlledITS(data, starts, **options)
     shift = max(horizons) + 1
     if not placebo:
         return stacked, None, shift
     moved = {k: s - pd.DateOffset(months=shift) for k, s in starts.items()}
     try:
-        moved_fit = StackedControlledITS(data, moved, settings=settings, autocorrelation=autocorrelation)
+        moved_fit = StackedControlledITS(data, moved, **options)
     except InputError:  # a series too short for the moved starts: no placebo, and the chapter says so
         moved_fit = None
     return stacked, moved_fit, shift

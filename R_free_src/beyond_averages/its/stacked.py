@@ -36,7 +36,10 @@ missed the true effect, where the random walk's, which widen with the horizon, c
 Waves share the never-adopting practices, so their errors are correlated in the same calendar month: the covariance
 is ``C (x) R``, ``C`` the waves' scales and the correlation of their residuals in common pre-start months, ``R`` the
 fitted error model over calendar months. Standard errors are the least-squares sandwich under that covariance, with a
-t reference on the pre-start residual degrees of freedom. Monthly series only.
+t reference on the pre-start residual degrees of freedom: the ``inference='error_model'`` intervals. Given the
+practices' own counts (``practices``), the default is ``inference='practice_jackknife'`` instead
+(:mod:`beyond_averages.its.clusters`): the same estimates, with standard errors from leaving out one practice at a
+time, which need no error model; the rule's choice is still fitted and reported. Monthly series only.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from scipy import stats
 
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.files import InputError, require_columns
+from beyond_averages.its.clusters import PracticeJackknife
 from beyond_averages.its.design import design_matrix
 from beyond_averages.its.error_models import (ERROR_MODELS, LOGLIK_TIE, ar1_noise_correlation, autocorrelation_rule,
                                               fit_ar1_noise, fit_random_walk, random_walk_correlation)
@@ -57,6 +61,7 @@ from beyond_averages.its.settings import ITSSettings
 from beyond_averages.results import Estimator, tidy_frame
 
 CONTRAST_KEY = f"{MOST_DEPRIVED} - {LEAST_DEPRIVED}"
+INFERENCE = ("practice_jackknife", "error_model")
 
 
 class StackedFit:
@@ -125,6 +130,7 @@ class StackedFit:
         self.wave_cov = self._wave_covariance(pre_resid, starts)
         sigma = np.kron(self.wave_cov, R)
         A = np.linalg.pinv(X)
+        self.A = A  # estimate = g' beta = (g' A) y: the weights of a contrast on the series (practice jackknife)
         self.cov = A @ sigma @ A.T
         self.residuals = resid
 
@@ -145,9 +151,16 @@ class StackedFit:
                     corr[a, b] = corr[b, a] = 0.0 if not np.isfinite(c) else c
         return np.sqrt(np.outer(var, var)) * corr
 
+    def gradient(self, weights: dict[str, float]) -> np.ndarray:
+        return np.array([weights.get(c, 0.0) for c in self.names])
+
     def contrast(self, weights: dict[str, float]) -> tuple[float, float]:
-        g = np.array([weights.get(c, 0.0) for c in self.names])
+        g = self.gradient(weights)
         return float(g @ self.beta), float(np.sqrt(max(g @ self.cov @ g, 0.0)))
+
+    def series_weights(self, weights: dict[str, float]) -> np.ndarray:
+        """waves x months: the contrast as a linear combination of the waves' difference series."""
+        return (self.gradient(weights) @ self.A).reshape(self.n_waves, self.n_months)
 
 
 class StackedControlledITS(Estimator):
@@ -159,23 +172,30 @@ class StackedControlledITS(Estimator):
     ``starts``: wave -> its first month (the first post month). ``autocorrelation``: ``'rule'`` (default: the stated
     rule, Ljung-Box then REML), or ``'ar1_noise'``, ``'random_walk'``, ``'independent'`` to impose one. Options:
     :class:`ITSSettings` fields (``seasonality``, ``harmonics``, ``per``, ``alpha``); the family is gaussian
-    (differences of rates).
+    (differences of rates). ``practices``: the same rows per practice (a ``practice_id`` column; the practices'
+    unreleased counts, used for the variance only); ``inference``: ``'practice_jackknife'`` (the default when
+    ``practices`` is given; :mod:`beyond_averages.its.clusters`) or ``'error_model'`` (the default without it).
 
     Fitted attributes: ``fits_`` (group key -> :class:`StackedFit`), ``weights_`` (wave -> weight), ``starts_``,
     ``n_practices_`` (wave -> practices, when the data has ``n_practices``), ``months_``, ``last_event_`` (wave ->
-    the last event month observed).
+    the last event month observed), ``inference_``, ``jackknife_`` (the :class:`PracticeJackknife`, or ``None``).
     """
 
     label = "StackedControlledITS"
 
     def __init__(self, data: pd.DataFrame, starts: dict, *, wave_col: str = "wave", quintile_col: str = "imd_quintile",
                  arm_col: str = "arm", treated="programme", comparison="comparison", time_col: str = "month",
-                 autocorrelation: str = "rule", settings: ITSSettings | None = None, **options):
+                 autocorrelation: str = "rule", settings: ITSSettings | None = None,
+                 practices: pd.DataFrame | None = None, inference: str | None = None, **options):
         self.settings = replace(settings, **options) if settings is not None else ITSSettings(**options)
         s = self.settings
         if s.family != "gaussian" or s.covid == "exclude" or s.transition_months:
             raise InputError(f"{self.label}: needs family='gaussian', covid 'none' or 'indicator' and no transition "
                              f"months (got {s.family!r}, {s.covid!r}, {s.transition_months})")
+        inference = inference or ("error_model" if practices is None else "practice_jackknife")
+        if inference not in INFERENCE or (inference == "practice_jackknife" and practices is None):
+            raise InputError(f"{self.label}: inference {inference!r} is not one of {', '.join(INFERENCE)} or needs "
+                             "the practices' counts (argument 'practices')")
         if autocorrelation not in ERROR_MODELS:
             raise InputError(f"{self.label}: autocorrelation {autocorrelation!r} is not one of "
                              f"{', '.join(ERROR_MODELS)}")
@@ -222,15 +242,34 @@ class StackedControlledITS(Estimator):
         forced = None if autocorrelation == "rule" else autocorrelation
         starts_pos = [pos[w] for w in waves]
         self.fits_ = {g: StackedFit(v, months, starts_pos, s, forced) for g, v in diffs.items()}
-        self.quintile_col, self.autocorrelation = quintile_col, autocorrelation
+        self.quintile_col, self.autocorrelation, self.inference_ = quintile_col, autocorrelation, inference
+        self.jackknife_ = None
+        if inference == "practice_jackknife":
+            self.jackknife_ = PracticeJackknife(practices, waves, months, wave_col=wave_col, arm_col=arm_col,
+                                                quintile_col=quintile_col, treated=treated, comparison=comparison,
+                                                time_col=time_col, per=s.per, source=f"{self.label} practices")
 
     # -- results ------------------------------------------------------------------------------------------------
-    def _row(self, fit: StackedFit, weights: dict, extra: dict) -> dict:
+    def _row(self, fit: StackedFit, weights: dict, extra: dict, inference: str | None = None) -> dict:
         est, se = fit.contrast(weights)
-        q = stats.t.ppf(1 - self.settings.alpha / 2, fit.df)
-        p = float(2 * stats.t.sf(abs(est / se), fit.df)) if se > 0 else np.nan
+        df = fit.df
+        if (inference or self.inference_) == "practice_jackknife":
+            se, df = self._jackknife_se(fit, weights, extra["group"])
+        q = stats.t.ppf(1 - self.settings.alpha / 2, df)
+        p = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else np.nan
         return {**extra, "estimate": est, "std_error": se, "ci_lower": est - q * se, "ci_upper": est + q * se,
                 "p_value": p}
+
+    def _jackknife_se(self, fit: StackedFit, weights: dict, group: str) -> tuple[float, float]:
+        """The practice jackknife's standard error of a weighted mean of waves' event-month effects (``weights``:
+        ``w<i>_e<h>`` -> normalised weight, from :meth:`horizon_weights`), and its degrees of freedom."""
+        parts = [(MOST_DEPRIVED, 1.0), (LEAST_DEPRIVED, -1.0)] if group == CONTRAST_KEY else [(int(group), 1.0)]
+        waves = {int(name[1:].split("_")[0]): (fit.contrast({name: 1.0})[0], fit.series_weights({name: 1.0}))
+                 for name in weights}
+        sizes = {i: self.weights_[self.waves_[i]] for i in waves}
+        base = {i: int(np.searchsorted(self.months_, self.starts_[self.waves_[i]])) - 1 for i in waves}
+        var, df = self.jackknife_.variance(self.jackknife_.leave_one_out(waves, sizes, base, parts))
+        return float(np.sqrt(var)), df
 
     def horizon_weights(self, horizon: int) -> dict:
         """Wave -> normalised weight of its effect at ``horizon`` (waves followed that long only)."""
@@ -241,10 +280,14 @@ class StackedControlledITS(Estimator):
         total = sum(seen.values())
         return {w: v / total for w, v in seen.items()}
 
-    def effect_summary(self, horizons=(6, 12, 24), by_wave: bool = False) -> pd.DataFrame:
+    def effect_summary(self, horizons=(6, 12, 24), by_wave: bool = False, inference: str | None = None
+                       ) -> pd.DataFrame:
         """Effect (percentage points) at each horizon per quintile and Q1 - Q5: ``group, horizon, measure``
         (``absolute``), the tidy columns, then ``waves`` (the waves averaged, e.g. "1, 2") and ``n_waves``. With
-        ``by_wave`` one row per wave instead (``wave`` column, its own effect)."""
+        ``by_wave`` one row per wave instead (``wave`` column, its own effect). ``inference``: ``'error_model'``
+        for the rule's model-based intervals when the fit's own are the practice jackknife's (a sensitivity)."""
+        if inference not in (None, *INFERENCE) or (inference == "practice_jackknife" and self.jackknife_ is None):
+            raise InputError(f"{self.label}: inference {inference!r} is not available for this fit")
         rows = []
         for h in (int(x) for x in horizons):
             hw = self.horizon_weights(h)
@@ -256,7 +299,7 @@ class StackedControlledITS(Estimator):
                              "waves": ", ".join(str(x) for x in hw), "n_waves": len(hw)}
                     if by_wave:
                         extra["wave"] = w
-                    rows.append(self._row(fit, weights, extra))
+                    rows.append(self._row(fit, weights, extra, inference))
         keys = ("group", "horizon", "wave", "measure") if by_wave else ("group", "horizon", "measure")
         return tidy_frame(rows, keys=keys)
 
@@ -279,7 +322,7 @@ class StackedControlledITS(Estimator):
             d = np.sqrt(np.diag(c))
             corr = c / np.outer(d, d)
             off = corr[np.triu_indices(len(d), 1)]
-            rows.append({"group": g, "autocorrelation": f.choice, "ljung_box_p": f.lb_p, "reason": f.reason,
+            rows.append({"group": g, "inference": self.inference_, "autocorrelation": f.choice, "ljung_box_p": f.lb_p, "reason": f.reason,
                          "ar": f.phi, "white_share": f.white_share, "rw_ratio": f.rw_ratio,
                          "loglik_ar1_noise": f.loglik.get("ar1_noise", np.nan),
                          "loglik_random_walk": f.loglik.get("random_walk", np.nan),
