@@ -22,8 +22,8 @@ Public API:
 Modules: ``settings`` (options), ``frequency`` (the time axis), ``design`` (regressors, series checks),
 ``inference`` (model fitting, REML GLS, diagnostics), ``effects`` (coefficients and effect contrasts), ``segmented``
 (one series), ``comparative`` (two series), ``pooled`` (many control units), ``stacked`` (every wave in event time;
-its error models in ``error_models``), ``comparison`` (nested models), ``series`` (from the measures table),
-``analysis`` (the chapter), ``simulate``, ``calibration``.
+its error models in ``error_models``, its practice jackknife in ``clusters``), ``comparison`` (nested models),
+``series`` (from the measures table), ``analysis`` (the chapter), ``simulate``, ``calibration``.
 Every estimator answers the protocol of :mod:`beyond_averages.results`.
 """
 
@@ -40,7 +40,8 @@ from beyond_averages.its.stacked import StackedControlledITS
 
 __all__ = [
     "ControlledITS", "ControlledQuintileITS", "ITSAnalysis", "ITSSettings", "PooledControlledITS",
-    "QuintileContrastITS", "SegmentedRegression", "StackedControlledITS", "build_arm_series", "build_monthly_series", "inequality_series",
+    "QuintileContrastITS", "SegmentedRegression", "StackedControlledITS", "build_arm_series", "build_monthly_series",
+    "inequality_series",
     "model_comparison", "null_rejection_rate", "rejection_rate", "run_its_analysis", "simulate_quintile_series",
     "wave_practices",
 ]

@@ -250,11 +250,19 @@ class StackedControlledITS(Estimator):
                                                 time_col=time_col, per=s.per, source=f"{self.label} practices")
 
     # -- results ------------------------------------------------------------------------------------------------
-    def _row(self, fit: StackedFit, weights: dict, extra: dict, inference: str | None = None) -> dict:
+    def combination(self, group: str, weights: dict, inference: str | None = None) -> tuple[float, float, float]:
+        """``(estimate, standard error, degrees of freedom)`` of a weighted sum of one group's effect terms
+        (``weights``: ``w<i>_e<h>`` -> weight, e.g. from :meth:`horizon_weights`, or spread over event months), with
+        the fit's inference or ``inference``."""
+        fit = self.fits_[group]
         est, se = fit.contrast(weights)
-        df = fit.df
         if (inference or self.inference_) == "practice_jackknife":
-            se, df = self._jackknife_se(fit, weights, extra["group"])
+            se, df = self._jackknife_se(fit, weights, group)
+            return est, se, df
+        return est, se, float(fit.df)
+
+    def _row(self, fit: StackedFit, weights: dict, extra: dict, inference: str | None = None) -> dict:
+        est, se, df = self.combination(extra["group"], weights, inference)
         q = stats.t.ppf(1 - self.settings.alpha / 2, df)
         p = float(2 * stats.t.sf(abs(est / se), df)) if se > 0 else np.nan
         return {**extra, "estimate": est, "std_error": se, "ci_lower": est - q * se, "ci_upper": est + q * se,
@@ -264,8 +272,14 @@ class StackedControlledITS(Estimator):
         """The practice jackknife's standard error of a weighted mean of waves' event-month effects (``weights``:
         ``w<i>_e<h>`` -> normalised weight, from :meth:`horizon_weights`), and its degrees of freedom."""
         parts = [(MOST_DEPRIVED, 1.0), (LEAST_DEPRIVED, -1.0)] if group == CONTRAST_KEY else [(int(group), 1.0)]
-        waves = {int(name[1:].split("_")[0]): (fit.contrast({name: 1.0})[0], fit.series_weights({name: 1.0}))
-                 for name in weights}
+        by_wave: dict[int, dict] = {}
+        for name, v in weights.items():
+            by_wave.setdefault(int(name[1:].split("_")[0]), {})[name] = v
+        waves = {}
+        for i, terms in by_wave.items():  # each wave's own effect: its terms' weighted mean
+            total = sum(terms.values())
+            own = {name: v / total for name, v in terms.items()}
+            waves[i] = (fit.contrast(own)[0], fit.series_weights(own))
         sizes = {i: self.weights_[self.waves_[i]] for i in waves}
         base = {i: int(np.searchsorted(self.months_, self.starts_[self.waves_[i]])) - 1 for i in waves}
         var, df = self.jackknife_.variance(self.jackknife_.leave_one_out(waves, sizes, base, parts))
@@ -314,15 +328,17 @@ class StackedControlledITS(Estimator):
         return self.tidy().merge(self.diagnostics(), on="group", how="left")
 
     def diagnostics(self) -> pd.DataFrame:
-        """Per group: ``autocorrelation`` (the rule's choice), ``ljung_box_p``, ``reason``, ``ar``, ``white_share``,
-        ``wave_correlation`` (mean across pairs of waves), ``n_obs`` (pre-start months fitted), ``df``."""
+        """Per group: ``inference`` (how the intervals were computed), ``autocorrelation`` (the rule's choice),
+        ``ljung_box_p``, ``reason``, ``ar``, ``white_share``, ``wave_correlation`` (mean across pairs of waves),
+        ``n_obs`` (pre-start months fitted), ``df`` (the error model's)."""
         rows = []
         for g, f in self.fits_.items():
             c = f.wave_cov
             d = np.sqrt(np.diag(c))
             corr = c / np.outer(d, d)
             off = corr[np.triu_indices(len(d), 1)]
-            rows.append({"group": g, "inference": self.inference_, "autocorrelation": f.choice, "ljung_box_p": f.lb_p, "reason": f.reason,
+            rows.append({"group": g, "inference": self.inference_, "autocorrelation": f.choice,
+                         "ljung_box_p": f.lb_p, "reason": f.reason,
                          "ar": f.phi, "white_share": f.white_share, "rw_ratio": f.rw_ratio,
                          "loglik_ar1_noise": f.loglik.get("ar1_noise", np.nan),
                          "loglik_random_walk": f.loglik.get("random_walk", np.nan),

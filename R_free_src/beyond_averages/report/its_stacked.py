@@ -12,6 +12,7 @@ import pandas as pd
 from beyond_averages import labels
 from beyond_averages.deprivation import LEAST_DEPRIVED, MOST_DEPRIVED
 from beyond_averages.its.error_models import LJUNG_BOX_ALPHA, LJUNG_BOX_LAG, LOGLIK_TIE
+from beyond_averages.report.conclusions import conclusion_label
 from beyond_averages.report.its import CONTRAST, _season_text, _wide_by_horizon, q1_q5_sentence, signed
 from beyond_averages.report.tables import (
     format_count, format_number, format_p, format_ratio, html_table,
@@ -47,14 +48,25 @@ def stacked_methods_sentence(analysis) -> str:
             f"month was used, with a trend for each wave before its own start, {_season_text(s)} shared by the "
             "waves, and one term for each month from a wave's start on. The effect at a horizon is the mean of the "
             "waves' effects that many months after their own start, over the waves followed that long, each wave "
-            "weighted by its eligible patients in the month before its start. The error model was chosen by rule: "
+            f"weighted by its eligible patients in the month before its start. {_inference_text(st)} For the "
+            "sensitivity analysis's model-based intervals the error model was chosen by rule: "
             f"a Ljung–Box test at lag {LJUNG_BOX_LAG} on each wave's residuals before its start; when no p-value was "
             f"below {LJUNG_BOX_ALPHA} the errors were taken as independent, otherwise two autocorrelated models were "
             "fitted by REML, an AR(1) process plus white noise and a random walk plus white noise (the wander of an "
             "indicator that counts a reading over several years), and the one with the higher restricted "
             f"log-likelihood was used, a difference under {format_number(LOGLIK_TIE, 0)} going to the random walk, "
-            "whose intervals are the wider. Waves' errors in the same month were allowed to be correlated (they "
+            "whose intervals are the wider; waves' errors in the same month were allowed to be correlated (they "
             "share the never-adopting practices).")
+
+
+def _inference_text(st) -> str:
+    """How the headline's intervals were computed, with the practices and strata they rest on."""
+    jk = st.jackknife_
+    if jk is None:
+        return "Confidence intervals come from the error model below."
+    return (f"Confidence intervals come from a delete-one-practice jackknife over the {format_count(jk.n_clusters)} "
+            f"practices in {jk.n_strata} strata (each wave's adopting practices, and the never-adopting practices), "
+            "with a t distribution on Satterthwaite degrees of freedom.")
 
 
 def stacked_effects_table(analysis):
@@ -81,10 +93,34 @@ def stacked_sentence(analysis) -> str:
                           "practices of the same quintile")
 
 
+def _model_based(analysis) -> pd.DataFrame:
+    """The headline's effects at the longest horizon with the rule's error-model intervals (the sensitivity
+    analysis), indexed by group; the same estimates as the headline's."""
+    h = max(analysis.horizons)
+    return analysis.stacked.effect_summary((h,), inference="error_model").set_index("group")
+
+
+def _interval(row) -> str:
+    lo, hi = format_number(row["ci_lower"], 2), format_number(row["ci_upper"], 2)
+    return f"{format_number(row['estimate'], 2)} ({lo} to {hi})"
+
+
 def error_model_table(analysis):
     """Per series: the smallest Ljung-Box p across waves, the REML log-likelihoods of the two autocorrelated error
-    models (when the test called for one) and the model the rule chose."""
+    models (when the test called for one), the model the rule chose, and the effect at the longest horizon with the
+    headline's interval and with that error model's (when the headline's intervals are the practice jackknife's)."""
     d = analysis.stacked.diagnostics()
+    h = max(analysis.horizons)
+    columns = dict(ERROR_COLUMNS)
+    extra = {}
+    if analysis.stacked.jackknife_ is not None:
+        head = analysis.stacked_effects()
+        head = head[head["horizon"] == h].set_index("group")
+        model = _model_based(analysis)
+        extra = {"headline": [_interval(head.loc[g]) for g in d["group"]],
+                 "model_based": [_interval(model.loc[g]) for g in d["group"]]}
+        columns |= {"headline": f"Effect at {h} months (95% CI, practice jackknife)",
+                    "model_based": "95% CI with the error model chosen"}
     out = pd.DataFrame({
         "group": [_group_label(g) for g in d["group"]],
         "ljung_box_p": d["ljung_box_p"].map(format_p),
@@ -92,8 +128,9 @@ def error_model_table(analysis):
         "loglik_rw": d["loglik_random_walk"].map(lambda v: format_number(v, 1)),
         "model": d["autocorrelation"].map(ERROR_MODELS),
         "wave_correlation": d["wave_correlation"].map(format_ratio),
+        **extra,
     })
-    return html_table(out, ERROR_COLUMNS)
+    return html_table(out, columns)
 
 
 def error_model_sentence(analysis) -> str:
@@ -101,7 +138,20 @@ def error_model_sentence(analysis) -> str:
     d = analysis.stacked.diagnostics()
     counts = d["autocorrelation"].value_counts()
     parts = [f"{_lower(ERROR_MODELS[m])} for {counts[m]}" for m in ERROR_MODELS if m in counts]
-    return f"Of the {len(d)} series, the rule chose {_join(parts)}."
+    text = f"Of the {len(d)} series, the rule chose {_join(parts)}."
+    if analysis.stacked.jackknife_ is None:
+        return text
+    h = max(analysis.horizons)
+    head = analysis.stacked_effects()
+    head = head[head["horizon"] == h].set_index("group").loc[CONTRAST]
+    model = _model_based(analysis).loc[CONTRAST]
+    verdicts = [conclusion_label(r["estimate"], r["ci_lower"], r["ci_upper"], narrowing=1) for r in (head, model)]
+    same = ("so the conclusion on inequality is the same" if verdicts[0] == verdicts[1] else
+            f"so the conclusion on inequality would change from '{verdicts[0]}' to '{verdicts[1]}'")
+    width = (model["ci_upper"] - model["ci_lower"]) / (head["ci_upper"] - head["ci_lower"])
+    return (f"{text} With those error models instead of the practice jackknife, the {labels.CONTRAST} effect at {h} "
+            f"months has the interval {format_number(model['ci_lower'], 2)} to {format_number(model['ci_upper'], 2)} "
+            f"percentage points ({format_ratio(width)} times the headline's width), {same}.")
 
 
 def _lower(text: str) -> str:
