@@ -326,7 +326,8 @@ def _its_design_cases(v):
     short = pd.DataFrame([row("chapter", "narrowing", 0.95, 0.79999), row("chapter", "widening", 1.0, 0.0),
                           row("AR(1) errors", "narrowing", 0.92999, 0.8), row("AR(1) errors", "widening", 0.8, 1.0)])
     keeps = short.assign(coverage=0.93)
-    return {"its_design.design_sentence": [its_design.design_sentence(f) for f in (short, keeps, None)]}
+    met = keeps.assign(correct=0.8)
+    return {"its_design.design_sentence": [its_design.design_sentence(f) for f in (short, keeps, met, None)]}
 
 
 def render_all(monkeypatch) -> dict[str, list[str]]:

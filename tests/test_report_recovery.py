@@ -248,12 +248,19 @@ def test_design_sentence_keeps_the_chapter_when_no_variant_reaches_the_target_wi
     frame.to_csv(path, index=False)
     text = its_design.design_sentence(its_design.load_design_study(path))
     assert "85.0% (narrowing) and 70.0% (widening)" in text
-    assert "Designs reaching 80.0% in both scenarios: AR(1) errors, with coverage 85.0% (narrowing)" in text
+    assert "Other designs reaching 80.0% in both scenarios: AR(1) errors, with coverage 85.0% (narrowing)" in text
     assert "pooled ends" not in text  # 75% in widening: below the target
     assert "so the chapter keeps its design" in text
     # a variant reaching the target with coverage inside the band is named as one to adopt
     better = frame.assign(coverage=np.where(frame["variant"] == "AR(1) errors", 0.94, frame["coverage"]))
     assert "Of these, AR(1) errors kept coverage of at least 93.0%" in its_design.design_sentence(better)
+    # the chapter's own design meeting both targets is said so, with any other design that does too
+    met = frame.assign(correct=np.where(frame["variant"] == "chapter", 0.9, frame["correct"]))
+    text = its_design.design_sentence(met)
+    assert "It reached 80.0% in both scenarios with coverage of at least 93.0%" in text
+    assert "No other design tried did so." in text
+    assert "Of the other designs, AR(1) errors did so too." in its_design.design_sentence(
+        met.assign(coverage=np.where(met["variant"] == "AR(1) errors", 0.94, met["coverage"])))
 
 
 def test_design_study_file_problems_are_named(tmp_path):

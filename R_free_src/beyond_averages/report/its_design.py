@@ -78,11 +78,19 @@ def design_sentence(frame: pd.DataFrame | None) -> str:
     by_variant = frame.groupby("variant", sort=False)
     reach = [v for v, rows in by_variant if (rows["correct"] >= CORRECT_MIN).all()]
     keep = [v for v in reach if (by_variant.get_group(v)["coverage"] >= COVERAGE_BAND[0]).all()]
+    if CHAPTER in keep:
+        others = [v for v in keep if v != CHAPTER]
+        also = (f" Of the other designs, {', '.join(others)} did so too." if others else
+                " No other design tried did so.")
+        return (text + f"It reached {_pct(CORRECT_MIN)} in both scenarios with coverage of at least "
+                f"{_pct(COVERAGE_BAND[0])}, the recovery study's targets.{also}")
+    reach = [v for v in reach if v != CHAPTER]
+    keep = [v for v in keep if v != CHAPTER]
     if not reach:
-        text += f"No design tried reached {_pct(CORRECT_MIN)} in both scenarios"
+        text += f"No other design tried reached {_pct(CORRECT_MIN)} in both scenarios"
     else:
         named = "; ".join(f"{v}, with coverage {_shares(by_variant.get_group(v), 'coverage')}" for v in reach)
-        text += f"Designs reaching {_pct(CORRECT_MIN)} in both scenarios: {named}"
+        text += f"Other designs reaching {_pct(CORRECT_MIN)} in both scenarios: {named}"
     if keep:
         return text + f". Of these, {', '.join(keep)} kept coverage of at least {_pct(COVERAGE_BAND[0])}."
     return (text + f". No design did so with coverage of at least {_pct(COVERAGE_BAND[0])}: each design tried either "
