@@ -1,12 +1,12 @@
-"""Why the ITS chapter's primary estimand falls short of 80% correct conclusions at full scale, and which design
-changes were tried (issue #13).
+"""Designs for the ITS chapter's primary estimand, judged on tuning seeds (issue #13).
 
-The recovery study (``bench/recovery_study.py``) found the stacked controlled ITS's Q1 - Q5 effect at 24 months
-judged "narrowed" in 7 of 10 full-scale narrowing seeds. This study asks, on *tuning* seeds that the recovery study
-never uses (``FIRST_SEED`` = 5000 on; full scale, planted narrowing and widening), whether another design would
-reach the target without losing coverage. Each variant is a design a chapter could adopt, fitted through the public
-API (``beyond_averages.its.analysis.stacked_fits``) on the same extracts, and judged against the truth from the
-ground truth file (:func:`beyond_averages.recovery.its_stacked_truth`, nothing netted out):
+With the rule's error-model intervals the recovery study (``bench/recovery_study.py``) found the stacked controlled
+ITS's Q1 - Q5 effect at 24 months concluding the planted direction less often at full scale than its 80% target.
+This study asks, on *tuning* seeds that the recovery study never uses (``FIRST_SEED`` = 5000 on; full scale, planted
+narrowing and widening), which design reaches the target without losing coverage. Each variant is a design a chapter
+could adopt, fitted through the public API (``beyond_averages.its.analysis.stacked_fits``) on the same extracts, and
+judged against the truth from the ground truth file (:func:`beyond_averages.recovery.its_stacked_truth`, nothing
+netted out):
 
 - ``chapter``: the chapter's design (effect 24 months after each wave's start; practice-jackknife intervals);
 - ``error model by rule``: the same estimate with the intervals of the error model chosen by rule (the chapter's
