@@ -80,7 +80,8 @@ def design_sentence(frame: pd.DataFrame | None) -> str:
     keep = [v for v in reach if (by_variant.get_group(v)["coverage"] >= COVERAGE_BAND[0]).all()]
     if CHAPTER in keep:
         others = [v for v in keep if v != CHAPTER]
-        also = (f" Of the other designs, {', '.join(others)} did so too." if others else
+        named = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1] if others else ""
+        also = (f" Of the other designs, {named} did so too." if others else
                 " No other design tried did so.")
         return (text + f"It reached {_pct(CORRECT_MIN)} in both scenarios with coverage of at least "
                 f"{_pct(COVERAGE_BAND[0])}, the recovery study's targets.{also}")
