@@ -152,6 +152,7 @@ class StackedFit:
         return np.sqrt(np.outer(var, var)) * corr
 
     def gradient(self, weights: dict[str, float]) -> np.ndarray:
+        """The contrast's weights on the coefficients (``names`` order; a name not given weighs 0)."""
         return np.array([weights.get(c, 0.0) for c in self.names])
 
     def contrast(self, weights: dict[str, float]) -> tuple[float, float]:

@@ -16,7 +16,7 @@ import pandas as pd
 from .. import paths
 from ..files import InputError, require_columns
 from .recovery import CORRECT_MIN, COVERAGE_BAND
-from .tables import format_percent, format_pp, format_signed, html_table
+from .tables import format_percent, format_pp, format_signed, html_table, join_words
 
 CHAPTER = "chapter"   # the chapter's own design: the study's reference row
 COLUMNS = ["variant", "scenario", "seeds", "truth", "bias", "sd", "mean_se", "coverage", "correct"]
@@ -80,8 +80,7 @@ def design_sentence(frame: pd.DataFrame | None) -> str:
     keep = [v for v in reach if (by_variant.get_group(v)["coverage"] >= COVERAGE_BAND[0]).all()]
     if CHAPTER in keep:
         others = [v for v in keep if v != CHAPTER]
-        named = others[0] if len(others) == 1 else ", ".join(others[:-1]) + " and " + others[-1] if others else ""
-        also = (f" Of the other designs, {named} did so too." if others else
+        also = (f" Of the other designs, {join_words(others)} did so too." if others else
                 " No other design tried did so.")
         return (text + f"It reached {_pct(CORRECT_MIN)} in both scenarios with coverage of at least "
                 f"{_pct(COVERAGE_BAND[0])}, the recovery study's targets.{also}")

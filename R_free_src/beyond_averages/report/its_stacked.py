@@ -15,7 +15,7 @@ from beyond_averages.its.error_models import LJUNG_BOX_ALPHA, LJUNG_BOX_LAG, LOG
 from beyond_averages.report.conclusions import conclusion_label
 from beyond_averages.report.its import CONTRAST, _season_text, _wide_by_horizon, q1_q5_sentence, signed
 from beyond_averages.report.tables import (
-    format_count, format_number, format_p, format_ratio, html_table,
+    format_count, format_estimate_ci, format_number, format_p, format_ratio, html_table, join_words,
 )
 from beyond_averages.style import OVERALL_COLOUR, PAGE_WIDTH_IN, QUINTILE_COLOURS, figure_style, finish
 
@@ -101,8 +101,7 @@ def _model_based(analysis) -> pd.DataFrame:
 
 
 def _interval(row) -> str:
-    lo, hi = format_number(row["ci_lower"], 2), format_number(row["ci_upper"], 2)
-    return f"{format_number(row['estimate'], 2)} ({lo} to {hi})"
+    return format_estimate_ci(row["estimate"], row["ci_lower"], row["ci_upper"], 2)
 
 
 def error_model_table(analysis):
@@ -138,7 +137,7 @@ def error_model_sentence(analysis) -> str:
     d = analysis.stacked.diagnostics()
     counts = d["autocorrelation"].value_counts()
     parts = [f"{_lower(ERROR_MODELS[m])} for {counts[m]}" for m in ERROR_MODELS if m in counts]
-    text = f"Of the {len(d)} series, the rule chose {_join(parts)}."
+    text = f"Of the {len(d)} series, the rule chose {join_words(parts)}."
     if analysis.stacked.jackknife_ is None:
         return text
     h = max(analysis.horizons)
@@ -156,10 +155,6 @@ def error_model_sentence(analysis) -> str:
 
 def _lower(text: str) -> str:
     return text[:1].lower() + text[1:]
-
-
-def _join(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def placebo_sentence(analysis) -> str:

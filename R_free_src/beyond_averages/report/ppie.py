@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..ppie import GROUPS, STAGES, STRANDS, PPIERecord
-from .tables import format_count, html_table
+from .tables import format_count, html_table, join_words
 
 STRAND_LABELS = {"review": "the literature review", "qualitative": "the qualitative study",
                  "quantitative": "the quantitative evaluation", "synthesis": "the synthesis", "all": "the whole study"}
@@ -19,10 +19,6 @@ GRIPP2_SF = (("1", "Aim"), ("2", "Methods"), ("3", "Results"), ("4", "Outcomes")
 
 def _n(count: int, noun: str) -> str:
     return f"{format_count(count)} {noun}{'' if count == 1 else 's'}"
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"
 
 
 def meetings_frame(record: PPIERecord) -> pd.DataFrame:
@@ -46,15 +42,15 @@ def methods_sentence(record: PPIERecord) -> str:
     m = record.meetings
     stages = [s for s in STAGES if s in set(m["stage"])]
     formats = m["format"].value_counts()
-    how = _join([f"{formats[f]} {f}" for f in ("in person", "online") if f in formats])
+    how = join_words([f"{formats[f]} {f}" for f in ("in person", "online") if f in formats])
     return (f"The panel met {_n(len(m), 'time')} between {m['date'].min():%B %Y} and {m['date'].max():%B %Y} "
-            f"({how}), at the {_join(stages)} stage{'s' if len(stages) > 1 else ''}.")
+            f"({how}), at the {join_words(stages)} stage{'s' if len(stages) > 1 else ''}.")
 
 
 def results_sentence(record: PPIERecord) -> str:
     """Who took part and how many questions led to a change."""
     att = record.attendance
-    parts = _join([f"{label.lower()} {format_count(n)}" for label, n in att.items() if n])
+    parts = join_words([f"{label.lower()} {format_count(n)}" for label, n in att.items() if n])
     changed = len(record.changes)
     return (f"Members took part {format_count(int(att.sum()))} times in all ({parts}; a member at several meetings "
             f"counts each time). Of the {_n(len(record.meetings), 'question')} put to the panel, {format_count(changed)} "
@@ -67,7 +63,7 @@ def outcomes_sentence(record: PPIERecord) -> str:
     if changes.empty:
         return "No change to the study was recorded as a result of the panel's advice."
     counts = changes["strand"].value_counts()
-    where = _join([f"{STRAND_LABELS[s]} ({_n(int(counts[s]), 'change')})" for s in STRANDS if s in counts])
+    where = join_words([f"{STRAND_LABELS[s]} ({_n(int(counts[s]), 'change')})" for s in STRANDS if s in counts])
     unchanged = len(record.meetings) - len(changes)
     tail = f"; {_n(unchanged, 'question')} led to no change" if unchanged else ""
     return f"The panel's advice changed {where}{tail}."

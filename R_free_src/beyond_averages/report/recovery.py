@@ -25,7 +25,7 @@ import pandas as pd
 from .. import labels, paths
 from ..files import InputError, require_columns
 from ..recovery import ITS_HORIZONS, SCENARIOS
-from .tables import format_percent, format_pp, format_signed, html_table
+from .tables import format_percent, format_pp, format_signed, html_table, join_words
 
 COVERAGE_BAND = (0.93, 0.97)
 NOMINAL = 0.95
@@ -115,10 +115,6 @@ def _pct(share) -> str:
     return format_percent(100 * share)
 
 
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
 def _shown(path: Path) -> str:
     """A path as a reader of the book can find it: from the repository root when it lies inside."""
     try:
@@ -128,7 +124,7 @@ def _shown(path: Path) -> str:
 
 
 def _scales_phrase(scales: list[str]) -> str:
-    return f"scale{'' if len(scales) == 1 else 's'} {_join(scales)}"
+    return f"scale{'' if len(scales) == 1 else 's'} {join_words(scales)}"
 
 
 def _by_scale(data: RecoveryResults) -> dict[float, pd.DataFrame]:
@@ -201,7 +197,7 @@ def status_sentence(data: RecoveryResults) -> str:
 
 def methods_paragraph(data: RecoveryResults) -> str:
     """Seeds, scales, scenarios, what is judged against what, and the targets, from the file and this module."""
-    scales = _join([_scale(s) for s in sorted(set(data.scales) | (set(data.summary["scale"]) if data.available
+    scales = join_words([_scale(s) for s in sorted(set(data.scales) | (set(data.summary["scale"]) if data.available
                                                                    else set()))])
     s = data.summary if data.available else None
     scen = list(dict.fromkeys(s["scenario"])) if s is not None else list(SCENARIOS)
@@ -336,7 +332,7 @@ def trend_sentence(data: RecoveryResults) -> str:
         if not rows.empty:
             means[sc] = (rows["correct"].mean(), rows["correct_mc_se"].mean())
     missing = [_scale(sc) for sc in data.scales if sc not in means]
-    levels = _join([f"{_pct(m)} at scale {_scale(sc)}" for sc, (m, _) in means.items()]) if means else ""
+    levels = join_words([f"{_pct(m)} at scale {_scale(sc)}" for sc, (m, _) in means.items()]) if means else ""
     if len(means) < 2:
         got = f" (so far {levels})" if levels else ""
         return (f"The trend over scales needs at least two scales; {_scales_phrase(missing)} "
@@ -351,4 +347,4 @@ def trend_sentence(data: RecoveryResults) -> str:
         steps.append(f"from scale {_scale(a)} to {_scale(b)} it {word}")
     tail = f"; {_scales_phrase(missing)} not yet run" if missing else ""
     return (f"The mean share of seeds concluding the planted direction of the inequality (narrowing and widening "
-            f"scenarios) is {levels}: {_join(steps)}{tail}.")
+            f"scenarios) is {levels}: {join_words(steps)}{tail}.")

@@ -11,7 +11,7 @@ import pandas as pd
 from ..review.certainty import DOMAINS
 from ..review.protocol import Protocol
 from ..review.screening_log import ScreeningLog
-from .tables import format_count, html_table
+from .tables import format_count, html_table, join_words
 
 SEARCH_HEADERS = {"name": "Source", "platform": "Platform", "coverage": "Coverage", "strategy": "Search string"}
 ELIGIBILITY_HEADERS = {"criterion": "Criterion", "include": "Included", "exclude": "Excluded",
@@ -91,7 +91,7 @@ def certainty_sentence(certainty: pd.DataFrame) -> str:
         return "No included study assessed an effect on inequalities, so the certainty of that evidence was not rated."
     by_level = certainty.groupby("certainty", sort=False)["outcome"].apply(list)
     order = [lvl for lvl in ("high", "moderate", "low", "very low") if lvl in by_level.index]
-    parts = [f"{lvl} for {_join([_in_sentence(o) for o in by_level[lvl]])}" for lvl in order]
+    parts = [f"{lvl} for {join_words([_in_sentence(o) for o in by_level[lvl]])}" for lvl in order]
     n = len(certainty)
     return (f"The certainty of the evidence on inequalities was rated for {format_count(n)} "
             f"outcome{'s' if n != 1 else ''}: " + "; ".join(parts) + ".")
@@ -101,7 +101,3 @@ def _in_sentence(text: str) -> str:
     """Lower-case the first letter inside a sentence, unless the first word is a name or a code ("HbA1c", "NHS")."""
     first = text.split(" ", 1)[0]
     return text if any(ch.isupper() or ch.isdigit() for ch in first[1:]) else text[:1].lower() + text[1:]
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" and {items[-1]}"

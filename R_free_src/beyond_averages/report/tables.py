@@ -91,6 +91,12 @@ def format_count(value) -> str:
     return f"{round(float(value)):,}"
 
 
+def join_words(items: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c': a list in a sentence."""
+    items = list(items)
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
 def format_ci(lower, upper, digits: int = PP_DIGITS, *, signed: bool = False) -> str:
     """'0.45 to 2.01': 'to' rather than a dash, so negative bounds stay readable."""
     return f"{format_number(lower, digits, signed=signed)} to {format_number(upper, digits, signed=signed)}"
