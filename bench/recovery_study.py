@@ -22,7 +22,7 @@ it. At the end the headline summary of every scale in the file is written beside
 ``notebooks/recovery_study.ipynb``. Usage::
 
     python bench/recovery_study.py [--quick] [--replicates N] [--scales 0.1,0.3] [--jobs 2] [--out PATH]
-    python bench/recovery_study.py --scales 1 --replicates 20      # the full-scale confirmation
+    python bench/recovery_study.py --scales 1 --replicates 40      # the full-scale confirmation
     python bench/recovery_study.py --redo did --scales 0.1,0.3,1   # after a change of the DiD chapter's design
 
 ``--quick``: 2 seeds at scale 0.1, scenarios null and narrowing only: a check of the script (about a minute on

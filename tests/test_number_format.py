@@ -311,9 +311,14 @@ def _recovery_cases(v):
     full = recovery.RecoveryResults(paths.ROOT / "bench" / "no_such.csv", rows, (0.1, 0.3, 1.0))
     partial = recovery.RecoveryResults(full.path, rows[rows["scale"] == 0.1], (0.1, 0.3, 1.0))
     absent = recovery.RecoveryResults(full.path, None)
-    return {f"recovery.{fn.__name__}": [fn(d) for d in (full, partial, absent)]
-            for fn in (recovery.status_sentence, recovery.methods_paragraph, recovery.coverage_sentence,
-                       recovery.rejection_sentence, recovery.direction_sentence, recovery.trend_sentence)}
+    cases = {f"recovery.{fn.__name__}": [fn(d) for d in (full, partial, absent)]
+             for fn in (recovery.status_sentence, recovery.methods_paragraph, recovery.coverage_sentence,
+                        recovery.rejection_sentence, recovery.direction_sentence, recovery.trend_sentence)}
+    cases["recovery._chance_text"] = [recovery._chance_text(rows, p, band) for p, band in
+                                      ((0.95, recovery.COVERAGE_BAND), (0.05, recovery.REJECTION_BAND))]
+    cases["recovery._far_text"] = [recovery._far_text(rows.iloc[k:k + n], "correct", 0.8, toward)
+                                   for k, n in ((0, 1), (3, 1), (0, 5)) for toward in ("from", "below")]
+    return cases
 
 
 def _its_design_cases(v):

@@ -174,19 +174,34 @@ def test_sentences_in_and_out_of_band_and_missing_scale(tmp_path):
     # 4.36), 99% only 4; 92% at scale 1 is 3 points away
     assert "Scale 0.3: not yet run" in cov
     assert "Scale 1: 3 of 4 headline estimands within the band; outside it widening: DiD Q3 (92.0%) (within 2 Monte " \
-           "Carlo SEs of 95.0%)." in cov
+           "Carlo SEs of 95.0%); by Monte Carlo error alone, exactly nominal intervals would put 1.0 of the 4 outside " \
+           "it." in cov                                                   # 4 x 0.246 (test_chance_outside_by_hand)
     rej = show.rejection_sentence(data)
     assert "Scale 0.1: 2 of 3 estimands within the band, overall rate 6.3%; outside it null: " \
-           "DiD Q1 minus Q5 (10.0%)" in rej                                      # (5 + 10 + 4) / 3 = 6.33
+           "DiD Q1 minus Q5 (10.0%) (further from 5.0% than 2 Monte Carlo SEs); by Monte Carlo error alone, " \
+           "exactly nominal intervals would put 0.7 of the 3 outside it" in rej  # (5 + 10 + 4) / 3 = 6.33; 3 x 0.246
     assert "Scale 0.3: not yet run" in rej and "Scale 1: no null scenario in the file" in rej
     direction = show.direction_sentence(data)
-    assert "at scale 1, 2 of 3 reach it; below it widening: DiD within-practice SII (75.0%)" in direction
+    # 75% over 100 seeds: 5 points below 80%, more than 2 SEs of an 80% share (2 x 4.0 = 8.0)? No: within them.
+    assert "at scale 1, 2 of 3 reach it; below it widening: DiD within-practice SII (75.0%) (within 2 Monte Carlo " \
+           "SEs of 80.0%)." in direction
     trend = show.trend_sentence(data)
     # (40 + 50) / 2 = 45.0% at 0.1; (90 + 85 + 75) / 3 = 83.3% at 1: a rise far beyond Monte Carlo error
     assert "is 45.0% at scale 0.1 and 83.3% at scale 1: from scale 0.1 to 1 it rises; scale 0.3 not yet run." in trend
     status = show.status_sentence(data)
     assert "scale 0.1: 100 seeds (1000 to 1099); scale 0.3: not yet run; scale 1: 100 seeds" in status
     assert status.endswith("no fit failed.")
+
+
+def test_chance_outside_by_hand():
+    """100 seeds at exactly 95%: outside 93-97% when 8 or more fail (0.1280) or 2 or fewer (0.1183)."""
+    pmf = [math.comb(100, k) * 0.05 ** k * 0.95 ** (100 - k) for k in range(101)]
+    by_hand = sum(pmf[8:]) + sum(pmf[:3])
+    assert by_hand == pytest.approx(0.2463, abs=1e-4)
+    assert show.chance_outside([100], 0.95, show.COVERAGE_BAND) == pytest.approx(by_hand, rel=1e-9)
+    assert show.chance_outside([100, 100], 0.05, show.REJECTION_BAND) == pytest.approx(2 * by_hand, rel=1e-9)
+    # 20 seeds: shares move in steps of 5 points, so only exactly 95% (19 of 20) lies inside 93-97%.
+    assert show.chance_outside([20], 0.95, show.COVERAGE_BAND) == pytest.approx(1 - 20 * 0.05 * 0.95 ** 19)
 
 
 def test_before_full_scale_and_within_noise(tmp_path):

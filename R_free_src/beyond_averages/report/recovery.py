@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from .. import labels, paths
 from ..files import InputError, require_columns
@@ -228,9 +229,43 @@ def _shown_pct(shares: pd.Series) -> pd.Series:
     return (100 * shares.astype(float)).round(1)
 
 
+def _outside_shown(shown, band: tuple[float, float]):
+    return (shown < round(100 * band[0], 1)) | (shown > round(100 * band[1], 1))
+
+
 def _outside(rows: pd.DataFrame, column: str, band: tuple[float, float]) -> pd.DataFrame:
-    shown = _shown_pct(rows[column])
-    return rows[(shown < round(100 * band[0], 1)) | (shown > round(100 * band[1], 1))]
+    return rows[_outside_shown(_shown_pct(rows[column]), band)]
+
+
+def chance_outside(seeds, nominal: float, band: tuple[float, float]) -> float:
+    """The expected number of rows outside ``band`` if every row's true share were exactly ``nominal``: the sum over
+    rows of the binomial probability that k of its n seeds, shown as 100 k / n to one decimal, fall outside. Why:
+    over 100 seeds a perfectly calibrated 95% interval still lands outside 93% to 97% with probability 0.25, so
+    the count outside means something only beside this one."""
+    total = 0.0
+    for n in np.asarray(seeds, dtype=int):
+        k = np.arange(n + 1)
+        total += float(stats.binom.pmf(k, n, nominal)[_outside_shown((100 * k / n).round(1), band)].sum())
+    return total
+
+
+def _chance_text(rows: pd.DataFrame, nominal: float, band: tuple[float, float]) -> str:
+    expected = chance_outside(rows["seeds"], nominal, band)
+    return f"by Monte Carlo error alone, exactly nominal intervals would put {expected:.1f} of the {len(rows)} outside it"
+
+
+def _far_text(out: pd.DataFrame, column: str, nominal: float, toward: str = "from") -> str:
+    """How many of the rows ``out`` lie further from ``nominal`` than :data:`MC_SES` Monte Carlo SEs of a share of
+    ``nominal`` over each row's seeds (a share of 0 or 1 has an estimated SE of 0, which would call every departure
+    real); ``toward="below"`` counts only rows below it."""
+    se = np.sqrt(nominal * (1 - nominal) / out["seeds"])
+    gap = (nominal - out[column]) if toward == "below" else abs(out[column] - nominal)
+    far = int((gap > MC_SES * se).sum())
+    apart = (f"further from {_pct(nominal)} than {MC_SES} Monte Carlo SEs" if toward == "from"
+             else f"more than {MC_SES} Monte Carlo SEs below {_pct(nominal)}")
+    if len(out) > 1:
+        return f"{far} of these {len(out)} {apart}"
+    return apart if far else f"within {MC_SES} Monte Carlo SEs of {_pct(nominal)}"
 
 
 def _named(rows: pd.DataFrame, column: str) -> str:
@@ -261,15 +296,8 @@ def coverage_sentence(data: RecoveryResults) -> str:
         out = _outside(rows, "coverage", COVERAGE_BAND)
         text = f"{len(rows) - len(out)} of {len(rows)} headline estimands within the band"
         if len(out):
-            # Judged with the Monte Carlo SE the share would have if coverage were nominal (a share of 0 or 1 has
-            # an estimated SE of 0, which would call every departure real).
-            nominal_se = np.sqrt(NOMINAL * (1 - NOMINAL) / out["seeds"])
-            far = int((abs(out["coverage"] - NOMINAL) > MC_SES * nominal_se).sum())
-            apart = f"further from {_pct(NOMINAL)} than {MC_SES} Monte Carlo SEs"
-            judged = (f"{far} of these {len(out)} {apart}" if len(out) > 1 else
-                      apart if far else f"within {MC_SES} Monte Carlo SEs of {_pct(NOMINAL)}")
-            text += f"; outside it {_named(out, 'coverage')} ({judged})"
-        return text
+            text += f"; outside it {_named(out, 'coverage')} ({_far_text(out, 'coverage', NOMINAL)})"
+        return f"{text}; {_chance_text(rows, NOMINAL, COVERAGE_BAND)}"
     return _per_scale(data, "coverage of the truth",
                       f"Coverage of the truth by the 95% CI (target {_pct(lo)} to {_pct(hi)})", describe)
 
@@ -285,7 +313,10 @@ def rejection_sentence(data: RecoveryResults) -> str:
         out = _outside(null, "rejection_rate", REJECTION_BAND)
         text = (f"{len(null) - len(out)} of {len(null)} estimands within the band, overall rate "
                 f"{_pct(null['rejection_rate'].mean())}")
-        return text + (f"; outside it {_named(out, 'rejection_rate')}" if len(out) else "")
+        if len(out):
+            text += (f"; outside it {_named(out, 'rejection_rate')} "
+                     f"({_far_text(out, 'rejection_rate', 1 - NOMINAL)})")
+        return f"{text}; {_chance_text(null, 1 - NOMINAL, REJECTION_BAND)}"
     return _per_scale(data, "null rejections",
                       f"Rejections of \"no evidence of change\" in the null scenario (target {_pct(lo)} to {_pct(hi)})",
                       describe)
@@ -316,7 +347,7 @@ def direction_sentence(data: RecoveryResults) -> str:
     verdict = f"{len(rows) - len(below)} of {len(rows)} reach it"
     text = f"{head}: {where} {verdict}"
     if len(below):
-        text += f"; below it {_named(below, 'correct')}"
+        text += f"; below it {_named(below, 'correct')} ({_far_text(below, 'correct', CORRECT_MIN, 'below')})"
     return text + "."
 
 
