@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from bands import row_verdict
 from replication_args import parse_replication_args
 from beyond_averages.did import GroupTimeATT, TwoWayFixedEffects
 
@@ -217,6 +218,8 @@ def main(argv: list[str] | None = None) -> dict:
                              for row in one_triple(delta, a.seed + 500_000 + 100_000 * s_i + r, n_boot)])
         triple += summarise(rows, "triple difference Q1 - Q5, 12 of 48 clusters", scenario, delta == 0.0,
                             extra=False)
+    for row in dynamic + triple:
+        row["bands"] = row_verdict(row["coverage"], row["null_rejection"], row["replications"])
     with pd.option_context("display.width", 250, "display.max_columns", 30, "display.max_colwidth", 60):
         print(f"Group-time ATT: overall dynamic effect and event-time effects ({reps} replications, {n_boot} draws)")
         print(pd.DataFrame(dynamic).drop(columns=["setting"]).round(4).to_string(index=False))

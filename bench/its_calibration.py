@@ -40,6 +40,7 @@ import numpy as np  # noqa: E402 -- after the thread settings above
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
+from bands import row_verdict  # noqa: E402 -- bench/, beside this script
 from beyond_averages.its import SegmentedRegression  # noqa: E402
 
 N_MONTHS, T0_INDEX = 84, 48
@@ -142,7 +143,9 @@ def format_table(table: pd.DataFrame) -> str:
         coverage=[f"{c:.3f} ({s:.3f})" for c, s in zip(table["coverage"], table["coverage_mc_se"])],
         null_rejection=[f"{r:.3f} ({s:.3f})" for r, s in zip(table["null_rejection"],
                                                                 table["null_rejection_mc_se"])])
-    cols = ["setting", "estimator", "term", "replications", "bias", "coverage", "null_rejection", "failed"]
+    show["bands"] = [row_verdict(c, r, n) for c, r, n in zip(table["coverage"], table["null_rejection"],
+                                                              table["replications"])]
+    cols = ["setting", "estimator", "term", "replications", "bias", "coverage", "null_rejection", "failed", "bands"]
     return show[cols].to_string(index=False)
 
 

@@ -1,0 +1,36 @@
+"""The calibration tables' band verdict (bench/bands.py), on hand-worked cases."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import pytest
+
+from beyond_averages import paths
+
+
+@pytest.fixture(scope="module")
+def bands():
+    spec = importlib.util.spec_from_file_location("bands", paths.ROOT / "bench" / "bands.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_inside_and_at_the_edges(bands):
+    assert bands.verdict(0.95, 500, bands.COVERAGE_BAND, 0.95) == "inside"
+    assert bands.verdict(0.935, 500, bands.COVERAGE_BAND, 0.95) == "inside"
+    assert bands.verdict(0.065, 500, bands.REJECTION_BAND, 0.05) == "inside"
+    assert bands.verdict(math.nan, 500, bands.REJECTION_BAND, 0.05) == ""
+
+
+def test_distance_in_points_and_monte_carlo_ses(bands):
+    # The open count-slope cell of docs/its.md: 0.928 over 2,000 replications. 0.7 points below 0.935; the MC SE of
+    # a 95% share over 2,000 is sqrt(0.95 * 0.05 / 2000) = 0.00487, so 0.007 / 0.00487 = 1.44.
+    assert bands.verdict(0.928, 2000, bands.COVERAGE_BAND, 0.95) == "below by 0.7 (1.4 MC SEs)"
+    # 97.0% over 1,000 (the DiD triple difference): 0.5 above 0.965, SE 0.00689, 0.73 SEs.
+    assert bands.verdict(0.970, 1000, bands.COVERAGE_BAND, 0.95) == "above by 0.5 (0.7 MC SEs)"
+    assert bands.row_verdict(0.970, 0.030, 1000) == ("coverage above by 0.5 (0.7 MC SEs); "
+                                                     "rejection below by 0.5 (0.7 MC SEs)")
+    assert bands.row_verdict(0.95, math.nan, 1000) == "inside"
