@@ -8,6 +8,7 @@ notebook twice fails at its end, so a second run cannot creep back in unnoticed.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import weakref
@@ -205,3 +206,17 @@ class ExecutedChapter:
 def executed_chapter(executed_book):
     """``executed_chapter("its")``: that chapter's notebook from `executed_book` (no second execution)."""
     return lambda name: ExecutedChapter(executed_book / "reports" / "executed" / f"{name}.ipynb")
+
+
+def _load_bench_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, paths.ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def bench_script():
+    """``bench_script("bands")``: a script of ``bench/`` (a folder of scripts, not a package) imported as a module,
+    so its functions can be tested."""
+    return _load_bench_script

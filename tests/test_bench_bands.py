@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import pytest
 
-from beyond_averages import paths
-
 
 @pytest.fixture(scope="module")
-def bands():
-    spec = importlib.util.spec_from_file_location("bands", paths.ROOT / "bench" / "bands.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bands(bench_script):
+    return bench_script("bands")
 
 
 def test_inside_and_at_the_edges(bands):

@@ -3,28 +3,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
-from beyond_averages import config, paths
+from beyond_averages import config
 from beyond_averages.measures import compute_measures
 from beyond_averages.synth import generate_area, generate_population
 
 pytest.importorskip("duckdb", reason="the DuckDB cross-check needs `pip install duckdb` (used by make bench only)")
 
 
-def _peer():
-    spec = importlib.util.spec_from_file_location("peer_duckdb", paths.ROOT / "bench" / "peer_duckdb.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_every_cell_agrees_with_the_duckdb_patient_month_peer(tmp_path, study):
+def test_every_cell_agrees_with_the_duckdb_patient_month_peer(tmp_path, study, bench_script):
     settings = {"scale": 0.004, "n_practices": 6, "seed": 7, "scenario": "narrowing"}
     generate_population(tmp_path, study, progress=False, **settings)
-    peer = _peer()
+    peer = bench_script("peer_duckdb")
     for name in config.list_areas():
         generate_area(name, tmp_path, study, progress=False, **settings)
         area = config.load_area(name)

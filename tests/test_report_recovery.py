@@ -4,24 +4,19 @@ issue #13 from a hand-built summary (in band, out of band, a scale not yet run, 
 
 from __future__ import annotations
 
-import importlib.util
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from beyond_averages import paths
 from beyond_averages.files import InputError, write_csv
 from beyond_averages.report import recovery as show
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("recovery_study", paths.ROOT / "bench" / "recovery_study.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(bench_script):
+    return bench_script("recovery_study")
 
 
 # -- the bench script's summary writer ------------------------------------------------------------------------------
