@@ -10,6 +10,10 @@ appendix's table and sentences. Every sentence is judged against the targets of 
   narrowing side: Q1 minus Q5, the within-practice gap and SII) concluding the planted direction in at least
   :data:`CORRECT_MIN` (80%) of seeds, and how that share moves over the study's scales.
 
+Each judgement carries its Monte Carlo error: a row outside a band is said to be within or beyond :data:`MC_SES`
+Monte Carlo SEs of the nominal share, and each scale states how many rows exactly nominal intervals would put
+outside the band by chance alone (:func:`chance_outside`), the number the count outside is to be read against.
+
 A scale of the study that the file does not hold yet is said to be "not yet run"; a file that does not exist (a fork
 that has not run ``make bench``) gives a sentence saying how to write it, and no table.
 """
@@ -303,7 +307,8 @@ def coverage_sentence(data: RecoveryResults) -> str:
 
 
 def rejection_sentence(data: RecoveryResults) -> str:
-    """Per scale, the null scenario's rejection rates against the band: how many within it, those outside named."""
+    """Per scale, the null scenario's rejection rates against the band: how many within it, those outside named and
+    judged against Monte Carlo error, and how many chance alone would put outside."""
     lo, hi = REJECTION_BAND
 
     def describe(rows: pd.DataFrame) -> str:
@@ -330,7 +335,8 @@ def _direction_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 def direction_sentence(data: RecoveryResults) -> str:
     """At full scale, how many inequality estimands of the narrowing and widening scenarios conclude the planted
-    direction in at least 80% of seeds, those below named; before scale 1 is run, the largest scale run instead."""
+    direction in at least 80% of seeds, those below named (and whether more than 2 Monte Carlo SEs of an 80% share
+    below it); before scale 1 is run, the largest scale run instead."""
     head = (f"Correct direction of the inequality in the narrowing and widening scenarios (target: at least "
             f"{_pct(CORRECT_MIN)} of seeds at full scale, scale {_scale(FULL_SCALE)})")
     if not data.available:
