@@ -27,12 +27,12 @@ common to every unit of the cluster; treatment, clustering and inference at the 
    t(G - 1) interval and the wild cluster bootstrap interval, Webb weights, by test inversion).
 
 Inference compared: "R did" = ``small_sample="none"`` (multiplier bootstrap SE, normal reference: R ``did``'s
-defaults); "default" = ``small_sample="cohort"`` (each cluster's influence times sqrt(G_k / (G_k - 1)) for the
-G_k clusters of its cohort, t reference with the Welch-Satterthwaite degrees of freedom of the cohorts'
-variances); "share debiased" = ``small_sample="cohort_share_debiased"`` (the multiplier on the ATT(g,t) cells'
-influence only, an aggregate's share term shrunk by the ATTs' noise it counts twice; the same t reference). With 500
-replications the Monte Carlo SE of a coverage is about 1 point, as large as the distance to the bands' edges:
-docs/did.md reports ``--replicates 1000``. Every share is reported with its Monte Carlo SE sqrt(p (1 - p) / R).
+defaults); "default" = ``small_sample="cohort_share_debiased"`` (each cluster's influence on the ATT(g,t) cells times
+sqrt(G_k / (G_k - 1)) for the G_k clusters of its cohort, an aggregate's share term shrunk by the ATTs' noise it
+counts twice, t reference with the Welch-Satterthwaite degrees of freedom of the cohorts' variances); "cohort" =
+``small_sample="cohort"`` (the default until 2026-12-03: the multiplier on the whole influence, share term
+included; the same t reference). With 500 replications the Monte Carlo SE of a coverage is about 1 point, as
+large as the distance to the bands' edges: docs/did.md and ``make bench`` use ``--replicates 1000``. Every share is reported with its Monte Carlo SE sqrt(p (1 - p) / R).
 The simulation uses only the package's public API.
 
 Usage: ``python bench/did_calibration.py [--replicates N] [--n-boot B] [--seed S] [--quick]``; ``main()`` returns
@@ -56,8 +56,9 @@ from beyond_averages.did import GroupTimeATT, TwoWayFixedEffects
 N_CLUSTERS, UNITS_PER_CLUSTER, N_PERIODS = 48, 5, 10
 WAVES, CLUSTERS_PER_WAVE = (4, 6, 8), 4
 RHO, SHOCK_SD, NOISE_SD, HETEROGENEITY_SD = 0.5, 1.0, 1.0, 0.5
-INFERENCE = {"R did (bootstrap SE, normal)": "none", "default (cohort multiplier, Welch t)": "cohort",
-             "share debiased (cells' multiplier, share term debiased, Welch t)": "cohort_share_debiased"}
+INFERENCE = {"R did (bootstrap SE, normal)": "none",
+             "default (cells' multiplier, share term debiased, Welch t)": "cohort_share_debiased",
+             "cohort (multiplier on all, Welch t; default until 2026-12-03)": "cohort"}
 COLUMNS = dict(outcome="y", unit="unit", time="period", first_treated="first_treated", cluster="cluster")
 
 

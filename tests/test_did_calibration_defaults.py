@@ -118,7 +118,7 @@ def test_share_term_factor_removes_the_estimated_atts_noise():
 def test_share_debiasing_changes_only_the_share_term_of_an_aggregate():
     """One adoption wave: no share term (one group's share is 1), so the overall dynamic SE under
     ``small_sample="cohort_share_debiased"`` is the cohort-multiplied influence alone; with two waves the share term
-    is shrunk, never the cells' part; ``"cohort"`` (the default) multiplies the whole influence."""
+    is shrunk, never the cells' part (the default); ``"cohort"`` multiplies the whole influence."""
     data = did.simulate_staggered_panel(n_units=60, n_periods=8, seed=4)
     cols = dict(outcome="y", unit="unit", time="period", first_treated="first_treated", inference="analytic")
     first = data.groupby("unit")["first_treated"].first()
@@ -137,7 +137,8 @@ def test_share_debiasing_changes_only_the_share_term_of_an_aggregate():
     cells, between, omega, spread = parts[-1]
     assert np.any(between != 0)
     np.testing.assert_allclose(psi[:, -1], cells + share_term_factor(between, omega, spread) * between)
-    default = did.GroupTimeATT(data, warn=False, **cols)   # "cohort": the multiplier on the whole influence
+    assert did.GroupTimeATT(data, warn=False, **cols).small_sample == debiased   # the default
+    default = did.GroupTimeATT(data, warn=False, small_sample="cohort", **cols)   # the multiplier on all of it
     _, psi_default = default._fits[None].aggregate("dynamic", EventWindow())
     _, raw_two = did.GroupTimeATT(data, warn=False, small_sample="none", **cols)._fits[None].aggregate(
         "dynamic", EventWindow())

@@ -48,7 +48,7 @@ DESIGNS = ("did", "its")
 # Each design's version, recorded on its rows, so that a recorded study can be brought up to date after a change of
 # one chapter's design by rerunning that design alone (bench/recovery_study.py --redo). Rows recorded before the
 # tags existed are the first versions.
-DESIGN_VERSION = {"did": "did 2: gap of Q4-Q5 minus Q1-Q2 weighted by its patients",
+DESIGN_VERSION = {"did": "did 3: share term of the aggregates debiased (small_sample='cohort_share_debiased')",
                   "its": "its 2: intervals by the practice jackknife"}
 FIRST_DESIGN_VERSION = {"did": "did 1", "its": "its 1"}
 COLUMNS = ["scenario", "seed", "method", "target", "horizon", "estimand", "estimate", "std_error", "ci_lower",

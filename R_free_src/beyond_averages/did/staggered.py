@@ -16,13 +16,12 @@ that covers all of them together with probability 1 - alpha; overall effects and
 with the bootstrap SE. ``inference="analytic"`` gives the analytic (influence-function) SEs and pointwise normal
 intervals. ``analytic_std_error`` is always reported; the pre-test is the analytic Wald test R prints.
 
-Small samples (``small_sample``). ``"cohort"`` (default): each cluster's influence is multiplied by
+Small samples (``small_sample``). ``"cohort"``: each cluster's influence is multiplied by
 ``sqrt(G_k / (G_k - 1))``, G_k the clusters of its adoption cohort
-(:func:`~beyond_averages.did.inference.cohort_cluster_scale`). ``"cohort_share_debiased"``: the multiplier on the
-ATT(g,t) cells' part only, an aggregate's share term shrunk by the ATTs' noise it counts twice instead
-(:func:`~beyond_averages.did.inference.share_term_factor`, jointly for a contrast's two levels): calibrated where
-``"cohort"`` is conservative by 1-2 points (docs/did.md), it becomes the default once the recovery study has been
-rerun with it. Both use a t reference with
+(:func:`~beyond_averages.did.inference.cohort_cluster_scale`). ``"cohort_share_debiased"`` (default): the
+multiplier on the ATT(g,t) cells' part only, an aggregate's share term shrunk by the ATTs' noise it counts twice
+instead (:func:`~beyond_averages.did.inference.share_term_factor`, jointly for a contrast's two levels): calibrated
+where ``"cohort"`` is conservative by 1-2 points (docs/did.md). Both use a t reference with
 Welch-Satterthwaite degrees of freedom from the cohorts' variances (:func:`~beyond_averages.did.inference.welch_df`,
 column ``df``; the uniform band's critical value is moved to that reference at the same tail probability). Every
 cluster-level influence function is corrected this way, so the pre-test's covariance and the inputs of HonestDiD
@@ -120,7 +119,7 @@ class GroupTimeATT(results.Estimator):
     ``anticipation`` periods before adoption in which units may already react; ``covariates`` (numeric columns,
     conditional parallel trends, as ``xformla``) with ``est_method`` "dr" | "ipw" | "reg"; ``weights`` a unit
     weight column; ``cluster`` defaults to ``unit``; ``inference`` "bootstrap" (``n_boot`` multiplier draws,
-    ``seed``) | "analytic"; ``small_sample`` "cohort" (default) | "cohort_share_debiased" | "none" (R ``did``; see
+    ``seed``) | "analytic"; ``small_sample`` "cohort_share_debiased" (default) | "cohort" | "none" (R ``did``; see
     the module docs; every
     frame's ``df`` column holds the t reference's degrees of freedom, NaN for normal); ``warn=False`` leaves the
     few-treated-clusters warning to the caller (its text is ``few_clusters_message`` either way). Units with a
@@ -139,7 +138,7 @@ class GroupTimeATT(results.Estimator):
         base_period: BasePeriod = "varying", anticipation: int = 0, covariates: Sequence[str] | None = None,
         est_method: EstMethod = "dr", weights: str | None = None, cluster: str | None = None, alpha: float = 0.05,
         inference: Inference = "bootstrap", n_boot: int = 999, seed: int = 20240601,
-        small_sample: ClusterCorrection = "cohort", warn: bool = True, source: str = "panel",
+        small_sample: ClusterCorrection = "cohort_share_debiased", warn: bool = True, source: str = "panel",
     ):
         if comparison not in ("never_treated", "not_yet_treated"):
             raise ValueError(f"comparison must be 'never_treated' or 'not_yet_treated'; got {comparison!r}")
