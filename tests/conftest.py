@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import sys
 import weakref
 from collections import Counter
 from pathlib import Path
@@ -209,6 +210,9 @@ def executed_chapter(executed_book):
 
 
 def _load_bench_script(name: str):
+    bench = str(paths.ROOT / "bench")
+    if bench not in sys.path:  # as `python bench/<name>.py` runs it: its sibling scripts (bands, ...) importable
+        sys.path.append(bench)
     spec = importlib.util.spec_from_file_location(name, paths.ROOT / "bench" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

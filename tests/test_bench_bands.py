@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 
@@ -28,3 +29,22 @@ def test_distance_in_points_and_monte_carlo_ses(bands):
     assert bands.row_verdict(0.970, 0.030, 1000) == ("coverage above by 0.5 (0.7 MC SEs); "
                                                      "rejection below by 0.5 (0.7 MC SEs)")
     assert bands.row_verdict(0.95, math.nan, 1000) == "inside"
+
+
+def test_calibration_settings_by_name(bench_script):
+    """bench/its_calibration.py: the five standard settings keep their random-number streams; any other rho gets
+    the sixth stream (the same draws at every rho), and a malformed name stops the script with its name."""
+    saved = dict(os.environ)
+    try:
+        calib = bench_script("its_calibration")
+    finally:  # the script pins BLAS threads for itself; keep the test session's environment as it was
+        os.environ.clear()
+        os.environ.update(saved)
+    assert calib.setting("nb") == ("count", None, 0)
+    assert calib.setting("nb_ar0.6") == ("count", 0.6, 2)
+    assert calib.setting("gauss_ar0.3") == ("gaussian", 0.3, 3)
+    assert calib.setting("nb_ar0.45") == ("count", 0.45, 5)
+    assert calib.setting("gauss_ar0.9") == ("gaussian", 0.9, 5)
+    for bad in ("nb_ar1.2", "nb_arx", "poisson"):
+        with pytest.raises(SystemExit, match=repr(bad)):
+            calib.setting(bad)
