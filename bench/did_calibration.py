@@ -32,8 +32,8 @@ sqrt(G_k / (G_k - 1)) for the G_k clusters of its cohort, an aggregate's share t
 counts twice, t reference with the Welch-Satterthwaite degrees of freedom of the cohorts' variances); "cohort" =
 ``small_sample="cohort"`` (the default until 2026-12-03: the multiplier on the whole influence, share term
 included; the same t reference). With 500 replications the Monte Carlo SE of a coverage is about 1 point, as
-large as the distance to the bands' edges: docs/did.md and ``make bench`` use ``--replicates 1000``. Every share is reported with its Monte Carlo SE sqrt(p (1 - p) / R).
-The simulation uses only the package's public API.
+large as the distance to the bands' edges: docs/did.md and ``make bench`` use ``--replicates 1000``. Every share
+is reported with its Monte Carlo SE sqrt(p (1 - p) / R). The simulation uses only the package's public API.
 
 Usage: ``python bench/did_calibration.py [--replicates N] [--n-boot B] [--seed S] [--quick]``; ``main()`` returns
 the tables as a JSON-able dict. ``--quick`` runs 40 replications with 199 draws to check the script quickly.
