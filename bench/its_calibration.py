@@ -41,7 +41,7 @@ import numpy as np  # noqa: E402 -- after the thread settings above
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from bands import row_verdict  # noqa: E402 -- bench/, beside this script
+from bands import COVERAGE_BAND, REJECTION_BAND, row_verdict  # noqa: E402 -- bench/, beside this script
 from beyond_averages.its import SegmentedRegression  # noqa: E402
 
 N_MONTHS, T0_INDEX = 84, 48
@@ -187,7 +187,8 @@ def main(argv=None) -> dict:
     seconds = time.perf_counter() - start
     print("ITS calibration: bias, coverage (Monte Carlo SE) and null rejection at nominal 5% (Monte Carlo SE)")
     print(format_table(table))
-    print(f"{seconds:.0f} s; coverage band 0.935-0.965, rejection band 0.035-0.065 (issue #12)")
+    print(f"{seconds:.0f} s; coverage band {COVERAGE_BAND[0]:.3f}-{COVERAGE_BAND[1]:.3f}, rejection band "
+          f"{REJECTION_BAND[0]:.3f}-{REJECTION_BAND[1]:.3f} (issue #12)")
     result = {"replicates": replicates, "seed": args.seed, "seconds": round(seconds, 1),
               "table": table.to_dict(orient="records")}
     if args.json:
