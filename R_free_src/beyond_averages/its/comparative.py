@@ -19,7 +19,8 @@ from beyond_averages.its.effects import (
     EFFECT_KEYS, coefficient_table, contrast_rows, effect_rows, linear_contrast, natural_scale,
 )
 from beyond_averages.its.frequency import period_index
-from beyond_averages.its.inference import acf_table, fit_model, gls_errors_text, residual_diagnostics
+from beyond_averages.its.fitting import fit_model
+from beyond_averages.its.inference import acf_table, gls_errors_text, residual_diagnostics
 from beyond_averages.its.settings import ITSSettings
 from beyond_averages.results import TIDY_COLUMNS, Estimator, tidy_frame
 

@@ -200,41 +200,6 @@ def fit_gls_arma(y: np.ndarray, X: np.ndarray, months: np.ndarray, p: int = 1, q
         converged)
 
 
-def fit_count_gls(y: np.ndarray, X: np.ndarray, denominator: np.ndarray, months: np.ndarray, family: str,
-                  structure: GLSCorrelation = "ar1_noise", p: int = 1, q: int = 1, max_iter: int = 25):
-    """Quasi-likelihood GLS for counts: a Poisson (log link, ``log(denominator)`` offset) or binomial (logit)
-    mean with errors on the Pearson scale that are overdispersed AND autocorrelated -- iteratively reweighted
-    GLS, each step a REML fit (:func:`fit_gls_arma`) of the weighted working response ``sqrt(w) z`` on
-    ``sqrt(w) X``. The REML variance is the dispersion (``sigma2``, 1 for pure Poisson noise), the REML correlation
-    the autocorrelation of the standardised residuals: a marginal quasi-likelihood model for a time series of counts
-    in the spirit of Zeger's latent-process model (Zeger 1988, Biometrika; see Davis & Wu 2009, Biometrika
-    96(3):735-749, for the family of such models), fitted with the Gaussian default's error model. Returns what
-    :func:`fit_gls_arma` returns, at convergence (change in coefficients below 1e-8 or ``max_iter`` steps)."""
-    y, X, den = np.asarray(y, float), np.asarray(X, float), np.asarray(denominator, float)
-    binomial = family in ("binomial", "quasibinomial")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.clip(y / den, 0.5 / den, 1 - 0.5 / den) if binomial else np.maximum(y, 0.5) / den
-    eta = np.log(share / (1 - share)) if binomial else np.log(share)
-    beta = np.linalg.lstsq(X, eta, rcond=None)[0]
-    for _ in range(max_iter):
-        eta = X @ beta
-        if binomial:
-            mu = den / (1 + np.exp(-eta))
-            w = mu * (1 - mu / den)
-            z = eta + (y - mu) / w
-        else:
-            mu = den * np.exp(eta)
-            w = mu
-            z = eta + (y - mu) / mu
-        sw = np.sqrt(w)
-        new, cov, resid, errors = fit_gls_arma(sw * z, sw[:, None] * X, months, p, q, structure)
-        done = np.max(np.abs(new - beta)) < 1e-8
-        beta = new
-        if done:
-            break
-    return beta, cov, resid, errors
-
-
 def effective_n(errors: ARMAErrors, months: np.ndarray) -> float:
     """The effective number of observations of a series with the fitted error correlation,
     ``n / (1 + (2/n) sum_{i<j} rho(|t_i - t_j|))`` (the variance of a mean of correlated points, expressed as a
@@ -243,96 +208,21 @@ def effective_n(errors: ARMAErrors, months: np.ndarray) -> float:
     of fewer; t(n - k) was liberal with AR(1) errors (null rejection 6.6% at rho 0.3 and 8.0% at rho 0.6 for the
     level change over 84 months, 500 replicates) and t(n_eff - k) is the correction chosen by the same simulation
     (``bench/its_calibration.py``; docs/its.md, "Defaults and why")."""
-    months = np.asarray(months, np.int64)
     n = len(months)
+    total = float(error_correlation(errors, months).sum())      # n + 2 sum_{i<j} rho
+    return float(min(n, n * n / total)) if total > 0 else float(n)
+
+
+def error_correlation(errors: ARMAErrors, months: np.ndarray) -> np.ndarray:
+    """The fitted correlation matrix of the errors at integer month numbers ``months`` (gaps allowed)."""
+    months = np.asarray(months, np.int64)
     span = int(months.max() - months.min()) + 1
     if errors.structure == "ar1_noise":
         acf = (1 - errors.white_share) * errors.phi[0] ** np.arange(span, dtype=float)
         acf[0] = 1.0
     else:
         acf = arma_correlation(np.asarray(errors.phi), np.asarray(errors.theta), span)
-    lags = np.abs(months[:, None] - months[None, :])
-    total = float(acf[lags].sum())      # n + 2 sum_{i<j} rho
-    return float(min(n, n * n / total)) if total > 0 else float(n)
-
-
-def fit_model(X: pd.DataFrame, y: np.ndarray, denominator: np.ndarray | None, settings,
-              autocorrelation: str, hac_groups: np.ndarray | None = None, keep: np.ndarray | None = None,
-              months: np.ndarray | None = None) -> ModelFit:
-    """Fit one design (``settings``: an :class:`~beyond_averages.its.ITSSettings`). ``keep`` marks rows used (others
-    are dropped, or set missing for AR errors); ``months`` (default: the ``time`` column) places the rows in calendar
-    time for ``'gls'``."""
-    import statsmodels.api as sm
-
-    keep = np.ones(len(X), bool) if keep is None else keep
-    fam = settings.family
-    lags = settings.hac_lags if settings.hac_lags is not None else default_hac_lags(int(keep.sum()))
-    if autocorrelation == "ar":
-        from statsmodels.tsa.arima.model import ARIMA
-
-        endog = np.where(keep, y, np.nan)
-        res = ARIMA(endog, exog=X.to_numpy(), order=(settings.ar_order, 0, 0), trend="n").fit()
-        k = X.shape[1]
-        params = pd.Series(res.params[:k], index=X.columns)
-        cov = pd.DataFrame(np.asarray(res.cov_params())[:k, :k], index=X.columns, columns=X.columns)
-        resid = np.asarray(res.resid)[keep]
-        return ModelFit(params, cov, None, resid, float(res.params[-1]), "ar", int(keep.sum()), res)
-    if autocorrelation == "gls":
-        Xk = X.to_numpy()[keep]
-        at = np.asarray(X["time"] if months is None else months)[keep]
-        if fam == "gaussian":
-            beta, cov, resid, errors = fit_gls_arma(np.asarray(y, float)[keep], Xk, at, settings.ar_order,
-                                                    settings.ma_order, settings.gls_correlation)
-        else:
-            beta, cov, resid, errors = fit_count_gls(np.asarray(y, float)[keep], Xk,
-                                                     np.asarray(denominator, float)[keep], at, fam,
-                                                     settings.gls_correlation, settings.ar_order, settings.ma_order)
-        n_used, k = Xk.shape
-        df = (effective_n(errors, at) if settings.gls_df == "effective" else n_used) - k
-        return ModelFit(pd.Series(beta, index=X.columns), pd.DataFrame(cov, index=X.columns, columns=X.columns),
-                        max(float(df), 2.0), resid, errors.sigma2, "gls", len(Xk), errors)
-    Xk = X.to_numpy()[keep]
-    yk = np.asarray(y, float)[keep]
-    hac = autocorrelation == "newey_west"
-    if hac and hac_groups is not None:
-        cov_type, cov_kwds = "hac-groupsum", {"time": _time_within(hac_groups[keep]), "maxlags": lags}
-    elif hac:
-        cov_type, cov_kwds = "HAC", {"maxlags": lags}
-    else:
-        cov_type, cov_kwds = "nonrobust", None
-    if fam == "gaussian":
-        kwds = dict(cov_kwds or {})
-        if hac:
-            kwds["use_correction"] = True
-        res = sm.OLS(yk, Xk).fit(cov_type=cov_type, cov_kwds=kwds or None, use_t=True)
-        return _wrap(res, X.columns, res.df_resid, res.resid, float(res.scale), autocorrelation)
-    den = np.asarray(denominator, float)[keep]
-    scale = "X2" if fam.startswith("quasi") else None
-    if fam in ("poisson", "quasipoisson"):
-        model = sm.GLM(yk, Xk, family=sm.families.Poisson(), offset=np.log(den))
-    else:
-        model = sm.GLM(np.column_stack([yk, den - yk]), Xk, family=sm.families.Binomial())
-    if hac:
-        res = model.fit(cov_type=cov_type, cov_kwds=cov_kwds)
-        scale_val = float(res.pearson_chi2 / res.df_resid)
-    else:
-        res = model.fit(scale=scale)
-        scale_val = float(res.scale) if scale else float(res.pearson_chi2 / res.df_resid)
-    return _wrap(res, X.columns, None, np.asarray(res.resid_deviance), scale_val, autocorrelation)
-
-
-def _time_within(groups: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(groups), dtype=int)
-    for g in np.unique(groups):
-        idx = np.flatnonzero(groups == g)
-        out[idx] = np.arange(len(idx))
-    return out
-
-
-def _wrap(res, columns, df_resid, resid, scale, autocorrelation) -> ModelFit:
-    params = pd.Series(np.asarray(res.params), index=columns)
-    cov = pd.DataFrame(np.asarray(res.cov_params()), index=columns, columns=columns)
-    return ModelFit(params, cov, df_resid, np.asarray(resid), scale, autocorrelation, int(res.nobs), res)
+    return acf[np.abs(months[:, None] - months[None, :])]
 
 
 def default_hac_lags(n: int) -> int:

@@ -21,7 +21,7 @@ Autocorrelation: ``gls`` (THE DEFAULT, calibrated by simulation: ``docs/its.md``
 least squares with REML-estimated errors, ``gls_correlation`` = ``ar1_noise`` (AR(1) plus white noise, the default)
 or ``arma`` (ARMA(``ar_order``, ``ma_order``)), t reference; for count families quasi-likelihood GLS, the same error
 model on the Pearson scale, so overdispersion and autocorrelation are handled together -- see
-:func:`beyond_averages.its.inference.fit_count_gls`), ``none`` (model-based SEs), ``newey_west`` (HAC, Bartlett
+:func:`beyond_averages.its.count_gls.fit_count_gls`), ``none`` (model-based SEs), ``newey_west`` (HAC, Bartlett
 kernel, ``hac_lags`` lags, small-sample factor n/(n-k) for OLS as Stata's ``newey``), ``ar`` (gaussian only:
 regression with AR(``ar_order``) errors fitted by maximum likelihood, statsmodels ARIMA), or
 ``auto`` (fit without correction, use Newey-West if the Ljung-Box test of the residuals at lag ``min(12, n // 5)``
@@ -47,7 +47,8 @@ from beyond_averages.files import InputError
 from beyond_averages.its.design import design_matrix, fit_mask, horizon_months, resolve_frequency, validate_series
 from beyond_averages.its.effects import coefficient_table, contrast_effects, effect_rows, inverse_link, natural_scale
 from beyond_averages.its.frequency import period_index
-from beyond_averages.its.inference import acf_table, fit_model, residual_diagnostics
+from beyond_averages.its.fitting import fit_model
+from beyond_averages.its.inference import acf_table, residual_diagnostics
 from beyond_averages.its.settings import ITSSettings
 from beyond_averages.results import Estimator
 
