@@ -7,10 +7,10 @@ Data-generating processes (written here, independent of the package's own simula
 * one monthly series of 84 months (January 2018 to December 2024), interruption in month 48 (January 2022, the
   first post month); ``time`` = 0 .. 83;
 * counts (``nb``, ``nb_ar0.3``, ``nb_ar0.6``): denominator 1000 a month, ``log mu_t = log(1000) + log(0.2)
-  + 0.004 t + u_t (+ effect)``, ``u_t`` a stationary AR(1) with marginal SD 0.10 and lag-1 correlation rho (none in
-  ``nb``), and ``y_t ~ negative binomial(mean mu_t, size 50)`` (variance ``mu + mu^2 / 50``: a Pearson dispersion of
-  about 5 at ``mu`` = 200; the AR(1) part adds a variance of about (0.1 mu)^2 = 400 at ``mu`` = 200, so about a third of
-  the Pearson variance is autocorrelated);
+  + 0.004 t + u_t (+ effect)``, ``u_t`` a stationary AR(1) with marginal SD 0.10 (another in ``nb_ar<rho>_sd<sd>``)
+  and lag-1 correlation rho (none in ``nb``), and ``y_t ~ negative binomial(mean mu_t, size 50)`` (variance
+  ``mu + mu^2 / 50``: a Pearson dispersion of about 5 at ``mu`` = 200; the AR(1) part adds a variance of about
+  (0.1 mu)^2 = 400 at ``mu`` = 200, so about a third of the Pearson variance is autocorrelated);
 * Gaussian (``gauss_ar0.3``, ``gauss_ar0.6``): ``y_t = 50 + 0.05 t + e_t (+ effect)``, ``e_t`` a stationary AR(1)
   with marginal SD 1;
 * planted effect (for bias and coverage): level change 0.10 and slope change 0.002 per month on the log scale for
@@ -18,7 +18,7 @@ Data-generating processes (written here, independent of the package's own simula
 
 Each replicate fits every candidate; a fit that fails counts as a miss and a rejection (reported in ``failed``).
 Usage: ``python bench/its_calibration.py [--replicates N] [--quick] [--seed S] [--settings a,b] [--json PATH]``
-(``--settings nb_ar0.45``: any other rho, see :func:`setting`);
+(``--settings nb_ar0.45``: any other rho; ``nb_ar0.6_sd0.2``: another size of the AR(1) part; see :func:`setting`);
 ``--quick`` runs 8 replicates of every setting (a check that the script runs, a few minutes on a busy machine).
 Cost: REML fits dominate. ``--quick`` (8 replicates of all five settings) took 57 s on the shared 2-core machine
 (load about 10), so the full 500-replicate run is about an hour there; at the heaviest load seen (load 15) a count
@@ -45,6 +45,7 @@ from bands import COVERAGE_BAND, REJECTION_BAND, row_verdict  # noqa: E402 -- be
 from beyond_averages.its import SegmentedRegression  # noqa: E402
 
 N_MONTHS, T0_INDEX = 84, 48
+AR_SD = 0.10  # marginal SD of the counts' AR(1) part on the log scale, unless a setting names another
 MONTHS = pd.date_range("2018-01-01", periods=N_MONTHS, freq="MS")
 T0 = MONTHS[T0_INDEX]
 TERMS = ("level", "slope")
@@ -76,15 +77,17 @@ def ar1(rng: np.random.Generator, n: int, rho: float | None, sd: float) -> np.nd
     return out
 
 
-def simulate(kind: str, rho: float | None, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(planted, null) series sharing one noise draw."""
+def simulate(kind: str, rho: float | None, rng: np.random.Generator,
+             ar_sd: float = AR_SD) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(planted, null) series sharing one noise draw; ``ar_sd``: marginal SD of the AR(1) part on the log scale of
+    the count mean (the Gaussian series' AR(1) noise has SD 1)."""
     t = np.arange(N_MONTHS, dtype=float)
     post = (t >= T0_INDEX).astype(float)
     eff = EFFECTS[kind]
     shift = eff["level"] * post + eff["slope"] * post * (t - T0_INDEX)
     if kind == "count":
         den = np.full(N_MONTHS, 1000.0)
-        base = np.log(den) + np.log(0.2) + 0.004 * t + ar1(rng, N_MONTHS, rho, 0.10)
+        base = np.log(den) + np.log(0.2) + 0.004 * t + ar1(rng, N_MONTHS, rho, ar_sd)
         size = 50.0
         gamma = rng.gamma(size, 1.0 / size, N_MONTHS)  # NB as a Poisson-gamma mixture: same gamma for both
         uniform = rng.random(N_MONTHS)
@@ -106,33 +109,38 @@ def _fit(data: pd.DataFrame, kind: str, options: dict):
         return None
 
 
-def setting(name: str) -> tuple[str, float | None, int]:
-    """(kind, rho, random-number stream) of a setting: one of ``SETTINGS``, or any ``nb_ar<rho>`` or
-    ``gauss_ar<rho>`` (e.g. ``nb_ar0.45``, to find where a default stops being calibrated). Every such extra setting
-    draws from one stream of its own (the same random numbers at every rho), after the five standard ones."""
+def setting(name: str) -> tuple[str, float | None, int, float]:
+    """(kind, rho, random-number stream, SD of the counts' AR(1) part) of a setting: one of ``SETTINGS``, or any
+    ``nb_ar<rho>`` or ``gauss_ar<rho>`` (e.g. ``nb_ar0.45``, to find where a default stops being calibrated), a count
+    one optionally with ``_sd<sd>`` (e.g. ``nb_ar0.6_sd0.2``: the AR(1) part's marginal SD on the log scale, 0.10
+    unless given; how large the autocorrelated share of the variance is). Every such extra setting draws from one
+    stream of its own (the same random numbers at every rho and SD), after the five standard ones."""
     if name in SETTINGS:
         kind, rho = SETTINGS[name]
-        return kind, rho, list(SETTINGS).index(name)
+        return kind, rho, list(SETTINGS).index(name), AR_SD
     for prefix, kind in (("nb_ar", "count"), ("gauss_ar", "gaussian")):
         if name.startswith(prefix):
+            rho_text, _, sd_text = name[len(prefix):].partition("_sd")
+            if sd_text and kind == "gaussian":
+                break  # the Gaussian series' noise is AR(1) alone: its SD only scales everything
             try:
-                rho = float(name[len(prefix):])
+                rho, sd = float(rho_text), float(sd_text) if sd_text else AR_SD
             except ValueError:
                 break
-            if 0 <= rho < 1:
-                return kind, rho, len(SETTINGS)
-    raise SystemExit(f"--settings: {name!r} is not one of {', '.join(SETTINGS)} nor nb_ar<rho> / gauss_ar<rho> "
-                     "with 0 <= rho < 1")
+            if 0 <= rho < 1 and sd > 0:
+                return kind, rho, len(SETTINGS), sd
+    raise SystemExit(f"--settings: {name!r} is not one of {', '.join(SETTINGS)} nor nb_ar<rho>[_sd<sd>] / "
+                     "gauss_ar<rho> with 0 <= rho < 1 and sd > 0")
 
 
 def run_setting(name: str, replicates: int, seed: int) -> pd.DataFrame:
-    kind, rho, index = setting(name)
+    kind, rho, index, ar_sd = setting(name)
     truth = EFFECTS[kind]
     rows = {(est, term): {"est": [], "cover": 0, "reject": 0, "failed": 0}
             for est in CANDIDATES[kind] for term in TERMS}
     for i in range(replicates):
         rng = np.random.default_rng([seed, index, i])
-        planted, null = simulate(kind, rho, rng)
+        planted, null = simulate(kind, rho, rng, ar_sd)
         for est, options in CANDIDATES[kind].items():
             tp, tn = _fit(planted, kind, options), _fit(null, kind, options)
             for term in TERMS:

@@ -32,19 +32,21 @@ def test_distance_in_points_and_monte_carlo_ses(bands):
 
 
 def test_calibration_settings_by_name(bench_script):
-    """bench/its_calibration.py: the five standard settings keep their random-number streams; any other rho gets
-    the sixth stream (the same draws at every rho), and a malformed name stops the script with its name."""
+    """bench/its_calibration.py: the five standard settings keep their random-number streams; any other rho (and,
+    for counts, SD of the AR(1) part) gets the sixth stream (the same draws at every rho), and a malformed name stops
+    the script with its name."""
     saved = dict(os.environ)
     try:
         calib = bench_script("its_calibration")
     finally:  # the script pins BLAS threads for itself; keep the test session's environment as it was
         os.environ.clear()
         os.environ.update(saved)
-    assert calib.setting("nb") == ("count", None, 0)
-    assert calib.setting("nb_ar0.6") == ("count", 0.6, 2)
-    assert calib.setting("gauss_ar0.3") == ("gaussian", 0.3, 3)
-    assert calib.setting("nb_ar0.45") == ("count", 0.45, 5)
-    assert calib.setting("gauss_ar0.9") == ("gaussian", 0.9, 5)
-    for bad in ("nb_ar1.2", "nb_arx", "poisson"):
+    assert calib.setting("nb") == ("count", None, 0, 0.10)
+    assert calib.setting("nb_ar0.6") == ("count", 0.6, 2, 0.10)
+    assert calib.setting("gauss_ar0.3") == ("gaussian", 0.3, 3, 0.10)
+    assert calib.setting("nb_ar0.45") == ("count", 0.45, 5, 0.10)
+    assert calib.setting("nb_ar0.6_sd0.2") == ("count", 0.6, 5, 0.2)
+    assert calib.setting("gauss_ar0.9") == ("gaussian", 0.9, 5, 0.10)
+    for bad in ("nb_ar1.2", "nb_arx", "poisson", "nb_ar0.6_sd0", "nb_ar0.6_sdx", "gauss_ar0.6_sd2"):
         with pytest.raises(SystemExit, match=repr(bad)):
             calib.setting(bad)
