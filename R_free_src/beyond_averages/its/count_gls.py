@@ -34,10 +34,9 @@ def fit_count_gls(y: np.ndarray, X: np.ndarray, denominator: np.ndarray, months:
     (5 series in 3 of the 500 replicates of ``bench/its_calibration.py --settings nb_ar0.6_sd0.3``, where the
     AR(1) part has 3.6 times the variance of the sampling noise: in one, the intercept reached -1e28 in eight
     steps, then a singular matrix). Halving each step until the GLS distance of the counts from their mean stopped
-    growing did not stop it there: under a near-random-walk correlation that distance hardly changes with the
-    level. So the fit stops with a message that says what happened, not a linear-algebra error."""
+    growing did not stop it on the first of them: under a near-random-walk correlation that distance hardly
+    changes with the level. So the fit stops with a message that says what happened, not a linear-algebra error."""
     y, X, den = np.asarray(y, float), np.asarray(X, float), np.asarray(denominator, float)
-    months = np.asarray(months, np.int64)
     binomial = family in ("binomial", "quasibinomial")
     with np.errstate(divide="ignore", invalid="ignore"):
         share = np.clip(y / den, 0.5 / den, 1 - 0.5 / den) if binomial else np.maximum(y, 0.5) / den
